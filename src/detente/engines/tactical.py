@@ -1,0 +1,397 @@
+"""Tactical conflict detection: which pairs of aircraft lose separation within the look-ahead.
+
+Semantics are those of the air-traffic safety nets and of BlueSky's state-based detection
+(TU Delft, ``bluesky/traffic/asas/statebased.py``): every aircraft flies on from its current
+state in a straight line at constant velocity; a pair is in conflict when, at some common time t
+in [0, lookahead], its horizontal distance is below the horizontal minimum AND its vertical
+distance is below the vertical minimum. The horizontal interval comes from the closest-point-of-
+approach quadratic, the vertical one from the altitude rate, and the conflict is their overlap.
+
+Two paths compute the same answer:
+
+- ``pair_conflicts`` is the exact test on a given list of pairs (the general path);
+- ``detect_xy`` prunes candidate pairs first (swept boxes in altitude slabs, shapely's STRtree),
+  then runs the exact test on the survivors. Memory is O(N + candidates), never N x N.
+
+``detect`` is the geographic front: it projects lat/lon into a local azimuthal equidistant grid,
+turns true tracks into grid-frame velocities (meridian convergence included) and removes the
+projection's stretch per pair, so that distances are right to the square of the pair's size.
+
+All inputs and outputs are SI: m, m/s, s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike
+
+from detente.geo.projection import LocalProjection
+from detente.model.states import States
+
+__all__ = [
+    "DEFAULT_HORIZONTAL_M",
+    "DEFAULT_LOOKAHEAD_S",
+    "DEFAULT_VERTICAL_M",
+    "VERTICAL_TOLERANCE_M",
+    "Conflicts",
+    "candidate_pairs",
+    "detect",
+    "detect_xy",
+    "pair_conflicts",
+]
+
+DEFAULT_HORIZONTAL_M = 9_260.0  # 5 NM
+DEFAULT_VERTICAL_M = 304.8  # 1,000 ft
+DEFAULT_LOOKAHEAD_S = 300.0
+
+# Aircraft at adjacent flight levels are exactly one vertical minimum apart, and that is
+# separation; float rounding of altitudes converted from feet must not turn it into a conflict.
+# 1 mm is far above rounding (~1e-12 m) and far below any altimeter's resolution (25 ft).
+VERTICAL_TOLERANCE_M = 1e-3
+
+# Height of the altitude slabs of the pruning step. Lower slabs hold fewer aircraft (fewer false
+# candidates per query) but climbing aircraft join more of them; measured with bench/tactical.py,
+# 600 m (two vertical minima) was fastest from 1k to 100k aircraft (300 m to 1,500 m tried).
+_SLAB_HEIGHT_M = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Conflicts:
+    """Conflicting pairs, one row per unordered pair, ``i < j``, sorted by (i, j).
+
+    Attributes
+    ----------
+    i, j : ndarray of intp
+        Indices into the caller's states.
+    t_in, t_out : ndarray, s
+        The common interval of horizontal and vertical loss of separation, clipped to
+        [0, lookahead]: t_in = 0 when already in loss of separation.
+    t_cpa : ndarray, s
+        Time of the horizontal closest point of approach, clipped to [0, lookahead]
+        (0 when the pair has no relative horizontal motion).
+    d_cpa_m, dv_cpa_m : ndarray, m
+        Horizontal and vertical (absolute) distance at t_cpa.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    t_in: np.ndarray
+    t_out: np.ndarray
+    t_cpa: np.ndarray
+    d_cpa_m: np.ndarray
+    dv_cpa_m: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.i.size)
+
+    def take(self, index: ArrayLike) -> Conflicts:
+        idx = np.asarray(index)
+        return Conflicts(*(getattr(self, f)[idx] for f in self.__slots__))
+
+    @classmethod
+    def empty(cls) -> Conflicts:
+        e = np.empty(0, dtype=np.float64)
+        return cls(np.empty(0, np.intp), np.empty(0, np.intp), e, e, e, e, e)
+
+
+def _as_float(*arrays: ArrayLike) -> list[np.ndarray]:
+    return [np.ascontiguousarray(a, dtype=np.float64).reshape(-1) for a in arrays]
+
+
+def pair_conflicts(
+    i: ArrayLike,
+    j: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    vx: ArrayLike,
+    vy: ArrayLike,
+    vz: ArrayLike,
+    *,
+    horizontal_m: float = DEFAULT_HORIZONTAL_M,
+    vertical_m: float = DEFAULT_VERTICAL_M,
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+    aeqd_metric: bool = False,
+) -> Conflicts:
+    """Exact conflict test on the given pairs (i, j) of planar states; the general path.
+
+    Parameters
+    ----------
+    i, j : array_like of int
+        Pairs to test, indices into the state arrays. Returned rows keep i < j order as given;
+        only conflicting pairs are returned, in input order.
+    x, y : array_like, m
+        Positions in a planar grid.
+    z : array_like, m
+        Altitudes.
+    vx, vy, vz : array_like, m/s
+        Velocities in the same grid, and vertical rates.
+    horizontal_m, vertical_m : float, m
+        Separation minima; distances strictly below both are a loss of separation.
+    lookahead_s : float, s
+    aeqd_metric : bool
+        x, y are azimuthal-equidistant coordinates about (0, 0): undo the projection's
+        tangential stretch in each pair's own frame (at the pair's midpoint).
+    """
+    i = np.asarray(i, dtype=np.intp).reshape(-1)
+    j = np.asarray(j, dtype=np.intp).reshape(-1)
+    x, y, z, vx, vy, vz = _as_float(x, y, z, vx, vy, vz)
+    r2 = float(horizontal_m) ** 2
+    v_min = float(vertical_m) - VERTICAL_TOLERANCE_M
+    horizon = float(lookahead_s)
+
+    # Relative position and velocity of j seen from i.
+    dx = x[j] - x[i]
+    dy = y[j] - y[i]
+    du = vx[j] - vx[i]
+    dv = vy[j] - vy[i]
+
+    # Most candidates miss horizontally; drop them before the rest of the arithmetic. With the
+    # AEQD metric the grid can only overstate a length, by at most the largest stretch k, so a
+    # grid miss distance over k * R is a miss on the ground too.
+    stretch = 1.0
+    if aeqd_metric and i.size:
+        stretch = float(LocalProjection.tangential_scale(np.hypot(x, y).max(), 0.0)) * 1.001
+    near = _miss_distance_sq(dx, dy, du, dv) < r2 * stretch * stretch
+    k = np.flatnonzero(near)
+    i, j, dx, dy, du, dv = i[k], j[k], dx[k], dy[k], du[k], dv[k]
+    if aeqd_metric:
+        dx, dy, du, dv = _unstretch(x[i] + x[j], y[i] + y[j], dx, dy, du, dv)
+    dz = z[j] - z[i]
+    dw = vz[j] - vz[i]
+
+    # Horizontal: |d + w t|^2 < R^2  <=>  a t^2 + 2 b t + (|d|^2 - R^2) < 0.
+    a = du * du + dv * dv
+    moving = a > 0.0
+    safe_a = np.where(moving, a, 1.0)
+    t_cpa_raw = np.where(moving, -(dx * du + dy * dv) / safe_a, 0.0)
+    d2_min = _miss_distance_sq(dx, dy, du, dv)
+    h_hit = d2_min < r2
+    half = np.sqrt(np.maximum(r2 - d2_min, 0.0) / safe_a)
+    h_lo = np.where(moving, t_cpa_raw - half, -np.inf)
+    h_hi = np.where(moving, t_cpa_raw + half, np.inf)
+
+    # Vertical: |dz + dw t| < V.
+    climbing = dw != 0.0
+    safe_w = np.where(climbing, dw, 1.0)
+    t1 = (-v_min - dz) / safe_w
+    t2 = (v_min - dz) / safe_w
+    v_hit = climbing | (np.abs(dz) < v_min)
+    v_lo = np.where(climbing, np.minimum(t1, t2), -np.inf)
+    v_hi = np.where(climbing, np.maximum(t1, t2), np.inf)
+
+    lo = np.maximum(h_lo, v_lo)
+    hi = np.minimum(h_hi, v_hi)
+    hit = h_hit & v_hit & (lo < hi) & (lo < horizon) & (hi > 0.0)
+
+    k = np.flatnonzero(hit)
+    t_cpa = np.clip(t_cpa_raw[k], 0.0, horizon)
+    ex = dx[k] + du[k] * t_cpa
+    ey = dy[k] + dv[k] * t_cpa
+    return Conflicts(
+        i=i[k],
+        j=j[k],
+        t_in=np.maximum(lo[k], 0.0),
+        t_out=np.minimum(hi[k], horizon),
+        t_cpa=t_cpa,
+        d_cpa_m=np.hypot(ex, ey),
+        dv_cpa_m=np.abs(dz[k] + dw[k] * t_cpa),
+    )
+
+
+def _miss_distance_sq(
+    dx: np.ndarray, dy: np.ndarray, du: np.ndarray, dv: np.ndarray
+) -> np.ndarray:
+    """Squared distance at the (unclipped) closest approach of relative motion d + w t.
+
+    From the cross product, |d x w|^2 / |w|^2: no cancellation between |d|^2 and (d.w)^2/|w|^2.
+    Pairs without relative motion keep their current distance.
+    """
+    a = du * du + dv * dv
+    moving = a > 0.0
+    cross = dx * dv - dy * du
+    return np.where(moving, cross * cross / np.where(moving, a, 1.0), dx * dx + dy * dy)
+
+
+def _unstretch(
+    sx: np.ndarray, sy: np.ndarray, *vectors: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Undo the AEQD tangential stretch at the midpoint (sx/2, sy/2) for pairs of (u, v) vectors.
+
+    AEQD keeps radial distances and stretches the perpendicular direction by k(rho); dividing the
+    tangential component by k at the pair's midpoint gives ground lengths in a local frame.
+    """
+    rho2 = sx * sx + sy * sy
+    at_centre = rho2 == 0.0
+    inv_rho = np.where(at_centre, 0.0, 1.0 / np.sqrt(np.where(at_centre, 1.0, rho2)))
+    ux, uy = sx * inv_rho, sy * inv_rho  # radial unit vector (0 at the centre: no stretch)
+    inv_k = 1.0 / LocalProjection.tangential_scale(0.5 * sx, 0.5 * sy)
+    out: list[np.ndarray] = []
+    for px, py in zip(vectors[0::2], vectors[1::2], strict=True):
+        radial = px * ux + py * uy
+        tangential = (-px * uy + py * ux) * inv_k
+        out.append(radial * ux - tangential * uy)
+        out.append(radial * uy + tangential * ux)
+        # At the centre ux = uy = 0 would zero the vector: keep it as is there.
+        out[-2] = np.where(at_centre, px, out[-2])
+        out[-1] = np.where(at_centre, py, out[-1])
+    return tuple(out)
+
+
+def candidate_pairs(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    vx: ArrayLike,
+    vy: ArrayLike,
+    vz: ArrayLike,
+    *,
+    horizontal_m: float = DEFAULT_HORIZONTAL_M,
+    vertical_m: float = DEFAULT_VERTICAL_M,
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+    horizontal_pad_m: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) whose swept boxes over the look-ahead overlap in x, y and z.
+
+    A superset of the conflicting pairs: two aircraft that come within the minima at time t are
+    both inside their swept boxes at t, and boxes padded by half a minimum each then overlap.
+    ``horizontal_pad_m`` overrides the half-minimum pad (the AEQD front passes a larger one to
+    cover the projection's stretch). Returns index arrays with i < j, in no particular order.
+    """
+    x, y, z, vx, vy, vz = _as_float(x, y, z, vx, vy, vz)
+    n = x.size
+    if n < 2:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    horizon = float(lookahead_s)
+    pad = 0.5 * float(horizontal_m) if horizontal_pad_m is None else float(horizontal_pad_m)
+    vpad = 0.5 * float(vertical_m)
+    x_end, y_end, z_end = x + vx * horizon, y + vy * horizon, z + vz * horizon
+    x0, x1 = np.minimum(x, x_end) - pad, np.maximum(x, x_end) + pad
+    y0, y1 = np.minimum(y, y_end) - pad, np.maximum(y, y_end) + pad
+    z0, z1 = np.minimum(z, z_end) - vpad, np.maximum(z, z_end) + vpad
+
+    # Altitude slabs: slab s holds every aircraft whose sweep [z0, z1] touches it. For a pair
+    # whose sweeps overlap, the higher of the two bottoms lies inside the other's sweep, so the
+    # aircraft with the higher bottom finds its partner by querying only the slab of its own
+    # bottom. Each aircraft therefore runs one query, and a pair is kept once: from the side
+    # whose bottom the partner's sweep contains (ties on equal bottoms broken by index).
+    s0 = np.floor(z0 / _SLAB_HEIGHT_M).astype(np.int64)
+    s1 = np.floor(z1 / _SLAB_HEIGHT_M).astype(np.int64)
+    counts = s1 - s0 + 1
+    member = np.repeat(np.arange(n, dtype=np.intp), counts)
+    slab = np.repeat(s0, counts) + (
+        np.arange(member.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    order = np.argsort(slab, kind="stable")
+    slab, member = slab[order], member[order]
+    q_order = np.argsort(s0, kind="stable")
+    q_slab = s0[q_order]
+
+    boxes = shapely.box(x0, y0, x1, y1)
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    for value in np.unique(s0):
+        queriers = q_order[np.searchsorted(q_slab, value) : np.searchsorted(q_slab, value, "right")]
+        members = member[np.searchsorted(slab, value) : np.searchsorted(slab, value, "right")]
+        if members.size < 2:
+            continue
+        tree = shapely.STRtree(boxes[members])
+        a, b = tree.query(boxes[queriers])  # boxes: envelope overlap is the exact predicate
+        qi, mj = queriers[a], members[b]
+        bottom_i, bottom_j = z0[qi], z0[mj]
+        keep = (
+            (bottom_j <= bottom_i)
+            & (bottom_i <= z1[mj])
+            & ((bottom_j < bottom_i) | (mj > qi))
+        )
+        found_i.append(qi[keep])
+        found_j.append(mj[keep])
+    if not found_i:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    ci = np.concatenate(found_i)
+    cj = np.concatenate(found_j)
+    return np.minimum(ci, cj), np.maximum(ci, cj)
+
+
+def detect_xy(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    vx: ArrayLike,
+    vy: ArrayLike,
+    vz: ArrayLike,
+    group: ArrayLike | None = None,
+    *,
+    horizontal_m: float = DEFAULT_HORIZONTAL_M,
+    vertical_m: float = DEFAULT_VERTICAL_M,
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+    aeqd_metric: bool = False,
+) -> Conflicts:
+    """All conflicting pairs of planar states (see ``pair_conflicts`` for parameters).
+
+    ``group`` (array_like of int, optional): when given, only pairs of different groups count.
+    """
+    x, y, z, vx, vy, vz = _as_float(x, y, z, vx, vy, vz)
+    pad = 0.5 * float(horizontal_m)
+    if aeqd_metric and x.size:
+        # Grid distances exceed ground distances by up to the largest stretch in the region.
+        reach = np.hypot(np.abs(x) + np.abs(vx) * lookahead_s, np.abs(y) + np.abs(vy) * lookahead_s)
+        pad *= float(LocalProjection.tangential_scale(reach.max() + horizontal_m, 0.0)) * 1.001
+    i, j = candidate_pairs(
+        x, y, z, vx, vy, vz,
+        horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
+        horizontal_pad_m=pad,
+    )
+    if group is not None:
+        g = np.asarray(group).reshape(-1)
+        differ = g[i] != g[j]
+        i, j = i[differ], j[differ]
+    found = pair_conflicts(
+        i, j, x, y, z, vx, vy, vz,
+        horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
+        aeqd_metric=aeqd_metric,
+    )
+    return found.take(np.lexsort((found.j, found.i)))
+
+
+def detect(
+    states: States,
+    *,
+    horizontal_m: float = DEFAULT_HORIZONTAL_M,
+    vertical_m: float = DEFAULT_VERTICAL_M,
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+    all_pairs: bool = False,
+    projection: LocalProjection | None = None,
+) -> Conflicts:
+    """All conflicting pairs among ``states`` (lat/lon WGS84), of different parties by default.
+
+    Parameters
+    ----------
+    states : States
+    horizontal_m, vertical_m : float, m
+        Separation minima (defaults 9,260 m = 5 NM and 304.8 m = 1,000 ft).
+    lookahead_s : float, s
+        Look-ahead (default 300 s).
+    all_pairs : bool
+        Count pairs of the same party too. Without a party column every pair counts.
+    projection : LocalProjection, optional
+        Grid to compute in; by default an AEQD centred on the states.
+    """
+    if horizontal_m <= 0 or vertical_m <= 0 or lookahead_s < 0:
+        raise ValueError("minima must be > 0 and the look-ahead >= 0")
+    if len(states) == 0:
+        return Conflicts.empty()
+    proj = projection or LocalProjection.about(states.lat, states.lon)
+    x, y = proj.forward(states.lat, states.lon)
+    vx, vy = proj.grid_velocity(states.lat, states.lon, states.gs_mps, states.trk_deg)
+    group = None
+    if not all_pairs and states.party is not None:
+        group = np.unique(states.party.astype(str), return_inverse=True)[1]
+    return detect_xy(
+        x, y, states.alt_m, vx, vy, states.vs_mps, group,
+        horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
+        aeqd_metric=True,
+    )

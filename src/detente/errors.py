@@ -1,0 +1,62 @@
+"""The errors detente raises, drawn once::
+
+    DetenteError                 base: every error the package means to show a user
+    ├── InputError               bad input at an edge (a file, a request body, a CLI option)
+    │   └── RecordError          one bad record of a file: names file, line and field
+    ├── GeometryError            a polygon, circle or volume that is not usable geometry
+    ├── VerificationError        a signature, proof or tree head that does not verify
+    ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
+    └── StoreError               the durable store failed (wraps the driver's error)
+
+Foreign errors (SQLAlchemy, cryptography, json) are translated into these at the layer that
+calls the foreign library, with ``raise ... from exc``; the CLI prints ``Type: message`` for any
+DetenteError and exits 1, the API maps them to RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictingWriteError",
+    "DetenteError",
+    "GeometryError",
+    "InputError",
+    "RecordError",
+    "StoreError",
+    "VerificationError",
+]
+
+
+class DetenteError(Exception):
+    """Base of every error detente means to show to a user, without a traceback."""
+
+
+class InputError(DetenteError):
+    """Input at an edge is malformed or out of range."""
+
+
+class RecordError(InputError):
+    """One record of a file is bad; the message names the file, the line and the field."""
+
+    def __init__(self, source: str, line: int, field: str | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"{source}, line {line}" + (f", field {field!r}" if field else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class GeometryError(InputError):
+    """A footprint, airspace or volume is not usable geometry (open ring, self-intersection...)."""
+
+
+class VerificationError(DetenteError):
+    """A signature, inclusion or consistency proof, or tree head failed to verify."""
+
+
+class ConflictingWriteError(DetenteError):
+    """A write was refused by a rule of the mechanism, not by its syntax."""
+
+
+class StoreError(DetenteError):
+    """The durable store failed; the driver's error is chained as ``__cause__``."""

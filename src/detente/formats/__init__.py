@@ -1,0 +1,1 @@
+"""Edge adapters: external formats in, core types out, units converted here and only here."""

@@ -1,0 +1,5 @@
+"""Data contracts shared by every layer."""
+
+from detente.model.states import MAX_SPEED_MPS, MAX_VERTICAL_RATE_MPS, States
+
+__all__ = ["MAX_SPEED_MPS", "MAX_VERTICAL_RATE_MPS", "States"]
