@@ -65,3 +65,22 @@ def test_tangential_scale_matches_measured_stretch(proj):
         k = LocalProjection.tangential_scale(x, y)
         assert k == pytest.approx(measured, rel=5e-5)
     assert LocalProjection.tangential_scale(0.0, 0.0) == 1.0
+
+
+@pytest.mark.parametrize("centre", [(37.0, 37.5), (30.0, 30.0), (0.0, 0.0), (-60.0, 170.0)])
+def test_motion_fast_path_agrees_with_projection_and_finite_differences(centre):
+    proj = LocalProjection(*centre)
+    rng = np.random.default_rng(3)
+    n = 2000
+    lat = centre[0] + rng.uniform(-9, 9, n)
+    lon = centre[1] + rng.uniform(-9, 9, n)
+    lat[0], lon[0] = centre  # the centre itself, where the radial direction is undefined
+    gs, trk = rng.uniform(0, 300, n), rng.uniform(-360, 360, n)
+    x, y, vx, vy = proj.motion(lat, lon, gs, trk)
+    fx, fy = proj.forward(lat, lon)
+    np.testing.assert_allclose(x, fx, atol=1e-3)
+    np.testing.assert_allclose(y, fy, atol=1e-3)
+    gvx, gvy = proj.grid_velocity(lat, lon, gs, trk)
+    # The spherical stretch formula is within 6e-5 of the ellipsoid's at 1,000 km.
+    np.testing.assert_allclose(vx, gvx, atol=1e-4 * 300)
+    np.testing.assert_allclose(vy, gvy, atol=1e-4 * 300)

@@ -399,8 +399,7 @@ def detect(
     if len(states) == 0:
         return Conflicts.empty()
     proj = projection or LocalProjection.about(states.lat, states.lon)
-    x, y = proj.forward(states.lat, states.lon)
-    vx, vy = proj.grid_velocity(states.lat, states.lon, states.gs_mps, states.trk_deg)
+    x, y, vx, vy = proj.motion(states.lat, states.lon, states.gs_mps, states.trk_deg)
     group = None
     if not all_pairs and states.party is not None:
         group = np.unique(states.party.astype(str), return_inverse=True)[1]
