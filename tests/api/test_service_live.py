@@ -118,7 +118,7 @@ def test_need_to_know_end_to_end(server, tokens):
     b1_view = {(t["party"], t["id"]): t for t in pic_a}[("B", "b1")]
     assert b1_view["precision_m"] == 0
     # B's view of the alert tells of "an A aircraft, about here": no id, rounded position.
-    a_in_b = [t for t in open_b[0]["tracks"] if t["party"] == "A"][0]
+    a_in_b = next(t for t in open_b[0]["tracks"] if t["party"] == "A")
     assert a_in_b["id"] is None and a_in_b["precision_m"] == 5000
 
 
@@ -188,9 +188,10 @@ def test_bad_batches_are_refused_whole(server, tokens, states, status, words):
 def test_raw_bad_bodies(server, tokens):
     h = {"Authorization": f"Bearer {tokens['A']}", "content-type": "application/json"}
     with httpx.Client(base_url=server) as c:
-        for body, status in [(b"{not json", 422), (b'{"states": [{"id": "x", "t": 1, "lat": NaN, "lon": 0, "alt_m": 0, "gs_mps": 0,'
-                              b' "trk_deg": 0}]}', 422),
-                             (b"[]", 422), (b" " * (5 * 1024 * 1024 + 1), 413)]:
+        nan = (b'{"states": [{"id": "x", "t": 1, "lat": NaN, "lon": 0, "alt_m": 0,'
+               b' "gs_mps": 0, "trk_deg": 0}]}')
+        for body, status in [(b"{not json", 422), (nan, 422), (b"[]", 422),
+                             (b" " * (5 * 1024 * 1024 + 1), 413)]:
             r = c.post("/v1/states", content=body, headers=h)
             assert r.status_code == status, (body[:30], r.text)
             assert r.headers["content-type"] == "application/problem+json"
