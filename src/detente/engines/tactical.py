@@ -61,6 +61,11 @@ VERTICAL_TOLERANCE_M = 1e-3
 # 600 m (two vertical minima) was fastest from 1k to 100k aircraft (300 m to 1,500 m tried).
 _SLAB_HEIGHT_M = 600.0
 
+# Below this relative speed (squared, (m/s)^2) a pair is treated as not moving relative to each
+# other: 1e-6 m/s changes a distance by 0.3 mm in five minutes, while squaring speeds of 1e-160
+# m/s underflows to subnormals and the closest-approach arithmetic loses every digit.
+_STILL_SQ = 1e-12
+
 
 @dataclass(frozen=True, slots=True)
 class Conflicts:
@@ -167,7 +172,8 @@ def pair_conflicts(
         # (in the grid, clipped to the look-ahead), not where it is now; the stretch varies by
         # ~7e-4 over 80 km 1,000 km from the centre.
         a = du * du + dv * dv
-        t_near = np.clip(-(dx * du + dy * dv) / np.where(a > 0.0, a, 1.0), 0.0, horizon)
+        t_near = np.clip(-(dx * du + dy * dv) / np.where(a > _STILL_SQ, a, 1.0), 0.0, horizon)
+        t_near = np.where(a > _STILL_SQ, t_near, 0.0)
         dx, dy, du, dv = _unstretch(
             x[i] + x[j] + (vx[i] + vx[j]) * t_near,
             y[i] + y[j] + (vy[i] + vy[j]) * t_near,
@@ -178,7 +184,7 @@ def pair_conflicts(
 
     # Horizontal: |d + w t|^2 < R^2  <=>  a t^2 + 2 b t + (|d|^2 - R^2) < 0.
     a = du * du + dv * dv
-    moving = a > 0.0
+    moving = a > _STILL_SQ
     safe_a = np.where(moving, a, 1.0)
     t_cpa_raw = np.where(moving, -(dx * du + dy * dv) / safe_a, 0.0)
     d2_min = _miss_distance_sq(dx, dy, du, dv)
@@ -225,7 +231,7 @@ def _miss_distance_sq(
     Pairs without relative motion keep their current distance.
     """
     a = du * du + dv * dv
-    moving = a > 0.0
+    moving = a > _STILL_SQ
     cross = dx * dv - dy * du
     return np.where(moving, cross * cross / np.where(moving, a, 1.0), dx * dx + dy * dy)
 
@@ -267,13 +273,16 @@ def candidate_pairs(
     vertical_m: float = DEFAULT_VERTICAL_M,
     lookahead_s: float = DEFAULT_LOOKAHEAD_S,
     horizontal_pad_m: float | None = None,
+    subset: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i < j) whose swept boxes over the look-ahead overlap in x, y and z.
 
     A superset of the conflicting pairs: two aircraft that come within the minima at time t are
     both inside their swept boxes at t, and boxes padded by half a minimum each then overlap.
     ``horizontal_pad_m`` overrides the half-minimum pad (the AEQD front passes a larger one to
-    cover the projection's stretch). Returns index arrays with i < j, in no particular order.
+    cover the projection's stretch). ``subset`` (indices): only pairs with at least one member
+    in it, for checking a few fresh reports against the whole picture. Returns index arrays
+    with i < j, in no particular order.
     """
     x, y, z, vx, vy, vz = _as_float(x, y, z, vx, vy, vz)
     n = x.size
@@ -286,6 +295,9 @@ def candidate_pairs(
     x0, x1 = np.minimum(x, x_end) - pad, np.maximum(x, x_end) + pad
     y0, y1 = np.minimum(y, y_end) - pad, np.maximum(y, y_end) + pad
     z0, z1 = np.minimum(z, z_end) - vpad, np.maximum(z, z_end) + vpad
+    if subset is not None:
+        return _candidates_of_subset(np.asarray(subset, dtype=np.intp).reshape(-1),
+                                     x0, y0, x1, y1, z0, z1)
 
     # Altitude slabs: slab s holds every aircraft whose sweep [z0, z1] touches it. For a pair
     # whose sweeps overlap, the higher of the two bottoms lies inside the other's sweep, so the
@@ -330,6 +342,25 @@ def candidate_pairs(
     return np.minimum(ci, cj), np.maximum(ci, cj)
 
 
+def _candidates_of_subset(
+    sub: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray,
+    z0: np.ndarray, z1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs with a member in ``sub``: one tree over every box, queried with the subset's."""
+    sub = np.unique(sub)
+    if sub.size == 0 or x0.size < 2:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    tree = shapely.STRtree(shapely.box(x0, y0, x1, y1))
+    a, b = tree.query(shapely.box(x0[sub], y0[sub], x1[sub], y1[sub]))
+    qi = sub[a]
+    in_sub = np.zeros(x0.size, dtype=bool)
+    in_sub[sub] = True
+    # A pair of two subset members is found from both sides: keep it once.
+    keep = (qi != b) & ((qi < b) | ~in_sub[b]) & (z0[qi] <= z1[b]) & (z0[b] <= z1[qi])
+    qi, b = qi[keep], b[keep]
+    return np.minimum(qi, b), np.maximum(qi, b)
+
+
 def detect_xy(
     x: ArrayLike,
     y: ArrayLike,
@@ -343,10 +374,12 @@ def detect_xy(
     vertical_m: float = DEFAULT_VERTICAL_M,
     lookahead_s: float = DEFAULT_LOOKAHEAD_S,
     aeqd_metric: bool = False,
+    subset: ArrayLike | None = None,
 ) -> Conflicts:
     """All conflicting pairs of planar states (see ``pair_conflicts`` for parameters).
 
     ``group`` (array_like of int, optional): when given, only pairs of different groups count.
+    ``subset`` (array_like of int, optional): only pairs with at least one member in it.
     """
     x, y, z, vx, vy, vz = _as_float(x, y, z, vx, vy, vz)
     pad = 0.5 * float(horizontal_m)
@@ -357,7 +390,7 @@ def detect_xy(
     i, j = candidate_pairs(
         x, y, z, vx, vy, vz,
         horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
-        horizontal_pad_m=pad,
+        horizontal_pad_m=pad, subset=subset,
     )
     if group is not None:
         g = np.asarray(group).reshape(-1)
