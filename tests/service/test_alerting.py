@@ -63,3 +63,18 @@ def test_many_independent_conflicts():
     assert kept == []
     book.cycle([finding(98, key=f"k{n}") for n in range(0, 50, 2)], now=2)
     assert len(book.open_alerts()) == 25
+
+
+def test_partial_looks_raise_and_update_but_never_clear():
+    book = AlertBook()
+    (tr,) = book.observe([finding(100, key="a")], now=0)
+    assert tr.change == "raised"
+    assert book.observe([finding(50, key="b")], now=1)[0].change == "raised"
+    # "a" absent from three partial looks: still open; one full cycle without it starts the
+    # quiet count, the second clears it.
+    for t in (2, 3, 4):
+        assert book.observe([], now=t) == []
+    assert len(book.open_alerts()) == 2
+    assert book.cycle([finding(45, key="b")], now=5) == []
+    (cleared,) = book.cycle([finding(44, key="b")], now=6)
+    assert cleared.change == "cleared" and cleared.alert.key == ("a",)

@@ -122,33 +122,48 @@ class AlertBook:
         self._by_id[a.id] = a
         return a
 
+    def observe(self, findings: Iterable[Finding], now: float) -> list[Transition]:
+        """Fold a partial look (fresh reports against the picture) into the book: raises and
+        updates only. Absence from a partial look says nothing, so nothing clears here."""
+        out: list[Transition] = []
+        for f in findings:
+            tr = self._fold(f, now)
+            if tr is not None:
+                out.append(tr)
+        return out
+
+    def _fold(self, f: Finding, now: float) -> Transition | None:
+        old = self._by_key.get(f.key)
+        if old is None:
+            a = self._put(Alert(
+                id=uuid.uuid4().hex, kind=f.kind, key=f.key, parties=f.parties,
+                tracks=f.tracks, state="raised", severity=f.severity, t_to_go_s=f.t_to_go_s,
+                point=f.point, detail=f.detail, raised_at=now, updated_at=now,
+            ))
+            return Transition(a, "raised")
+        expected = max(old.t_to_go_s - (now - old.updated_at), 0.0)
+        moved = abs(f.t_to_go_s - expected) > self.retime_s
+        if f.severity != old.severity or moved:
+            keep_ack = old.acknowledged_by and f.severity == old.severity
+            a = self._put(replace(
+                old, state="acknowledged" if keep_ack else "updated",
+                severity=f.severity, t_to_go_s=f.t_to_go_s, point=f.point, detail=f.detail,
+                updated_at=now, quiet_cycles=0,
+            ))
+            return Transition(a, "updated", old.severity)
+        if old.quiet_cycles:
+            self._put(replace(old, quiet_cycles=0))
+        return None
+
     def cycle(self, findings: Iterable[Finding], now: float) -> list[Transition]:
-        """Fold one cycle's findings into the book; returns what changed."""
+        """Fold one full cycle's findings into the book; returns what changed."""
         out: list[Transition] = []
         seen: set[tuple] = set()
         for f in findings:
             seen.add(f.key)
-            old = self._by_key.get(f.key)
-            if old is None:
-                a = self._put(Alert(
-                    id=uuid.uuid4().hex, kind=f.kind, key=f.key, parties=f.parties,
-                    tracks=f.tracks, state="raised", severity=f.severity, t_to_go_s=f.t_to_go_s,
-                    point=f.point, detail=f.detail, raised_at=now, updated_at=now,
-                ))
-                out.append(Transition(a, "raised"))
-                continue
-            expected = max(old.t_to_go_s - (now - old.updated_at), 0.0)
-            moved = abs(f.t_to_go_s - expected) > self.retime_s
-            if f.severity != old.severity or moved:
-                a = self._put(replace(
-                    old, state="acknowledged" if old.acknowledged_by and
-                    f.severity == old.severity else "updated",
-                    severity=f.severity, t_to_go_s=f.t_to_go_s, point=f.point, detail=f.detail,
-                    updated_at=now, quiet_cycles=0,
-                ))
-                out.append(Transition(a, "updated", old.severity))
-            elif old.quiet_cycles:
-                self._put(replace(old, quiet_cycles=0))
+            tr = self._fold(f, now)
+            if tr is not None:
+                out.append(tr)
         for key, old in list(self._by_key.items()):
             if key in seen:
                 continue

@@ -161,15 +161,30 @@ class Mechanism:
         ]
         await asyncio.wrap_future(self.recorder.submit(rec.insert_reports(rows)))
         entered = self.picture.accept(party, reports, now)
+        if entered:
+            # A fresh report may reveal a new conflict: look at once rather than at the next
+            # cycle, so an alert reaches its parties within a fraction of a second.
+            fresh = {(party, r.id) for r in reports}
+            transitions = self.alerts.observe(self.findings(now, fresh), now)
+            await self._publish_transitions(transitions, now)
         return {"accepted": len(reports), "in_picture": entered}
 
     # --- detection ------------------------------------------------------------------------------
 
-    def findings(self, now: float) -> list[Finding]:
-        """What the engines see in the picture at ``now``, between parties that agreed."""
+    def findings(self, now: float, fresh: set[tuple[str, str]] | None = None) -> list[Finding]:
+        """What the engines see in the picture at ``now``, between parties that agreed.
+
+        ``fresh``: only conflicts involving these (party, id) tracks (a partial look).
+        """
         states, _ = self.picture.snapshot(now)
         if len(states) < 2 or not self.config.agreements:
             return []
+        subset = None
+        if fresh is not None:
+            subset = np.flatnonzero([(p, i) in fresh for p, i in
+                                     zip(states.party, states.id, strict=True)])
+            if subset.size == 0:
+                return []
         parties = states.party.astype(str)
         names, group = np.unique(parties, return_inverse=True)
         x, y, vx, vy = self.projection.motion(states.lat, states.lon, states.gs_mps,
@@ -180,7 +195,7 @@ class Mechanism:
         wide = detect_xy(
             x, y, states.alt_m, vx, vy, states.vs_mps, group,
             horizontal_m=max(a.h_min_m for a in ags), vertical_m=max(a.v_min_m for a in ags),
-            lookahead_s=max(a.lookahead_s for a in ags), aeqd_metric=True,
+            lookahead_s=max(a.lookahead_s for a in ags), aeqd_metric=True, subset=subset,
         )
         by_agreement: dict[int, list[int]] = {}
         index = {frozenset(a.parties): k for k, a in enumerate(ags)}
