@@ -40,17 +40,18 @@ def test_zones_precision_delay(policy):
                      rep("out", 100, 37.0, 37.0)], now=100)
     pic.accept("B", [rep("b", 100, 36.2, 36.2)], now=100)
     pic.accept("C", [rep("c", 100, 36.3, 36.3)], now=100)
-    seen_by_b = {(v.party, v.id): v for v in policy.visible_tracks("B", pic, now=100)}
+    seen_by_b = {(v["party"], v["id"]): v for v in policy.visible_tracks("B", pic, now=100)}
     assert set(seen_by_b) == {("A", "in"), ("B", "b")}  # not A's track outside the zone
     v = seen_by_b[("A", "in")]
     # Delayed 30 s: B sees the report of t=60, not the one of t=100, on a 2 km grid.
-    assert v.t == 60 and v.precision_m == 2000
-    assert 0 < geodesic_distance(36.0123, 36.0456, v.lat, v.lon) <= 2000 * 0.71
-    assert v.alt_m % 304.8 == pytest.approx(0, abs=1e-6) and v.gs_mps % 10 == 0
-    seen_by_a = {(v.party, v.id): v for v in policy.visible_tracks("A", pic, now=100)}
-    assert seen_by_a[("B", "b")].lat == 36.2 and seen_by_a[("B", "b")].precision_m == 0
+    assert v["t"] == 60 and v["precision_m"] == 2000
+    assert 0 < geodesic_distance(36.0123, 36.0456, v["lat"], v["lon"]) <= 2000 * 0.71
+    assert v["alt_m"] % 304.8 == pytest.approx(0, abs=1e-6) and v["gs_mps"] % 10 == 0
+    seen_by_a = {(v["party"], v["id"]): v for v in policy.visible_tracks("A", pic, now=100)}
+    assert seen_by_a[("B", "b")]["lat"] == 36.2 and seen_by_a[("B", "b")]["precision_m"] == 0
     assert ("C", "c") not in seen_by_a  # C shares nothing with A
-    assert {(v.party, v.id) for v in policy.visible_tracks("C", pic, now=100)} == {("C", "c")}
+    assert {(v["party"], v["id"]) for v in policy.visible_tracks("C", pic, now=100)} == {
+        ("C", "c")}
 
 
 def test_alerts_go_to_their_parties_only(policy):

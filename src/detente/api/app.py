@@ -122,7 +122,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         """The tracks the caller's party may see now, as it may see them."""
         now = mech.clock.now()
         tracks = mech.sharing.visible_tracks(me.party, mech.picture, now)
-        return {"t": now, "tracks": [v.as_dict() for v in tracks]}
+        return {"t": now, "tracks": tracks}
 
     @app.get("/v1/alerts", tags=["alerts"])
     async def alerts(me: Me, mech: Mech) -> dict[str, Any]:

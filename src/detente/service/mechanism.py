@@ -165,18 +165,24 @@ class Mechanism:
             # A fresh report may reveal a new conflict: look at once rather than at the next
             # cycle, so an alert reaches its parties within a fraction of a second.
             fresh = {(party, r.id) for r in reports}
-            transitions = self.alerts.observe(self.findings(now, fresh), now)
+            transitions = self.alerts.observe(await self.findings(now, fresh), now)
             await self._publish_transitions(transitions, now)
         return {"accepted": len(reports), "in_picture": entered}
 
     # --- detection ------------------------------------------------------------------------------
 
-    def findings(self, now: float, fresh: set[tuple[str, str]] | None = None) -> list[Finding]:
+    async def findings(self, now: float, fresh: set[tuple[str, str]] | None = None
+                       ) -> list[Finding]:
         """What the engines see in the picture at ``now``, between parties that agreed.
 
-        ``fresh``: only conflicts involving these (party, id) tracks (a partial look).
+        ``fresh``: only conflicts involving these (party, id) tracks (a partial look). The
+        snapshot is taken here, on the event loop; the numeric work runs in a worker thread
+        (numpy, GEOS and PROJ release the GIL), so the loop keeps serving while it runs.
         """
         states, _ = self.picture.snapshot(now)
+        return await asyncio.to_thread(self._detect, states, fresh)
+
+    def _detect(self, states: Any, fresh: set[tuple[str, str]] | None) -> list[Finding]:
         if len(states) < 2 or not self.config.agreements:
             return []
         subset = None
@@ -217,15 +223,21 @@ class Mechanism:
     def _tactical_findings(self, c: Any, ag: Agreement, states: Any, parties: np.ndarray,
                            x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray
                            ) -> list[Finding]:
+        if len(c) == 0:
+            return []
+        t = c.t_cpa
+        # Both aircraft at closest approach, back to lat/lon in one call for all pairs.
+        lat, lon = self.projection.inverse(
+            np.r_[x[c.i] + vx[c.i] * t, x[c.j] + vx[c.j] * t],
+            np.r_[y[c.i] + vy[c.i] * t, y[c.j] + vy[c.j] * t],
+        )
+        n = len(c)
+        lat_i, lat_j, lon_i, lon_j = lat[:n], lat[n:], lon[:n], lon[n:]
+        ids = states.id
         out = []
-        for n in range(len(c)):
-            i, j = int(c.i[n]), int(c.j[n])
-            a, b = (parties[i], str(states.id[i])), (parties[j], str(states.id[j]))
-            t = float(c.t_cpa[n])
-            lat, lon = self.projection.inverse(
-                [x[i] + vx[i] * t, x[j] + vx[j] * t], [y[i] + vy[i] * t, y[j] + vy[j] * t]
-            )
-            t_in = float(c.t_in[n])
+        for k, (i, j) in enumerate(zip(c.i.tolist(), c.j.tolist(), strict=True)):
+            a, b = (parties[i], str(ids[i])), (parties[j], str(ids[j]))
+            t_in = float(c.t_in[k])
             tracks = tuple(sorted((a, b)))
             out.append(Finding(
                 kind="tactical",
@@ -234,13 +246,13 @@ class Mechanism:
                 tracks=tracks,
                 t_to_go_s=t_in,
                 severity=severity_for(t_in, ag.warning_s, ag.critical_s),
-                point=(float((lon[0] + lon[1]) / 2), float((lat[0] + lat[1]) / 2)),
+                point=(float((lon_i[k] + lon_j[k]) / 2), float((lat_i[k] + lat_j[k]) / 2)),
                 detail={
-                    "t_in_s": round(t_in, 1), "t_out_s": round(float(c.t_out[n]), 1),
-                    "t_cpa_s": round(t, 1), "d_cpa_m": round(float(c.d_cpa_m[n])),
-                    "dv_cpa_m": round(float(c.dv_cpa_m[n])),
-                    "_points": {a[0]: (float(lon[0]), float(lat[0])),
-                                b[0]: (float(lon[1]), float(lat[1]))},
+                    "t_in_s": round(t_in, 1), "t_out_s": round(float(c.t_out[k]), 1),
+                    "t_cpa_s": round(float(t[k]), 1), "d_cpa_m": round(float(c.d_cpa_m[k])),
+                    "dv_cpa_m": round(float(c.dv_cpa_m[k])),
+                    "_points": {a[0]: (float(lon_i[k]), float(lat_i[k])),
+                                b[0]: (float(lon_j[k]), float(lat_j[k]))},
                 },
             ))
         return out
@@ -251,7 +263,7 @@ class Mechanism:
         now = self.clock.now()
         gone = self.picture.expire(now)
         t0 = time.perf_counter()
-        found = self.findings(now)
+        found = await self.findings(now)
         detect_s = time.perf_counter() - t0
         transitions = self.alerts.cycle(found, now)
         await self._publish_transitions(transitions, now)
@@ -323,7 +335,7 @@ class Mechanism:
         for party, subs in self._subs.items():
             if not subs:
                 continue
-            tracks = [v.as_dict() for v in self.sharing.visible_tracks(party, self.picture, now)]
+            tracks = self.sharing.visible_tracks(party, self.picture, now)
             frame = {"seq": None, "type": "picture", "data": {"t": now, "tracks": tracks}}
             for sub in subs:
                 sub.offer(frame, durable=False)

@@ -9,46 +9,31 @@ of the other's aircraft only as precisely as the agreement allows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import shapely
 
 from detente.geo.projection import LocalProjection
-from detente.model.reports import TrackReport
 from detente.service.alerting import Alert
 from detente.service.config import Config, Share
 from detente.service.picture import Picture
 
-__all__ = ["SharingPolicy", "TrackView"]
+__all__ = ["SharingPolicy"]
 
 
-@dataclass(frozen=True)
-class TrackView:
-    """A track as one viewer may see it; precision_m = 0 means full precision."""
-
-    party: str
-    id: str
-    t: float
-    lat: float
-    lon: float
-    alt_m: float
-    gs_mps: float
-    trk_deg: float
-    vs_mps: float
-    precision_m: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "party": self.party, "id": self.id, "t": self.t, "lat": self.lat, "lon": self.lon,
-            "alt_m": self.alt_m, "gs_mps": self.gs_mps, "trk_deg": self.trk_deg,
-            "vs_mps": self.vs_mps, "precision_m": self.precision_m,
-        }
+def _grid(values: np.ndarray, step: float) -> np.ndarray:
+    return np.round(values / step) * step if step > 0 else values
 
 
-def _round(value: float, step: float) -> float:
-    return float(np.round(value / step) * step) if step > 0 else value
+def _dicts(party: str, ids: np.ndarray, c: np.ndarray, precision_m: float
+           ) -> list[dict[str, Any]]:
+    cols = c.T.tolist()
+    return [
+        {"party": party, "id": i, "t": t, "lat": la, "lon": lo, "alt_m": al, "gs_mps": g,
+         "trk_deg": tr, "vs_mps": v, "precision_m": precision_m}
+        for i, t, la, lo, al, g, tr, v in zip(ids.tolist(), *cols, strict=True)
+    ]
 
 
 class SharingPolicy:
@@ -73,46 +58,54 @@ class SharingPolicy:
         return max((s.delay_s for ag in self.config.agreements for s in ag.shares.values()),
                    default=0.0)
 
-    def coarsen(self, r: TrackReport, party: str, precision_m: float, alt_precision_m: float
-                ) -> TrackView:
-        """``r`` rounded to a grid of ``precision_m`` in the region's projection."""
-        if precision_m <= 0:
-            return TrackView(party, r.id, r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg,
-                             r.vs_mps, 0.0)
-        lat, lon = self._round_point((r.lon, r.lat), precision_m)
-        # Speed and direction are coarsened too: an exact velocity refines a rounded position
-        # over a few reports.
-        return TrackView(
-            party, r.id, round(r.t), lat, lon,
-            _round(r.alt_m, alt_precision_m), _round(r.gs_mps, 10.0),
-            _round(r.trk_deg, 10.0) % 360.0, _round(r.vs_mps, 2.5), precision_m,
-        )
+    def coarsen(self, c: np.ndarray, precision_m: float, alt_precision_m: float) -> np.ndarray:
+        """Rows of state columns (t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps) rounded: the
+        position to a grid of ``precision_m`` in the region's projection, the altitude to
+        ``alt_precision_m``. Speed and direction are coarsened too: an exact velocity refines
+        a rounded position over a few reports."""
+        if precision_m <= 0 or c.shape[0] == 0:
+            return c
+        out = c.copy()
+        x, y = self.projection.forward(c[:, 1], c[:, 2])
+        lat, lon = self.projection.inverse(_grid(x, precision_m), _grid(y, precision_m))
+        out[:, 0] = np.round(c[:, 0])
+        out[:, 1], out[:, 2] = np.round(lat, 6), np.round(lon, 6)
+        out[:, 3] = _grid(c[:, 3], alt_precision_m)
+        out[:, 4] = _grid(c[:, 4], 10.0)
+        out[:, 5] = _grid(c[:, 5], 10.0) % 360.0
+        out[:, 6] = _grid(c[:, 6], 2.5)
+        return out
 
-    def visible_tracks(self, viewer: str, picture: Picture, now: float) -> list[TrackView]:
-        """Every track ``viewer`` may see at ``now``, as it may see it."""
-        out: list[TrackView] = []
-        others: dict[str, list[TrackReport]] = {}
-        for tr in picture:
-            if tr.party == viewer:
-                r = tr.last
-                out.append(TrackView(viewer, r.id, r.t, r.lat, r.lon, r.alt_m, r.gs_mps,
-                                     r.trk_deg, r.vs_mps, 0.0))
-                continue
-            share = self.share(tr.party, viewer)
+    def visible_tracks(self, viewer: str, picture: Picture, now: float
+                       ) -> list[dict[str, Any]]:
+        """Every track ``viewer`` may see at ``now``, as it may see it (a list of dicts with
+        party, id, the state columns and precision_m; 0 is full precision)."""
+        party, ids, c = picture.columns()
+        own = party == viewer
+        out = _dicts(viewer, ids[own], c[own], 0.0)
+        for owner in set(party.tolist()) - {viewer}:
+            share = self.share(owner, viewer)
             if share is None or (share.zones is not None and share.zones.is_empty):
                 continue
-            r = tr.last if share.delay_s <= 0 else tr.as_of(now - share.delay_s)
-            if r is not None:
-                others.setdefault(tr.party, []).append(r)
-        for owner, reports in others.items():
-            share = self.share(owner, viewer)
-            assert share is not None
+            sel = party == owner
+            o_ids, vals = ids[sel], c[sel]
+            if share.delay_s > 0:
+                kept = []
+                rows = []
+                for k, track_id in enumerate(o_ids.tolist()):
+                    tr = picture.get(owner, track_id)
+                    r = None if tr is None else tr.as_of(now - share.delay_s)
+                    if r is not None:
+                        kept.append(k)
+                        rows.append((r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg % 360.0,
+                                     r.vs_mps))
+                o_ids = o_ids[kept]
+                vals = np.array(rows, dtype=np.float64).reshape(-1, c.shape[1])
             if share.zones is not None:
-                inside = shapely.contains_xy(share.zones, [r.lon for r in reports],
-                                             [r.lat for r in reports])
-                reports = [r for r, ok in zip(reports, inside, strict=True) if ok]
-            out.extend(self.coarsen(r, owner, share.precision_m, share.alt_precision_m)
-                       for r in reports)
+                inside = shapely.contains_xy(share.zones, vals[:, 2], vals[:, 1])
+                o_ids, vals = o_ids[inside], vals[inside]
+            vals = self.coarsen(vals, share.precision_m, share.alt_precision_m)
+            out.extend(_dicts(owner, o_ids, vals, share.precision_m))
         return out
 
     def alert_view(self, alert: Alert, viewer: str, picture: Picture) -> dict[str, Any] | None:
@@ -135,8 +128,12 @@ class SharingPolicy:
             entry: dict[str, Any] = {"party": party, "id": None}
             tr = picture.get(party, track_id)
             if tr is not None:
-                coarse = self.coarsen(tr.last, party, share.alert_precision_m, 304.8)
-                entry.update(lat=coarse.lat, lon=coarse.lon, alt_m=coarse.alt_m,
+                r = tr.last
+                (coarse,) = self.coarsen(
+                    np.array([[r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg, r.vs_mps]]),
+                    share.alert_precision_m, 304.8,
+                ).tolist()
+                entry.update(lat=coarse[1], lon=coarse[2], alt_m=coarse[3],
                              precision_m=share.alert_precision_m)
             tracks.append(entry)
         view["tracks"] = tracks
@@ -160,6 +157,5 @@ class SharingPolicy:
         if precision_m <= 0:
             return lat, lon
         x, y = self.projection.forward(lat, lon)
-        la, lo = self.projection.inverse(_round(float(x), precision_m),
-                                         _round(float(y), precision_m))
+        la, lo = self.projection.inverse(_grid(x, precision_m), _grid(y, precision_m))
         return round(float(la), 6), round(float(lo), 6)
