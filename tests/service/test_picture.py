@@ -45,3 +45,39 @@ def test_snapshot_extrapolates_to_now_along_the_track():
     assert s.alt_m[0] == 5050 and s.party.tolist() == ["A"]
     empty, age = Picture().snapshot(now=0)
     assert len(empty) == 0 and np.asarray(age).size == 0
+
+
+def test_retention_prunes_old_records(tmp_path):
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from detente.service.clock import ManualClock
+    from detente.service.config import parse_config
+    from detente.service.mechanism import Mechanism
+    from detente.store.database import open_database
+    from detente.store.recording import reports_table
+
+    key = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="
+    cfg = parse_config({"region": {"centre": [36, 36]}, "service": {"retention_days": 1},
+                        "parties": [{"id": "A", "public_keys": [key]}]})
+    clock = ManualClock(1_000_000.0)
+    engine = open_database(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    mech = Mechanism(cfg, engine, clock)
+
+    def count():
+        with engine.connect() as c:
+            return c.execute(select(func.count()).select_from(reports_table)).scalar()
+
+    async def go():
+        await mech.ingest("A", [r("old", clock.now())])
+        clock.advance(86_400 - 1)
+        await mech.ingest("A", [r("new", clock.now())])
+        await mech.prune()
+        assert count() == 2  # the old one is a second short of a day
+        clock.advance(2)
+        await mech.prune()
+        assert count() == 1
+
+    asyncio.run(go())
+    mech.close()

@@ -36,6 +36,8 @@ __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 
 log = logging.getLogger("detente.service")
 
+_PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
+
 # Statement hook: (kind, body) -> None. The record (ledger) plugs in here; the mechanism does
 # not know how statements are signed or stored.
 RecordHook = Callable[[str, dict[str, Any]], None]
@@ -112,13 +114,23 @@ class Mechanism:
     def close(self) -> None:
         self.recorder.close()
 
+    async def prune(self) -> None:
+        """Retention: forget recorded reports, events and closed alerts older than the
+        configured number of days."""
+        horizon = self.clock.now() - self.config.settings.retention_days * 86_400.0
+        await asyncio.wrap_future(self.recorder.submit(rec.prune_before(horizon)))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run a detection cycle every ``cycle_s`` until ``stop`` is set."""
         period = self.config.settings.cycle_s
         next_t = time.monotonic()
+        next_prune = 0.0
         while not stop.is_set():
             try:
                 await self.cycle()
+                if time.monotonic() >= next_prune:
+                    await self.prune()
+                    next_prune = time.monotonic() + _PRUNE_EVERY_S
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
