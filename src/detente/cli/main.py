@@ -21,6 +21,9 @@ __all__ = ["COMMANDS", "main"]
 # `detente --help` stays fast and one command's heavy imports never slow another.
 COMMANDS: dict[str, tuple[str, str]] = {
     "conflicts": ("conflicts", "predict losses of separation between aircraft in a states CSV"),
+    "keys": ("keys", "make an Ed25519 key pair for a party"),
+    "export": ("export", "write the whole signed record to a file"),
+    "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
 }
 
 

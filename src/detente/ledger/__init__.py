@@ -3,7 +3,7 @@
 Public surface, for the service and for parties' clients:
 
 - ``Ledger``: the log over a database (append, receipts, tree heads, proofs, cosignatures,
-  export).
+  export); ``LedgerReader``: the same reads without the log key.
 - ``sign_statement``, ``key_statement``, ``Statement``, ``SignedStatement``: what parties sign.
 - ``LogClient``, ``SplitViewError``: a party's check-and-co-sign of tree heads.
 - ``TreeHead``, ``Cosignature``, ``Receipt``: what the log hands out.
@@ -28,7 +28,7 @@ from detente.ledger.keys import (
     public_key_bytes,
     write_private_key,
 )
-from detente.ledger.log import Ledger
+from detente.ledger.log import Ledger, LedgerReader
 from detente.ledger.statements import SignedStatement, Statement, key_statement, sign_statement
 from detente.ledger.verify import verify_consistency, verify_inclusion
 
@@ -39,6 +39,7 @@ __all__ = [
     "Hasher",
     "KeyRing",
     "Ledger",
+    "LedgerReader",
     "LogClient",
     "PartyKey",
     "Receipt",

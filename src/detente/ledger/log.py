@@ -37,13 +37,170 @@ from detente.ledger.tree import (
 )
 from detente.store.ledger_tables import HeadRow, LedgerStore
 
-__all__ = ["EXPORT_FORMAT", "Ledger"]
+__all__ = ["EXPORT_FORMAT", "Ledger", "LedgerReader"]
 
 EXPORT_FORMAT = "detente-record/1"
 
 
-class Ledger:
-    """An append-only Merkle log of signed statements in a SQLAlchemy database.
+class LedgerReader:
+    """Read access to a ledger in a database: heads, entries, proofs, cosignatures, export.
+
+    Needs no private key, so an edge that only serves proofs never holds the log key. Sizes
+    and heads are read from the database on each call.
+    """
+
+    def __init__(self, engine: Engine, *, hasher: Hasher = RFC9162_SHA256) -> None:
+        self._store = LedgerStore(engine)
+        self._hasher = hasher
+        meta = self._store.meta()
+        if not meta:
+            raise InputError("no ledger in this database (nothing was ever appended)")
+        self._origin = meta["origin"].decode()
+        self._public = meta["log_key"]
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def log_public_key(self) -> bytes:
+        """Raw 32-byte Ed25519 public key that verifies this log's tree heads."""
+        return self._public
+
+    @property
+    def size(self) -> int:
+        """Number of entries under the latest signed tree head."""
+        return self.tree_head().size
+
+    def tree_head(self) -> TreeHead:
+        """The latest signed tree head."""
+        row = self._store.latest_head()
+        if row is None:
+            raise StoreError("ledger store has no tree head")
+        return self._head_from_row(row)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def head(self, size: int) -> TreeHead:
+        """The signed tree head of ``size``; InputError if the log never signed one."""
+        rows = self._store.heads(size)
+        if not rows:
+            raise InputError(f"no tree head of size {size}")
+        return self._head_from_row(rows[0])
+
+    def heads(self) -> list[TreeHead]:
+        """Every signed tree head, by size."""
+        return [self._head_from_row(row) for row in self._store.heads()]
+
+    def entry(self, index: int) -> SignedStatement:
+        """Entry ``index`` as a signed statement."""
+        return SignedStatement.parse(self.entry_bytes(index), f"entry {index}")
+
+    def entry_bytes(self, index: int) -> bytes:
+        """The stored bytes of entry ``index`` (the Merkle leaf data)."""
+        data = self._store.entry(index)
+        if data is None:
+            raise InputError(f"no entry {index}: the log has {self.size} entries")
+        return data
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of entry ``index`` in the tree of ``size`` (default: current).
+
+        Requires ``0 <= index < size <= self.size``; O(log size) node lookups in one query.
+        """
+        current = self.size
+        size = current if size is None else size
+        if not 0 <= index < size <= current:
+            raise InputError(
+                f"inclusion proof needs 0 <= index < size <= {current}, got {index}, {size}")
+        plan = inclusion_plan(index, size)
+        return plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """Consistency proof from the tree of ``size1`` to that of ``size2`` (default: current).
+
+        Requires ``0 < size1 <= size2 <= self.size``.
+        """
+        current = self.size
+        size2 = current if size2 is None else size2
+        if not 0 < size1 <= size2 <= current:
+            raise InputError(f"consistency proof needs 0 < size1 <= size2 <= {current}, "
+                             f"got {size1}, {size2}")
+        plan = consistency_plan(size1, size2)
+        return plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
+
+    def receipt(self, index: int, size: int | None = None) -> Receipt:
+        """A receipt for entry ``index`` under the signed head of ``size`` (default: latest)."""
+        head = self.tree_head() if size is None else self.head(size)
+        proof = self.inclusion_proof(index, head.size)
+        leaf = self._hasher.hash_leaf(self.entry_bytes(index))
+        return Receipt(index, leaf, head, tuple(proof))
+
+    # -- cosignatures -----------------------------------------------------------------------
+
+    def cosignatures(self, size: int) -> list[Cosignature]:
+        """The cosignatures stored for the head of ``size``, by party."""
+        return [Cosignature(party, kid, s, t, sig)
+                for s, party, kid, t, sig in self._store.cosignatures(size)]
+
+    def is_settled(self, size: int, parties: Iterable[str]) -> bool:
+        """True once every party in ``parties`` (those of an agreement) co-signed head ``size``."""
+        signed = {c.party for c in self.cosignatures(size)}
+        return set(parties) <= signed
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export(self, out: BinaryIO) -> int:
+        """Write the whole record to ``out``; return the number of lines.
+
+        The format is JSON lines, each in RFC 8785 canonical form: a header
+        ``{"format", "log_key", "origin"}``; then the entries ``{"index", "leaf"}`` in order,
+        each head ``{"consistency", "cosignatures", "head"}`` right after the entry that
+        completes its size; ``consistency`` is the proof from the previous head.
+        ``detente verify`` (``detente.ledger.audit``) checks it.
+        """
+        heads = self._store.heads()
+        cosigs: dict[int, list[dict[str, object]]] = {}
+        for s, party, kid, t, sig in self._store.cosignatures():
+            cosigs.setdefault(s, []).append(Cosignature(party, kid, s, t, sig).to_json())
+        last_size = heads[-1][0]
+        lines = 1
+        out.write(canonical_json({"format": EXPORT_FORMAT, "log_key": b64encode(self._public),
+                                  "origin": self._origin}) + b"\n")
+        pending = iter(heads)
+        next_head = next(pending)
+        previous = 0
+
+        def write_heads_at(size: int) -> None:
+            nonlocal next_head, previous, lines
+            while next_head is not None and next_head[0] == size:
+                proof = self.consistency_proof(previous, size) if 0 < previous < size else []
+                head = self._head_from_row(next_head)
+                out.write(canonical_json({
+                    "consistency": [b64encode(p) for p in proof],
+                    "cosignatures": cosigs.get(size, []),
+                    "head": head.to_json()}) + b"\n")
+                lines += 1
+                previous = size
+                next_head = next(pending, None)
+
+        write_heads_at(0)
+        for index, data in self._store.entries(0, last_size):
+            # The stored bytes are canonical, so they can be spliced in without re-encoding.
+            out.write(b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n")
+            lines += 1
+            write_heads_at(index + 1)
+        return lines
+
+    def _head_from_row(self, row: HeadRow) -> TreeHead:
+        size, root, time, signature = row
+        return TreeHead(self._origin, size, root, time, signature)
+
+
+class Ledger(LedgerReader):
+    """An append-only Merkle log of signed statements in a SQLAlchemy database: the writer.
+
+    Adds to ``LedgerReader`` the appends and cosignature intake; one per database.
 
     Parameters
     ----------
@@ -103,20 +260,13 @@ class Ledger:
         for index, data in self._store.entries(kind_prefix="key."):
             self._keys.accept(SignedStatement.parse(data, f"entry {index}"), index)
 
-    # -- properties -------------------------------------------------------------------------
-
-    @property
-    def origin(self) -> str:
-        return self._origin
-
-    @property
-    def log_public_key(self) -> bytes:
-        """Raw 32-byte Ed25519 public key that verifies this log's tree heads."""
-        return self._public
-
     @property
     def size(self) -> int:
         return self._range.size
+
+    def tree_head(self) -> TreeHead:
+        """The latest signed tree head."""
+        return self._head
 
     @property
     def keys(self) -> KeyRing:
@@ -181,67 +331,6 @@ class Ledger:
             receipts.append(Receipt(index, known[NodeID(0, index)], head, tuple(proof)))
         return receipts
 
-    # -- reading ----------------------------------------------------------------------------
-
-    def tree_head(self) -> TreeHead:
-        """The latest signed tree head."""
-        return self._head
-
-    def head(self, size: int) -> TreeHead:
-        """The signed tree head of ``size``; InputError if the log never signed one."""
-        rows = self._store.heads(size)
-        if not rows:
-            raise InputError(f"no tree head of size {size}")
-        return self._head_from_row(rows[0])
-
-    def heads(self) -> list[TreeHead]:
-        """Every signed tree head, by size."""
-        return [self._head_from_row(row) for row in self._store.heads()]
-
-    def entry(self, index: int) -> SignedStatement:
-        """Entry ``index`` as a signed statement."""
-        return SignedStatement.parse(self.entry_bytes(index), f"entry {index}")
-
-    def entry_bytes(self, index: int) -> bytes:
-        """The stored bytes of entry ``index`` (the Merkle leaf data)."""
-        data = self._store.entry(index)
-        if data is None:
-            raise InputError(f"no entry {index}: the log has {self.size} entries")
-        return data
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """Inclusion proof of entry ``index`` in the tree of ``size`` (default: current).
-
-        Requires ``0 <= index < size <= self.size``; O(log size) node lookups in one query.
-        """
-        size = self.size if size is None else size
-        if not 0 <= index < size <= self.size:
-            raise InputError(
-                f"inclusion proof needs 0 <= index < size <= {self.size}, got {index}, {size}")
-        plan = inclusion_plan(index, size)
-        return plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
-
-    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
-        """Consistency proof from the tree of ``size1`` to that of ``size2`` (default: current).
-
-        Requires ``0 < size1 <= size2 <= self.size``.
-        """
-        size2 = self.size if size2 is None else size2
-        if not 0 < size1 <= size2 <= self.size:
-            raise InputError(f"consistency proof needs 0 < size1 <= size2 <= {self.size}, "
-                             f"got {size1}, {size2}")
-        plan = consistency_plan(size1, size2)
-        return plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
-
-    def receipt(self, index: int, size: int | None = None) -> Receipt:
-        """A receipt for entry ``index`` under the signed head of ``size`` (default: latest)."""
-        head = self._head if size is None else self.head(size)
-        proof = self.inclusion_proof(index, head.size)
-        leaf = self._hasher.hash_leaf(self.entry_bytes(index))
-        return Receipt(index, leaf, head, tuple(proof))
-
-    # -- cosignatures -----------------------------------------------------------------------
-
     def add_cosignature(self, cosignature: Cosignature) -> None:
         """Store a party's cosignature after checking it against the head and the party's key."""
         head = self.head(cosignature.size)
@@ -253,65 +342,6 @@ class Ledger:
         cosignature.verify(head, known.public_key)
         self._store.add_cosignature((cosignature.size, cosignature.party, cosignature.key_id,
                                      cosignature.time, cosignature.signature))
-
-    def cosignatures(self, size: int) -> list[Cosignature]:
-        """The cosignatures stored for the head of ``size``, by party."""
-        return [Cosignature(party, kid, s, t, sig)
-                for s, party, kid, t, sig in self._store.cosignatures(size)]
-
-    def is_settled(self, size: int, parties: Iterable[str]) -> bool:
-        """True once every party in ``parties`` (those of an agreement) co-signed head ``size``."""
-        signed = {c.party for c in self.cosignatures(size)}
-        return set(parties) <= signed
-
-    # -- export -----------------------------------------------------------------------------
-
-    def export(self, out: BinaryIO) -> int:
-        """Write the whole record to ``out``; return the number of lines.
-
-        The format is JSON lines, each in RFC 8785 canonical form: a header
-        ``{"format", "log_key", "origin"}``; then the entries ``{"index", "leaf"}`` in order,
-        each head ``{"consistency", "cosignatures", "head"}`` right after the entry that
-        completes its size; ``consistency`` is the proof from the previous head.
-        ``detente verify`` (``detente.ledger.audit``) checks it.
-        """
-        heads = self._store.heads()
-        cosigs: dict[int, list[dict[str, object]]] = {}
-        for s, party, kid, t, sig in self._store.cosignatures():
-            cosigs.setdefault(s, []).append(Cosignature(party, kid, s, t, sig).to_json())
-        last_size = heads[-1][0]
-        lines = 1
-        out.write(canonical_json({"format": EXPORT_FORMAT, "log_key": b64encode(self._public),
-                                  "origin": self._origin}) + b"\n")
-        pending = iter(heads)
-        next_head = next(pending)
-        previous = 0
-
-        def write_heads_at(size: int) -> None:
-            nonlocal next_head, previous, lines
-            while next_head is not None and next_head[0] == size:
-                proof = self.consistency_proof(previous, size) if 0 < previous < size else []
-                head = self._head_from_row(next_head)
-                out.write(canonical_json({
-                    "consistency": [b64encode(p) for p in proof],
-                    "cosignatures": cosigs.get(size, []),
-                    "head": head.to_json()}) + b"\n")
-                lines += 1
-                previous = size
-                next_head = next(pending, None)
-
-        write_heads_at(0)
-        for index, data in self._store.entries(0, last_size):
-            # The stored bytes are canonical, so they can be spliced in without re-encoding.
-            out.write(b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n")
-            lines += 1
-            write_heads_at(index + 1)
-        return lines
-
-    def _head_from_row(self, row: HeadRow) -> TreeHead:
-        size, root, time, signature = row
-        return TreeHead(self._origin, size, root, time, signature)
-
 
 def _head_row(head: TreeHead) -> HeadRow:
     return (head.size, head.root, head.time, head.signature)
