@@ -3,8 +3,8 @@ import json
 import random
 
 import pytest
-from conftest import Clock, fixed_key
-from reference import ReferenceTree
+from ledger_helpers import Clock, fixed_key
+from merkle_reference import ReferenceTree
 
 from detente.errors import VerificationError
 from detente.ledger import (

@@ -1,7 +1,7 @@
 import dataclasses
 
 import pytest
-from conftest import Clock, fixed_key
+from ledger_helpers import Clock, fixed_key
 
 from detente.errors import VerificationError
 from detente.ledger import Ledger, LogClient, SplitViewError, key_statement, sign_statement

@@ -2,8 +2,8 @@ import dataclasses
 import itertools
 
 import pytest
-from conftest import Clock, fixed_key
-from reference import ReferenceTree
+from ledger_helpers import Clock, fixed_key
+from merkle_reference import ReferenceTree
 
 from detente.errors import ConflictingWriteError, InputError, VerificationError
 from detente.ledger import Ledger, LedgerReader, key_statement, sign_statement

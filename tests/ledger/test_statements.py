@@ -1,8 +1,8 @@
 import hashlib
 
 import pytest
-from conftest import fixed_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from ledger_helpers import fixed_key
 
 from detente.errors import InputError, VerificationError
 from detente.ledger.keys import key_id, public_key_bytes

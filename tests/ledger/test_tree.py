@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from reference import ReferenceTree
+from merkle_reference import ReferenceTree
 
 from detente.ledger.hashing import RFC9162_SHA256
 from detente.ledger.tree import (
@@ -43,7 +43,7 @@ def test_known_roots():
     assert CompactRange(RFC9162_SHA256).root().hex() == (
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     # Published root of the 8 vector leaves (transparency-dev/merkle rfc6962 tests); recompute:
-    # python3 -c "import sys;sys.path.insert(0,'tests/ledger');from reference import *;\
+    # python3 -c "import sys;sys.path.insert(0,'tests/ledger');from merkle_reference import *;\
     # print(ReferenceTree([bytes.fromhex(h) for h in ['','00','10','2021','3031','40414243',\
     # '5051525354555657','606162636465666768696a6b6c6d6e6f']]).root(8).hex())"
     cr = CompactRange(RFC9162_SHA256)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from reference import ReferenceTree
+from merkle_reference import ReferenceTree
 
 from detente.errors import VerificationError
 from detente.ledger.hashing import RFC9162_SHA256
