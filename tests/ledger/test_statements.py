@@ -90,3 +90,16 @@ def test_malformed_statements_are_refused(field, value):
 def test_body_outside_json_numbers_is_refused():
     with pytest.raises(InputError, match="canonical JSON"):
         sign_statement(KEY, kind="alert", author="TUR", time=1.0, body={"n": 2**60})
+
+
+def test_leaf_bytes_are_the_rfc8785_serialization():
+    # The fast paths (leaf() by concatenation, parse() slicing the statement out) against
+    # rfc8785 itself.
+    import rfc8785
+
+    signed = sign_statement(KEY, kind="alert", author="TÜR", time=0.1, ref=3,
+                            body={"€": [1e21, -0.0, "\u2028"], "a": {"b": None}})
+    assert signed.leaf() == rfc8785.dumps(signed.to_json())
+    parsed = SignedStatement.parse(signed.leaf())
+    assert parsed.statement.canonical() == rfc8785.dumps(signed.statement.to_json())
+    parsed.verify(public_key_bytes(KEY))

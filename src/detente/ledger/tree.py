@@ -61,10 +61,11 @@ def subtree_ids(begin: int, end: int) -> list[NodeID]:
     if begin < 0 or size <= 0 or begin % (1 << (size - 1).bit_length()) != 0:
         raise ValueError(f"range [{begin}, {end}) is not a subtree of an RFC 9162 tree")
     ids = []
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            ids.append(NodeID(level, begin >> level))
-            begin += 1 << level
+    while size:
+        level = size.bit_length() - 1
+        ids.append(NodeID(level, begin >> level))
+        begin += 1 << level
+        size -= 1 << level
     return ids
 
 

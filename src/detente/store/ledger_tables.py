@@ -12,6 +12,7 @@ ConflictingWriteError.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -22,9 +23,10 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    TextClause,
     func,
     select,
-    tuple_,
+    text,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -140,10 +142,7 @@ class LedgerStore:
             return []
         found: dict[tuple[int, int], bytes] = {}
         with self._read() as conn:
-            # One query of at most ~2 log2(n) keys, each a primary-key lookup.
-            query = select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
-                tuple_(_NODES.c.level, _NODES.c.idx).in_(list(ids)))
-            for level, idx, value in conn.execute(query):
+            for level, idx, value in conn.execute(*_nodes_query(ids)):
                 found[(level, idx)] = value
         missing = [node for node in ids if node not in found]
         if missing:
@@ -255,6 +254,27 @@ class _Guard:
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"ledger store: {exc}") from exc
         return False
+
+
+def _nodes_query(ids: Sequence[tuple[int, int]]) -> tuple[TextClause, dict[str, int]]:
+    """One query for at most ~2 log2(n) nodes, each found by a primary-key search.
+
+    Spelled as OR of (level = ? AND idx = ?): SQLite plans the row-value form
+    ``(level, idx) IN (...)`` as a scan of the whole table, which is O(n).
+    """
+    params: dict[str, int] = {}
+    for k, (level, idx) in enumerate(ids):
+        params[f"l{k}"] = level
+        params[f"i{k}"] = idx
+    return _nodes_sql(len(ids)), params
+
+
+@functools.lru_cache(maxsize=128)
+def _nodes_sql(count: int) -> TextClause:
+    # Text, cached per count: building the same expression with the ORM costs ten times more
+    # than the query itself.
+    where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
+    return text(f"SELECT level, idx, hash FROM {_NODES.name} WHERE {where}")
 
 
 def _head_params(head: HeadRow) -> dict[str, Any]:
