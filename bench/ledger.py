@@ -19,6 +19,7 @@ What is measured:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -70,6 +71,8 @@ def main():
     directory = tempfile.mkdtemp(prefix="detente-bench-", dir=args.dir)
     log_key, tur = generate_private_key(), generate_private_key()
     print(f"python {sys.version.split()[0]}, databases in {directory}", file=sys.stderr)
+    # Shared machines skew every figure below: say how busy this one was.
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
     t0 = time.perf_counter()
     statements = presign(tur, args.rate_entries)
@@ -152,6 +155,7 @@ def main():
           f"at most {max(csizes)} hashes")
     db = Path(directory) / "big.sqlite"
     print(f"database: {db.stat().st_size / 1e6:,.0f} MB for {n:,} entries")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
