@@ -179,6 +179,24 @@ def test_cosignatures_settle_a_head(ledger, tur, syr):
         ledger.add_cosignature(cosign(head, "SYR", syr, 1448355800))
 
 
+def test_cosigning_keys_must_be_active_in_the_signed_tree(ledger, tur, syr):
+    # SYR registered at entry 1: its key is not in the tree of size 1.
+    with pytest.raises(VerificationError, match="not active in the tree of size 1"):
+        ledger.add_cosignature(cosign(ledger.head(1), "SYR", syr, 1448355700))
+    new = fixed_key(13)
+    ledger.append(key_statement(tur, new, author="TUR", time=3.0))  # entry 2
+    ledger.append(alert(new, "TUR", 4))
+    with pytest.raises(VerificationError, match="retired at 2"):
+        ledger.add_cosignature(cosign(ledger.tree_head(), "TUR", tur, 1448355700))
+    with pytest.raises(VerificationError, match="registered at entry 2"):
+        ledger.add_cosignature(cosign(ledger.head(2), "TUR", new, 1448355700))
+    # The old key co-signs the trees before its rotation (entry 2); the new key those after.
+    ledger.add_cosignature(cosign(ledger.head(2), "TUR", tur, 1448355700))
+    ledger.add_cosignature(cosign(ledger.head(3), "TUR", new, 1448355700))
+    with pytest.raises(InputError, match="parties"):
+        ledger.is_settled(3, [])
+
+
 def test_proof_requests_out_of_range_are_input_errors(ledger):
     with pytest.raises(InputError):
         ledger.inclusion_proof(2, 2)

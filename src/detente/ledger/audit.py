@@ -189,6 +189,9 @@ class _Audit:
             if known is None or known.party != cosig.party:
                 raise VerificationError(f"cosignature by {cosig.party!r} with key "
                                         f"{cosig.key_id}, not a key of that party")
+            if not known.active_at(head.size):
+                raise VerificationError(f"cosignature by {cosig.party!r} with key "
+                                        f"{cosig.key_id}, not active at size {head.size}")
             cosig.verify(head, known.public_key)
             parties.append(cosig.party)
         if parties != sorted(set(parties)):

@@ -28,6 +28,11 @@ class PartyKey:
     since: int
     until: int | None = None
 
+    def active_at(self, size: int) -> bool:
+        """Whether the tree of ``size`` entries holds this key's registration but not yet its
+        retirement: the keys that may co-sign that tree's head."""
+        return self.since < size and (self.until is None or size <= self.until)
+
 
 class KeyRing:
     """Parties' keys, current and retired, as of some log size."""

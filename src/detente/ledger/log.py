@@ -145,8 +145,11 @@ class LedgerReader:
 
     def is_settled(self, size: int, parties: Iterable[str]) -> bool:
         """True once every party in ``parties`` (those of an agreement) co-signed head ``size``."""
+        parties = set(parties)
+        if not parties:
+            raise InputError("is_settled needs the parties of the agreement, got none")
         signed = {c.party for c in self.cosignatures(size)}
-        return set(parties) <= signed
+        return parties <= signed
 
     # -- export -----------------------------------------------------------------------------
 
@@ -339,6 +342,12 @@ class Ledger(LedgerReader):
         if known is None or known.party != cosignature.party:
             raise VerificationError(f"cosignature: key {cosignature.key_id} is not a key of "
                                     f"{cosignature.party!r}")
+        # The same rule as detente verify, which knows only the keys in the tree so far.
+        if not known.active_at(head.size):
+            raise VerificationError(
+                f"cosignature: key {known.key_id} of {known.party!r} is not active in the tree "
+                f"of size {head.size} (registered at entry {known.since}, retired at "
+                f"{known.until})")
         cosignature.verify(head, known.public_key)
         self._store.add_cosignature((cosignature.size, cosignature.party, cosignature.key_id,
                                      cosignature.time, cosignature.signature))
