@@ -94,7 +94,8 @@ class LogClient:
         sizes (empty for equal sizes, or when nothing was accepted yet, or from size 0).
         Raises VerificationError for a head that is not the log's (wrong origin or signature)
         and SplitViewError for a head that contradicts the accepted one; either way the
-        accepted head is unchanged and nothing is signed.
+        accepted head is unchanged and nothing is signed. With no head accepted yet, the
+        first is taken on its signature alone: pass ``last_head`` when resuming.
         """
         self._check_signed(head)
         last = self._last
