@@ -103,7 +103,7 @@ def test_the_bad_head_is_named(record):
     rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
     with pytest.raises(RecordVerificationError) as info:
         audit_export(lines(b"\n".join(rows)))
-    assert (info.value.line, info.value.where) == (at + 1, "tree head after entry 7")
+    assert (info.value.line, info.value.where) == (at + 1, "tree head of size 8")
 
 
 @pytest.mark.parametrize("edit", ["drop entry", "swap entries", "drop last head", "duplicate"])

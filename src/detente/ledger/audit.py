@@ -98,7 +98,7 @@ class _Audit:
         self.heads = self.settled = self.kept_checked = 0
 
     def line(self, number: int, raw: bytes) -> None:
-        where = "header" if number == 1 else f"after entry {self.tree.size - 1}"
+        where = "header" if number == 1 else f"line after {self.tree.size} entries"
         try:
             if not raw.endswith(b"\n"):
                 raise VerificationError("line does not end with a newline (truncated?)")
@@ -109,7 +109,8 @@ class _Audit:
                 where = f"entry {self.tree.size}"
                 self._entry(value)
             elif isinstance(value, dict) and set(value) == {"consistency", "cosignatures", "head"}:
-                where = f"tree head after entry {self.tree.size - 1}"
+                # Named by its place: the size it must have, whatever size it claims.
+                where = f"tree head of size {self.tree.size}"
                 self._head(value)
             else:
                 got = sorted(value) if isinstance(value, dict) else type(value).__name__
