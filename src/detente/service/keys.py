@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from detente.errors import InputError
 
-__all__ = ["LOGIN_CONTEXT", "key_id", "login_message", "parse_public_key", "verify_signature"]
+__all__ = ["LOGIN_CONTEXT", "login_message", "parse_public_key"]
 
 LOGIN_CONTEXT = b"detente login v1\x00"
 
@@ -42,20 +40,6 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
     return key
 
 
-def key_id(key: Ed25519PublicKey) -> str:
-    """Short stable identifier: hex of the first 8 bytes of SHA-256 of the raw public key."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
 def login_message(challenge: bytes) -> bytes:
     """The bytes a client signs to log in: a fixed context, then the server's challenge."""
     return LOGIN_CONTEXT + challenge
-
-
-def verify_signature(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
