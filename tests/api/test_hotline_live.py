@@ -166,3 +166,21 @@ def test_refusals_store_nothing(setup):
     forged = r1.sign("hotline.message", {"to_party": "T", "priority": "flash", "body": "x"})
     with pytest.raises(ConflictingWriteError, match="is not the caller"):
         t1.post("/v1/hotline/messages", forged)
+
+
+def test_witnesses_cosign_and_heads_settle(setup):
+    from detente.cli.client import Witness
+
+    base, keys, clock, _ = setup
+    t = ServiceClient(base, "T", keys["T"], clock=clock.now)
+    r = ServiceClient(base, "R", keys["R"], clock=clock.now)
+    wt, wr = Witness(t), Witness(r)
+    first = wt.step()
+    assert first is not None and wt.step() is None  # nothing new: nothing to sign again
+    view = t.get("/v1/record/head", params={"size": first.size})
+    assert view["cosigned_by"] == ["T"] and not view["settled"]
+    # R registers its key (a new entry, so a new head); T follows it by a consistency proof.
+    head_r = wr.step()
+    assert head_r.size > first.size
+    assert wt.step().size == head_r.size
+    assert t.get("/v1/record/head", params={"size": head_r.size})["settled"]

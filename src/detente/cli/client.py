@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 
 from detente.errors import ConflictingWriteError, InputError, VerificationError
-from detente.ledger import key_statement, sign_statement
-from detente.ledger.keys import Ed25519PrivateKey, load_private_key
+from detente.ledger import LogClient, TreeHead, key_statement, sign_statement
+from detente.ledger.keys import Ed25519PrivateKey, b64decode_strict, load_private_key
 from detente.service.keys import login_message
 
-__all__ = ["ServiceClient"]
+__all__ = ["ServiceClient", "Witness"]
 
 
 class ServiceClient:
@@ -119,3 +119,47 @@ class ServiceClient:
 
     def post_states(self, states: list[dict[str, Any]]) -> dict[str, Any]:
         return self.post("/v1/states", {"states": states})
+
+
+class Witness:
+    """A party's watch over the log: check every new tree head for consistency with the last
+    one it accepted, co-sign it, and keep every head it accepted (for ``detente verify
+    --heads``). A head that contradicts an accepted one raises SplitViewError, carrying both
+    signed heads as evidence: proof that the log showed two histories.
+
+    ``log_key`` (raw 32 bytes) should come from the agreement; without it the first head's key
+    is trusted on first use and printed for comparison.
+    """
+
+    def __init__(self, client: ServiceClient, log_key: bytes | None = None,
+                 kept: list[TreeHead] | None = None) -> None:
+        self.client = client
+        self.log_key = log_key
+        self.kept: list[TreeHead] = list(kept or [])
+        self._log: LogClient | None = None
+
+    def step(self) -> TreeHead | None:
+        """Look at the latest head once; return it if it was newly accepted and co-signed."""
+        if self._log is None:
+            # Registered first: a cosigning key must be in the tree whose head it signs.
+            self.client.ensure_registered()
+        view = self.client.get("/v1/record/head")
+        head = TreeHead.from_json(view["head"])
+        if self._log is None:
+            key = self.log_key or b64decode_strict(view["log_key"], "log_key")
+            self._log = LogClient(self.client.party, self.client.key, key, head.origin,
+                                  last_head=self.kept[-1] if self.kept else None,
+                                  clock=self.client.clock)
+        last = self._log.last_head
+        if last is not None and head.size <= last.size and head.root == last.root:
+            return None
+        proof: list[bytes] = []
+        if last is not None and 0 < min(last.size, head.size) != max(last.size, head.size):
+            lo, hi = sorted((last.size, head.size))
+            got = self.client.get("/v1/record/consistency",
+                                  params={"first": lo, "second": hi})
+            proof = [b64decode_strict(p, "proof") for p in got["proof"]]
+        cosignature = self._log.observe(head, proof)  # SplitViewError: do not co-sign
+        self.client.post("/v1/record/cosignatures", cosignature.to_json())
+        self.kept.append(head)
+        return head

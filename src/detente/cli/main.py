@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "conflicts": ("conflicts", "predict losses of separation between aircraft in a states CSV"),
     "serve": ("serve", "run the service (API, detection cycle, record)"),
     "login": ("login", "log in to a service with a key file and print a bearer token"),
+    "witness": ("witness", "check, co-sign and keep the record's tree heads for your party"),
     "hotline": ("hotline", "send, list and acknowledge hotline messages; a message's timeline"),
     "keys": ("keys", "make an Ed25519 key pair for a party"),
     "export": ("export", "write the whole signed record to a file"),

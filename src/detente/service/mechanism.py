@@ -10,6 +10,7 @@ frames (the tracks a party may see) are ephemeral: they are re-sent every cycle.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -457,8 +458,9 @@ class Mechanism:
         ledger = self.record.ledger
         head = ledger.tree_head() if size is None else ledger.head(size)
         cosigners = sorted({c.party for c in ledger.cosignatures(head.size)})
-        return {**head.to_json(), "cosigned_by": cosigners,
-                "settled": set(self.config.parties) <= set(cosigners)}
+        return {"head": head.to_json(), "size": head.size, "cosigned_by": cosigners,
+                "settled": set(self.config.parties) <= set(cosigners),
+                "log_key": base64.b64encode(ledger.log_public_key).decode()}
 
     async def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]], now: float,
                       extra_work: Sequence[rec.Work] = ()) -> None:
