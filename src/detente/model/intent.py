@@ -179,7 +179,7 @@ def _check_simple(lat: np.ndarray, lon: np.ndarray) -> None:
     unwrapped = lon[0] + np.concatenate(([0.0], np.cumsum(step[:-1])))
     x = (unwrapped - unwrapped.mean()) * math.cos(math.radians(float(lat.mean())))
     ring = shapely.Polygon(np.column_stack((x, lat)))
-    if ring.area == 0.0:
+    if shapely.convex_hull(ring).area == 0.0:
         raise GeometryError("the polygon has no area (all vertices on one line)")
     if not shapely.is_valid(ring):
         reason = shapely.is_valid_reason(ring)
