@@ -130,6 +130,10 @@ def test_rebuild_from_database_equals_written_state(engine, index):
     expected = {written[i].id for i in written
                 if len(find_conflicts([written[i], it("q", "Q", probe)], PROJ))}
     assert {x.id for x in reloaded.query([probe], now=T0)} == expected
+    # Rows stored for another grid are projected afresh, to the same answers.
+    other = store.IntentIndex.load(engine, LocalProjection(41.0, 31.0), now=T0)
+    assert {i: other.get(i, now=T0) for i in written} == written
+    assert {x.id for x in other.query([probe], now=T0)} == expected
     # And after the last volume has ended, it loads nothing.
     assert len(store.IntentIndex.load(engine, PROJ, now=T0 + 3001)) == 0
 
