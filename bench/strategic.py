@@ -5,8 +5,9 @@ Prints figures, asserts nothing. Run from the repository root:
     .venv/bin/python bench/strategic.py            # 100,000 intents (about 2 minutes)
     .venv/bin/python bench/strategic.py --intents 10000 --writes 500
 
-What it measures, on an SQLite file in a temporary directory on the same disk as the
-repository (WAL, synchronous=FULL: every commit is fsync'd):
+What it measures, on an SQLite file in a temporary directory (WAL, synchronous=FULL: every
+commit is fsync'd); wall-clock and, beside it, this process's CPU time, since on a shared machine
+the wall clock also counts the time other processes held the cores (the load average is shown):
 
 - rebuild: ``IntentIndex.load`` of every live intent from the table, as at start;
 - check: ``IntentIndex.overlaps`` plus the F3548 rules (``check_write``) for a new intent,
@@ -72,10 +73,23 @@ def random_intent(rng: np.random.Generator, ident: str, owner: str, priority: in
     return OperationalIntent(ident, owner, "Accepted", priority, tuple(volumes))
 
 
-def percentiles(samples_s: list[float]) -> str:
-    ms = np.array(samples_s) * 1e3
-    return (f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, "
-            f"max {ms.max():.1f} ms (n={ms.size})")
+def percentiles(wall_s: list[float], cpu_s: list[float]) -> str:
+    wall, cpu = np.array(wall_s) * 1e3, np.array(cpu_s) * 1e3
+    return (f"p50 {np.percentile(wall, 50):.2f} ms, p99 {np.percentile(wall, 99):.2f} ms, "
+            f"max {wall.max():.1f} ms (CPU p50 {np.percentile(cpu, 50):.2f} ms, "
+            f"p99 {np.percentile(cpu, 99):.2f} ms; n={wall.size})")
+
+
+class Clock:
+    """Wall-clock and process CPU time of a block, in seconds."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
 
 
 def main() -> None:
@@ -85,6 +99,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     rng = np.random.default_rng(args.seed)
     proj = LocalProjection(*CENTRE)
     now = T0
@@ -98,7 +113,7 @@ def main() -> None:
     print(f"generated {len(intents):,} intents, {volumes:,} volumes "
           f"in {time.perf_counter() - t:.1f} s")
 
-    workdir = tempfile.mkdtemp(prefix="detente-bench-", dir=os.getcwd())
+    workdir = tempfile.mkdtemp(prefix="detente-bench-")
     path = os.path.join(workdir, "bench.sqlite")
     engine = open_database(f"sqlite:///{path}")
     t = time.perf_counter()
@@ -107,43 +122,47 @@ def main() -> None:
     print(f"bulk insert into {path}: {time.perf_counter() - t:.1f} s")
     del intents
 
-    t = time.perf_counter()
-    index = store.IntentIndex.load(engine, proj, now=now)
-    rebuild_s = time.perf_counter() - t
-    print(f"rebuild at start: {rebuild_s:.2f} s for {len(index):,} live intents")
+    with Clock() as c:
+        index = store.IntentIndex.load(engine, proj, now=now)
+    print(f"rebuild at start: {c.wall:.2f} s (CPU {c.cpu:.2f} s) for {len(index):,} live intents")
 
     policy = DefaultPolicy()
     new = [random_intent(rng, f"new-{k}", f"N{k % 4}", 100) for k in range(args.writes)]
-    check_s, put_s, met = [], [], 0
+    check, put, met = ([], []), ([], []), 0
     for cand in new:
-        t = time.perf_counter()
-        overlaps = index.overlaps(cand, now=now)
-        key = {o.other.version for o in overlaps}
-        check_write(cand, overlaps, key, policy=policy)
-        check_s.append(time.perf_counter() - t)
+        with Clock() as c:
+            overlaps = index.overlaps(cand, now=now)
+            key = {o.other.version for o in overlaps}
+            check_write(cand, overlaps, key, policy=policy)
+        check[0].append(c.wall)
+        check[1].append(c.cpu)
         met += bool(overlaps)
-        t = time.perf_counter()
-        index.put(cand, key=key, policy=policy, now=now)
-        put_s.append(time.perf_counter() - t)
-    print(f"check (overlaps + F3548 rules): {percentiles(check_s)}; "
+        with Clock() as c:
+            index.put(cand, key=key, policy=policy, now=now)
+        put[0].append(c.wall)
+        put[1].append(c.cpu)
+    print(f"check (overlaps + F3548 rules, in memory): {percentiles(*check)}; "
           f"{met / len(new):.0%} of new intents overlap another party's")
-    print(f"create-with-check (put: check, commit with fsync, index): {percentiles(put_s)}")
+    print(f"create-with-check (put: check, commit with fsync, index): {percentiles(*put)}")
 
-    query_s, found = [], []
+    query, found = ([], []), []
     for _ in range(args.queries):
         x, y = rng.uniform(-HALF_SIDE_M, HALF_SIDE_M, 2)
         lat, lon = proj.inverse(x, y)
         t0 = T0 + float(rng.uniform(0, DAY_S))
         probe = Volume4D(Circle(float(lat), float(lon), 5_000.0), 0.0, 3_000.0, t0, t0 + 3_600)
-        t = time.perf_counter()
-        found.append(len(index.query([probe], now=now)))
-        query_s.append(time.perf_counter() - t)
-    print(f"query (5 km circle, 1 h, 0-3,000 m): {percentiles(query_s)}; "
+        with Clock() as c:
+            found.append(len(index.query([probe], now=now)))
+        query[0].append(c.wall)
+        query[1].append(c.cpu)
+    print(f"query (5 km circle, 1 h, 0-3,000 m): {percentiles(*query)}; "
           f"{statistics.mean(found):.1f} intents found on average")
 
-    t = time.perf_counter()
-    index = store.IntentIndex.load(engine, proj, now=now)
-    print(f"rebuild after the writes: {time.perf_counter() - t:.2f} s for {len(index):,} intents")
+    with Clock() as c:
+        index = store.IntentIndex.load(engine, proj, now=now)
+    print(f"rebuild after the writes: {c.wall:.2f} s (CPU {c.cpu:.2f} s) "
+          f"for {len(index):,} intents")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     engine.dispose()
     for name in os.listdir(workdir):
         os.remove(os.path.join(workdir, name))

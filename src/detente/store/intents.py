@@ -43,6 +43,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -103,6 +104,14 @@ class IntentRow(Base):
     # 100,000 intents again. A row whose key differs from the index's is projected afresh.
     grid: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     grid_key: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+# Built once: statements with bound parameters reuse SQLAlchemy's compiled form, where
+# ``.values(...)`` per write would be coerced and compiled afresh (a millisecond a write).
+_INSERT = insert(IntentRow)
+_UPDATE = update(IntentRow).where(
+    IntentRow.id == bindparam("where_id"), IntentRow.version == bindparam("where_version")
+)
 
 
 def _encode_volumes(volumes: Sequence[Volume4D]) -> str:
@@ -465,12 +474,11 @@ class IntentIndex:
         try:
             with self._engine.begin() as conn:
                 if previous is None:
-                    conn.execute(insert(IntentRow).values(id=stored.id, **values))
+                    conn.execute(_INSERT, {"id": stored.id, **values})
                 else:
                     done = conn.execute(
-                        update(IntentRow)
-                        .where(IntentRow.id == stored.id, IntentRow.version == previous.version)
-                        .values(**values)
+                        _UPDATE, {"where_id": stored.id, "where_version": previous.version,
+                                  **values},
                     )
                     if done.rowcount != 1:
                         raise ConflictingWriteError(
