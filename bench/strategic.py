@@ -12,9 +12,9 @@ the wall clock also counts the time other processes held the cores (the load ave
 - rebuild: ``IntentIndex.load`` of every live intent from the table, as at start;
 - check: ``IntentIndex.overlaps`` plus the F3548 rules (``check_write``) for a new intent,
   i.e. the in-memory part of a create;
-- create-with-check: ``IntentIndex.put`` of a new intent with a full key and top priority,
-  i.e. check, commit (fsync) and index update; the tail of recent writes and the periodic
-  tree rebuilds it triggers are inside these figures;
+- create-with-check: ``IntentIndex.put`` of a new intent with a full key and a priority above
+  all others, i.e. check, commit (fsync) and index update; the tail of recent writes and the
+  periodic tree rebuilds it triggers are inside these figures;
 - query: ``IntentIndex.query`` of a 5 km circle over one hour.
 
 Intents: 1 to 3 volumes each, footprints half circles (radius 100 m to 2 km), half star
@@ -127,7 +127,8 @@ def main() -> None:
     print(f"rebuild at start: {c.wall:.2f} s (CPU {c.cpu:.2f} s) for {len(index):,} live intents")
 
     policy = DefaultPolicy()
-    new = [random_intent(rng, f"new-{k}", f"N{k % 4}", 100) for k in range(args.writes)]
+    # Each new intent outranks every earlier one, so that every write is allowed.
+    new = [random_intent(rng, f"new-{k}", f"N{k % 4}", 100 + k) for k in range(args.writes)]
     check, put, met = ([], []), ([], []), 0
     for cand in new:
         with Clock() as c:
