@@ -129,7 +129,7 @@ def test_circle_tangent_to_an_edge(lat0, slack_m, expected):
     d = GEOD.inv(np.full(lats.size, clon), np.full(lats.size, clat),
                  np.full(lats.size, 30.01), lats)[2].min()
     poly = box(lat0 - 0.01, 29.99, lat0 + 0.02, 30.01)
-    # The polygon is projected in a grid centred 300 km away, so that the grid does distort.
+    # Computed in a grid centred ~250 km away, so that the grid does distort.
     proj = LocalProjection(lat0 + 2.0, 32.0)
     found = find_conflicts([intent("a", "A", vol(poly)),
                             intent("b", "B", vol(Circle(clat, clon, d - slack_m)))], proj)

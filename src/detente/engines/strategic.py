@@ -363,7 +363,8 @@ def touching(
     ia = np.asarray(ia, dtype=np.intp).reshape(-1)
     ib = np.asarray(ib, dtype=np.intp).reshape(-1)
     hit = _intervals_meet(a, ia, b, ib)
-    ca, cb = a.is_circle[ia], b.is_circle[ib]
+    # Only the rows in play: the tables may be an index's 200,000 rows.
+    ca, cb = ~np.isnan(a.radius_m[ia]), ~np.isnan(b.radius_m[ib])
 
     k = np.flatnonzero(hit & ~ca & ~cb)
     if k.size:
