@@ -120,10 +120,6 @@ class Volumes:
     def __len__(self) -> int:
         return int(self.intent.size)
 
-    @property
-    def is_circle(self) -> np.ndarray:
-        return ~np.isnan(self.radius_m)
-
     def take(self, index: ArrayLike) -> Volumes:
         idx = np.asarray(index)
         return Volumes(*(getattr(self, f)[idx] for f in self.__slots__))
@@ -133,10 +129,6 @@ class Volumes:
         return shapely.box(
             self.xmin - pad_m, self.ymin - pad_m, self.xmax + pad_m, self.ymax + pad_m
         )
-
-    @classmethod
-    def concat(cls, parts: Sequence[Volumes]) -> Volumes:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__slots__))
 
 
 @dataclass(frozen=True, slots=True)
