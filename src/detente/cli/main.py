@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("keys", "make an Ed25519 key pair for a party"),
     "export": ("export", "write the whole signed record to a file"),
     "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
+    "intents": ("intents", "operational intents: check a file of them for 4-D overlaps"),
 }
 
 
