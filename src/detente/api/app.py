@@ -14,7 +14,7 @@ from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from detente import __version__
-from detente.api import routes_hotline, routes_record
+from detente.api import routes_hotline, routes_intents, routes_record
 from detente.api.deps import Me, Mech
 from detente.api.limits import BodySizeLimit
 from detente.api.problems import ForbiddenError, install_problem_handlers
@@ -78,6 +78,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     install_problem_handlers(app)
     app.include_router(routes_hotline.router)
     app.include_router(routes_record.router)
+    app.include_router(routes_intents.router)
 
     @app.get("/health", tags=["service"])
     async def health(mech: Mech) -> dict[str, Any]:

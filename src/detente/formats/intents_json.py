@@ -30,7 +30,12 @@ from typing import Any, TextIO
 from detente.errors import InputError
 from detente.model.intent import Circle, OperationalIntent, Polygon, Volume4D
 
-__all__ = ["intent_to_json", "read_intents_json", "timestamp_to_iso"]
+__all__ = [
+    "intent_from_json",
+    "intent_to_json",
+    "read_intents_json",
+    "timestamp_to_iso",
+]
 
 _INTENT_FIELDS = {"id", "owner", "state", "priority", "version", "volumes"}
 _VOLUME_FIELDS = {"footprint", "altitude_lower_m", "altitude_upper_m", "time_start", "time_end"}
@@ -75,6 +80,11 @@ def _fields(obj: Any, allowed: set[str], required: set[str], what: str) -> Mappi
     if missing:
         raise InputError(f"missing field(s) {', '.join(map(repr, missing))} in {what}")
     return obj
+
+
+def intent_from_json(obj: Any) -> OperationalIntent:
+    """One intent from its parsed JSON object (as in a file, or an API body)."""
+    return _intent(obj)
 
 
 def _intent(obj: Any) -> OperationalIntent:

@@ -26,6 +26,7 @@ from detente.engines.tactical import detect_xy, pair_conflicts
 from detente.errors import ConflictingWriteError, InputError
 from detente.geo.projection import LocalProjection
 from detente.ledger import Receipt, SignedStatement
+from detente.model.intent import OperationalIntent
 from detente.model.reports import TrackReport, report_problem
 from detente.service.alerting import Alert, AlertBook, Finding, Transition, severity_for
 from detente.service.auth import Principal
@@ -34,8 +35,9 @@ from detente.service.config import Agreement, Config
 from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.picture import Picture
 from detente.service.record import Record
-from detente.service.sharing import SharingPolicy
+from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
+from detente.store.intents import IntentIndex, WriteResult
 
 __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 
@@ -94,6 +96,8 @@ class Mechanism:
         self.picture = Picture(config.settings.stale_s, self.sharing.max_delay_s())
         self.alerts = AlertBook()
         self.hotline = Hotline(config)
+        self.intents = IntentIndex.load(engine, self.projection, now=clock.now())
+        self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
         self._head_published = -1
         self._seq: dict[str, int] = rec.last_seqs(engine)
@@ -334,6 +338,40 @@ class Mechanism:
         for tr in transitions:
             if _turns_urgent(tr):
                 await self._automatic_warnings(tr.alert, now)
+
+    # --- strategic --------------------------------------------------------------------------------
+
+    async def put_intent(self, party: str, intent: OperationalIntent, key: Sequence[str]
+                         ) -> WriteResult:
+        """Create or change one of ``party``'s operational intents under the F3548 rules; the
+        overlaps the rules allow are announced to both owners and recorded."""
+        if intent.owner != party:
+            raise ConflictingWriteError(
+                f"intent owner {intent.owner!r} is not your party ({party})")
+        now = self.clock.now()
+        result = await asyncio.to_thread(self.intents.put, intent, key=list(key),
+                                         policy=self.strategic_policy, now=now)
+        if result.overlaps:
+            events = []
+            statements = []
+            for ov in result.overlaps:
+                other = ov.other
+                start = min(intent.volumes[a].time_start_s for a, _ in ov.volume_pairs)
+                view = {
+                    "id": f"{intent.id}~{other.id}", "kind": "strategic", "state": "raised",
+                    "severity": "advisory", "parties": sorted({party, other.owner}),
+                    "intents": [{"id": intent.id, "owner": party},
+                                {"id": other.id, "owner": other.owner}],
+                    "volume_pairs": [list(p) for p in ov.volume_pairs],
+                    "t_to_go_s": max(start - now, 0.0), "point": None, "detail": {},
+                }
+                events += [(party, "alert", view), (other.owner, "alert", view)]
+                statements.append(("intent.overlap", {k: view[k] for k in (
+                    "id", "parties", "intents", "volume_pairs")}, None))
+            if self.record is not None:
+                await self.record.say(statements)
+            await self.publish(events, now)
+        return result
 
     # --- hotline --------------------------------------------------------------------------------
 
