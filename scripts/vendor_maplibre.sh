@@ -9,10 +9,12 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 (cd "$tmp" && npm pack --silent "maplibre-gl@$version" > /dev/null && tar -xzf maplibre-gl-*.tgz)
+# Check the tarball against the integrity the registry publishes, and record it.
+integrity="$(npm view "maplibre-gl@$version" dist.integrity)"
+actual="sha512-$(openssl dgst -sha512 -binary "$tmp"/maplibre-gl-*.tgz | base64 -w0)"
+[ "$actual" = "$integrity" ] || { echo "integrity mismatch: $actual != $integrity" >&2; exit 1; }
 mkdir -p "$dest"
 cp "$tmp/package/dist/maplibre-gl.js" "$tmp/package/dist/maplibre-gl.css" "$dest/"
 cp "$tmp/package/LICENSE.txt" "$dest/maplibre-gl.LICENSE.txt"
-# The integrity npm recorded for the tarball, so a reader can check what was vendored.
-integrity="$(npm view "maplibre-gl@$version" dist.integrity)"
 echo "maplibre-gl $version $integrity" > "$dest/maplibre-gl.VERSION"
 echo "vendored maplibre-gl $version into $dest"
