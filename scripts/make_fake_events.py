@@ -2,9 +2,10 @@
 
 A reconstruction from public reports (../shared/SCENARIO.md), not a record of what happened: a
 pair of Su-24s on a straight line that clips the salient's southern tip, two F-16s on patrol
-north of the border, one incursion alert computed from that geometry, one hotline warning and one
-signed tree head (placeholder bytes: the fake cannot sign). The page rebases every time in it on
-its own clock, so ``t0`` is only the fixture's "now".
+north of the border, a tanker that leaves the picture (``track_gone``), one incursion alert
+computed from that geometry, one hotline warning and one signed tree head (placeholder bytes:
+the fake cannot sign). The page rebases every time in it on its own clock, so ``t0`` is only the
+fixture's "now".
 
     python scripts/make_fake_events.py ../shared/data/turkey_syria_naturalearth_10m.geojson
 """
@@ -49,6 +50,7 @@ def events(turkey: Any) -> dict[str, Any]:
     wing = track("RUS", "RUS-2", wlon, wlat, 5791.0, 120.0, 100.0)
     cap1 = track("TUR", "TUR-1", 36.25, 36.12, 7620.0, 210.0, 250.0)
     cap2 = track("TUR", "TUR-2", 36.32, 36.16, 7620.0, 210.0, 250.0)
+    tanker = track("TUR", "TUR-3", 36.6, 36.3, 8500.0, 200.0, 10.0)  # leaves: track_gone
 
     # Entry point: where the lead's predicted path first crosses the airspace boundary.
     path = LineString(lead["path"])
@@ -74,9 +76,11 @@ def events(turkey: Any) -> dict[str, Any]:
                "properties": {"owner": "TUR", "kind": "national", "floor_m": 0.0,
                               "ceiling_m": 20_000.0, "name": "Turkey (national airspace)"}}
     data = [("airspace", feature), ("track", lead), ("track", wing), ("track", cap1),
-            ("track", cap2), ("alert", alert), ("hotline", hotline), ("tree_head", tree_head),
+            ("track", cap2), ("track", tanker), ("alert", alert), ("hotline", hotline),
+            ("tree_head", tree_head),
             ("alert", {**alert, "state": "updated", "severity": "critical",
-                       "t_to_go_s": round(t_to_go_s - 5.0, 1)})]
+                       "t_to_go_s": round(t_to_go_s - 5.0, 1)}),
+            ("track_gone", {"party": "TUR", "id": "TUR-3"})]
     return {"t0": T0, "note": "reconstruction from public reports; placeholder signatures",
             "events": [{"seq": i + 1, "type": k, "data": d} for i, (k, d) in enumerate(data)]}
 

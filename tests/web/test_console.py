@@ -131,8 +131,41 @@ def test_fake_alert_listed_and_drawn(russian):
     assert near(pixel(page, x, y), CRITICAL, tol=12)
 
 
-def test_acknowledge_hotline_message(console, key):
+def test_tracks_on_the_map_follow_track_and_track_gone(russian):
+    tracks = [e["data"] for e in FIXTURE["events"] if e["type"] == "track"]
+    gone = {(e["data"]["party"], e["data"]["id"]) for e in FIXTURE["events"]
+            if e["type"] == "track_gone"}
+    want = sorted(f"{t['party']}/{t['id']}" for t in tracks if (t["party"], t["id"]) not in gone)
+    shown = russian.page.eval_on_selector_all(
+        "#map .aircraft", "els => els.map((e) => e.dataset.track)")
+    assert gone and sorted(shown) == want
+    lead = russian.page.locator('#map .aircraft[data-track="RUS/RUS-1"]').inner_text()
+    assert "FL190" in lead and "233kt" in lead  # 5,791 m = 18,999 ft; 120 m/s = 233.3 kt
+
+
+def test_warn_about_an_alert(russian):
+    page = russian.page
+    page.locator('#alerts li[data-id="A-1"] .warn').click()
+    compose = page.locator("#compose")
+    assert compose.locator("[name=to_party]").input_value() == "TUR"
+    assert compose.locator("[name=alert_id]").input_value() == "A-1"
+    assert compose.locator("[name=priority]").input_value() == "flash"
+    compose.locator("[name=body]").fill("Turning south now")
+    compose.locator("button").click()
+    sent = page.locator('#hotline li[data-id="H-RUS-1"]')
+    sent.wait_for()
+    assert "RUS/rus-watch → TUR [watch] re A-1" in sent.inner_text()
+    assert "Turning south now" in sent.inner_text()
+    assert not sent.locator(".ackform").is_visible()  # one's own message: nothing to acknowledge
+
+
+def test_acknowledge_alert_and_hotline_message(console, key):
     page = logged_in(console, key, "RUS", "rus-watch").page
+    alert = page.locator('#alerts li[data-id="A-1"]')
+    alert.locator(".ack").click()
+    page.wait_for_selector('#alerts li[data-id="A-1"] .state:text-is("acknowledged")')
+    assert not alert.locator(".ack").is_visible()
+
     message = page.locator('#hotline li[data-id="H-1"]')
     assert message.get_attribute("data-state") == "sent"
     message.locator("input[name=text]").fill("Understood, turning south")

@@ -14,10 +14,16 @@
 // The page never changes its own state on a call: the effect of an acknowledgement or a message
 // comes back as an event, as it will from the service, so there is one way for state to change.
 
-/** The source named by the page's query string: ?source=fake replays the bundled fixture. */
+/**
+ * The source named by the page's query string: ?source=fake replays the bundled fixture, at
+ * once, or one event every `step_ms` milliseconds (?source=fake&step_ms=500) to watch it unfold.
+ */
 export function openSource(params) {
   const name = params.get("source") ?? "live";
-  if (name === "fake") return new FakeSource(new URL("fake/hatay.json", import.meta.url));
+  if (name === "fake") {
+    return new FakeSource(new URL("fake/hatay.json", import.meta.url),
+                          { stepMs: Number(params.get("step_ms") ?? 0) });
+  }
   throw new Error(`data source "${name}" is not available yet; open the page with ?source=fake`);
 }
 
