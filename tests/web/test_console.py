@@ -165,6 +165,10 @@ def test_acknowledge_alert_and_hotline_message(console, key):
     alert.locator(".ack").click()
     page.wait_for_selector('#alerts li[data-id="A-1"] .state:text-is("acknowledged")')
     assert not alert.locator(".ack").is_visible()
+    last = [e["data"] for e in FIXTURE["events"] if e["type"] == "alert"][-1]
+    elapsed = time.time() - console.login_started
+    to_go = int(alert.locator(".ttg").inner_text().split()[1])
+    assert last["t_to_go_s"] - elapsed - 1 <= to_go <= last["t_to_go_s"]  # still counting down
 
     message = page.locator('#hotline li[data-id="H-1"]')
     assert message.get_attribute("data-state") == "sent"

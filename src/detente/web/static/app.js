@@ -117,4 +117,8 @@ try {
 }
 
 // For the browser tests and for poking at the console from devtools.
-window.detenteConsole = { picture, get source() { return source; }, get map() { return view?.map; } };
+window.detenteConsole = {
+  picture,
+  get source() { return source; },
+  get map() { return view?.map; },
+};

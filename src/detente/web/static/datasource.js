@@ -43,6 +43,7 @@ export class FakeSource {
     this.lastLogin = null;
     this.hotline = new Map(); // id -> latest hotline data, to answer acknowledge()
     this.alerts = new Map();
+    this.alertSent = new Map(); // id -> when it was last sent, to age its t_to_go_s
     this.treeHead = null;
     this.onEvent = null;
     this.seq = 0;
@@ -55,13 +56,16 @@ export class FakeSource {
     const fixture = await response.json();
     const shift = this.now() - fixture.t0;
     this.onEvent = onEvent;
-    let stopped = false;
-    for (const event of fixture.events) {
-      if (stopped) break;
-      if (this.stepMs) await new Promise((r) => setTimeout(r, this.stepMs));
-      this.#emit(event.type, rebase(event.type, event.data, shift));
-    }
-    return () => { stopped = true; this.onEvent = null; };
+    // Without a step this runs to the end before connect() returns; with one, in the background
+    // until the fixture ends or close() is called.
+    (async () => {
+      for (const event of fixture.events) {
+        if (this.stepMs) await new Promise((resolve) => setTimeout(resolve, this.stepMs));
+        if (!this.onEvent) return;
+        this.#emit(event.type, rebase(event.type, event.data, shift));
+      }
+    })();
+    return () => { this.onEvent = null; };
   }
 
   async login(party, official, sign) {
@@ -79,7 +83,10 @@ export class FakeSource {
       const message = this.#find(this.hotline, kind, id);
       this.#emit("hotline", { ...message, state: "acknowledged", ack });
     } else if (kind === "alert") {
-      this.#emit("alert", { ...this.#find(this.alerts, kind, id), state: "acknowledged" });
+      // As the service would, send the time to go as it is now, not as it was last sent.
+      const alert = this.#find(this.alerts, kind, id);
+      const t_to_go_s = Math.max(0, alert.t_to_go_s - (this.now() - this.alertSent.get(id)));
+      this.#emit("alert", { ...alert, t_to_go_s, state: "acknowledged" });
     } else {
       throw new Error(`cannot acknowledge a "${kind}"; expected "alert" or "hotline"`);
     }
@@ -104,7 +111,10 @@ export class FakeSource {
 
   #emit(type, data) {
     if (type === "hotline") this.hotline.set(data.id, data);
-    if (type === "alert") this.alerts.set(data.id, data);
+    if (type === "alert") {
+      this.alerts.set(data.id, data);
+      this.alertSent.set(data.id, this.now());
+    }
     if (type === "tree_head") this.treeHead = data;
     this.onEvent?.({ seq: ++this.seq, type, data });
   }

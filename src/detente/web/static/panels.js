@@ -25,6 +25,20 @@ function element(html) {
 
 function set(li, selector, text) { li.querySelector(selector).textContent = text; }
 
+function isSelected(picture, kind, id) {
+  return picture.selected?.kind === kind && picture.selected.id === id;
+}
+
+/** Make `el` count down to `until` (s, UTC epoch), or stop and blank it (null). */
+function countdown(el, until) {
+  if (until === null) {
+    delete el.dataset.until;
+    el.textContent = "";
+  } else {
+    el.dataset.until = until;
+  }
+}
+
 /** Alerts, most severe and soonest first; `actions` = {acknowledge, warn, select}. */
 export function renderAlerts(list, picture, actions) {
   const rank = { critical: 0, warning: 1, advisory: 2 };
@@ -40,19 +54,22 @@ export function renderAlerts(list, picture, actions) {
            <button class="warn">Warn</button></div></li>`);
     li.querySelector(".ack").onclick = () => actions.acknowledge("alert", a.id, "acknowledged");
     li.querySelector(".warn").onclick = () => actions.warn(li.dataset.id);
-    li.onclick = (event) => { if (event.target.tagName !== "BUTTON") actions.select("alert", a.id); };
+    li.onclick = (event) => {
+      if (event.target.tagName !== "BUTTON") actions.select("alert", a.id);
+    };
     return li;
   }, (li, a) => {
     li.dataset.severity = a.severity;
     li.classList.toggle("cleared", a.state === "cleared");
-    li.classList.toggle("selected", picture.selected?.kind === "alert" && picture.selected.id === a.id);
+    li.classList.toggle("selected", isSelected(picture, "alert", a.id));
     set(li, ".severity", a.severity);
     set(li, ".kind", `${a.kind} ${a.id}`);
     set(li, ".state", a.state);
     set(li, ".tracks", a.tracks.map((t) => `${t.party} ${t.id}`).join(", "));
     // t_to_go_s counts from the moment the event arrived (app.js stamps it).
-    li.querySelector(".ttg").dataset.until = a.received + a.t_to_go_s;
-    li.querySelector(".ack").hidden = !ACTIVE.has(a.state) || !a.parties.includes(picture.me?.party);
+    countdown(li.querySelector(".ttg"), a.state === "cleared" ? null : a.received + a.t_to_go_s);
+    li.querySelector(".ack").hidden =
+      !ACTIVE.has(a.state) || !a.parties.includes(picture.me?.party);
   });
 }
 
@@ -75,7 +92,7 @@ export function renderHotline(list, picture, actions) {
   }, (li, m) => {
     li.dataset.priority = m.priority;
     li.dataset.state = m.state;
-    li.classList.toggle("selected", picture.selected?.kind === "hotline" && picture.selected.id === m.id);
+    li.classList.toggle("selected", isSelected(picture, "hotline", m.id));
     set(li, ".priority", m.priority + (m.automatic ? " (automatic)" : ""));
     set(li, ".route", `${m.from_party}/${m.from_official} → ${m.to_party} [${m.level}]` +
                       (m.alert_id ? ` re ${m.alert_id}` : ""));
@@ -83,13 +100,7 @@ export function renderHotline(list, picture, actions) {
     set(li, ".body", m.body);
     set(li, ".ackinfo", m.ack ? `acknowledged by ${m.ack.party}/${m.ack.official}` +
                                 ` at ${clock(m.ack.time)}: ${m.ack.text}` : "");
-    const ttg = li.querySelector(".ttg");
-    if (m.state === "acknowledged") {
-      delete ttg.dataset.until; // no countdown once answered
-      ttg.textContent = "";
-    } else {
-      ttg.dataset.until = m.deadline;
-    }
+    countdown(li.querySelector(".ttg"), m.state === "acknowledged" ? null : m.deadline);
     li.querySelector(".ackform").hidden =
       m.state === "acknowledged" || m.to_party !== picture.me?.party;
   });
@@ -105,15 +116,19 @@ export function renderRecord(panel, picture) {
   set(panel, ".settled", head ? (head.settled ? "settled" : "not yet settled") : "–");
   const selected = picture.selected;
   panel.querySelector(".receipt").disabled = !selected;
-  set(panel, ".selection", selected ? `${selected.kind} ${selected.id}` : "select an alert or message");
+  set(panel, ".selection",
+      selected ? `${selected.kind} ${selected.id}` : "select an alert or message");
 }
 
 /** Refresh every countdown on the page; `now` in s, UTC epoch. */
 export function tick(root, now) {
   for (const el of root.querySelectorAll("[data-until]")) {
     const s = Math.round(Number(el.dataset.until) - now);
-    if (el.dataset.kind === "deadline") el.textContent = s >= 0 ? `due in ${s} s` : `overdue ${-s} s`;
-    else el.textContent = s > 0 ? `in ${s} s` : "now";
+    if (el.dataset.kind === "deadline") {
+      el.textContent = s >= 0 ? `due in ${s} s` : `overdue ${-s} s`;
+    } else {
+      el.textContent = s > 0 ? `in ${s} s` : "now";
+    }
     el.classList.toggle("late", s < 0);
   }
 }
