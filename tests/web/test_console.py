@@ -213,6 +213,11 @@ def test_login_refuses_other_keys(console, tmp_path, content, error):
     assert console.page.evaluate("window.detenteConsole.source.lastLogin") is None
 
 
+def test_without_a_source_the_page_says_so(console):
+    console.open(query="")
+    assert "open the page with ?source=fake" in console.page.locator("#error").inner_text()
+
+
 def test_receipt_download(russian):
     page = russian.page
     page.locator('#alerts li[data-id="A-1"] .kind').click()

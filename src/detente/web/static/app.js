@@ -95,10 +95,10 @@ function mountCompose(form) {
 let source;
 let view;
 try {
-  source = openSource(params);
-  $("#source").textContent = source.label ?? ""; // say so when the picture is not live
   view = new MapView($("#map"), { basemapUrl: new URL("basemap/countries.geojson",
                                                       import.meta.url).href });
+  source = openSource(params);
+  $("#source").textContent = source.label ?? ""; // say so when the picture is not live
   mountLogin($("#login"), source, async (me) => {
     picture.me = me;
     document.body.classList.add("logged-in");
