@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from .conftest import STATIC, open_console
 
+expect = pytest.importorskip("playwright.sync_api").expect
+
 FIXTURE = json.loads((STATIC / "fake/hatay.json").read_text())
 SEA, LAND, CRITICAL = (0xCF, 0xDD, 0xE6), (0xF3, 0xF1, 0xEA), (0xE0, 0x23, 0x1C)
 
@@ -209,13 +211,13 @@ def test_login_refuses_other_keys(console, tmp_path, content, error):
     path.write_bytes(content)
     console.open()
     console.login("RUS", "rus-watch", path)
-    assert error in console.page.locator("#login .status").inner_text()
+    expect(console.page.locator("#login .status")).to_contain_text(error)  # waits for it
     assert console.page.evaluate("window.detenteConsole.source.lastLogin") is None
 
 
 def test_without_a_source_the_page_says_so(console):
     console.open(query="")
-    assert "open the page with ?source=fake" in console.page.locator("#error").inner_text()
+    expect(console.page.locator("#error")).to_contain_text("open the page with ?source=fake")
 
 
 def test_receipt_download(russian):
