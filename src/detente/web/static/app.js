@@ -1,0 +1,124 @@
+// The console: holds the picture built from the source's events and hands it to the map and
+// the panels. The picture changes only in apply(), from events, whichever source sent them.
+
+import { openSource } from "./datasource.js";
+import { mountLogin } from "./login.js";
+import { MapView } from "./map.js";
+import { clock, renderAlerts, renderHotline, renderRecord, tick } from "./panels.js";
+
+const now = () => Date.now() / 1000;
+const params = new URLSearchParams(location.search);
+const $ = (selector) => document.querySelector(selector);
+
+const picture = {
+  me: null,               // {party, official} once logged in
+  lastSeq: 0,
+  airspaces: new Map(),   // feature id -> GeoJSON Feature
+  tracks: new Map(),      // "party/id" -> track data
+  alerts: new Map(),      // id -> alert data + `received` (s, UTC epoch)
+  hotline: new Map(),     // id -> message data, in order of arrival
+  treeHead: null,
+  selected: null,         // {kind: "alert" | "hotline", id}
+};
+
+function apply({ seq, type, data }) {
+  // The service numbers its events; one seen before (after a reconnect, say) is dropped.
+  if (seq <= picture.lastSeq) return;
+  picture.lastSeq = seq;
+  switch (type) {
+    case "track": picture.tracks.set(`${data.party}/${data.id}`, data); break;
+    case "track_gone": picture.tracks.delete(`${data.party}/${data.id}`); break;
+    case "alert": picture.alerts.set(data.id, { ...data, received: now() }); break;
+    case "hotline": picture.hotline.set(data.id, data); break;
+    case "tree_head": picture.treeHead = data; break;
+    case "airspace": picture.airspaces.set(data.id ?? data.properties.name, data); break;
+    default: console.warn(`unknown event type "${type}" (seq ${seq})`);
+  }
+  scheduleRender();
+}
+
+let pending = false;
+function scheduleRender() {
+  // Events come in bursts; draw once per frame at most.
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; render(); });
+}
+
+function render() {
+  view.render(picture);
+  renderAlerts($("#alerts"), picture, actions);
+  renderHotline($("#hotline"), picture, actions);
+  renderRecord($("#record"), picture);
+  tick(document, now());
+}
+
+function report(error) {
+  $("#error").textContent = error.message;
+  console.warn(error);
+}
+
+const actions = {
+  acknowledge: (kind, id, text) => source.acknowledge(kind, id, text).catch(report),
+  select: (kind, id) => { picture.selected = { kind, id }; scheduleRender(); },
+  warn: (alertId) => {
+    const alert = picture.alerts.get(alertId);
+    const form = $("#compose");
+    form.to_party.value = alert.parties.find((p) => p !== picture.me?.party) ?? "";
+    form.alert_id.value = alertId;
+    form.priority.value = alert.severity === "critical" ? "flash" : "urgent";
+    form.body.focus();
+  },
+};
+
+async function downloadReceipt() {
+  const { kind, id } = picture.selected;
+  const receipt = await source.receipt(kind, id);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(receipt, null, 1)],
+                                           { type: "application/json" }));
+  link.download = `receipt-${kind}-${id}.json`;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function mountCompose(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const message = { to_party: form.to_party.value.trim(), priority: form.priority.value,
+                      body: form.body.value.trim(), alert_id: form.alert_id.value || null };
+    if (!message.to_party || !message.body) return report(new Error("to and message are needed"));
+    await source.send(message).then(() => form.reset()).catch(report);
+  });
+}
+
+let source;
+let view;
+try {
+  view = new MapView($("#map"), { basemapUrl: new URL("basemap/countries.geojson",
+                                                      import.meta.url).href });
+  source = openSource(params);
+  $("#source").textContent = source.label ?? ""; // say so when the picture is not live
+  mountLogin($("#login"), source, async (me) => {
+    picture.me = me;
+    document.body.classList.add("logged-in");
+    $("#me").textContent = `${me.party} / ${me.official}`;
+    await view.ready;
+    await source.connect(apply);
+  });
+  mountCompose($("#compose"));
+  $("#record .receipt").onclick = () => downloadReceipt().catch(report);
+  setInterval(() => {
+    tick(document, now());
+    $("#clock").textContent = clock(now());
+  }, 500);
+} catch (error) {
+  report(error);
+}
+
+// For the browser tests and for poking at the console from devtools.
+window.detenteConsole = {
+  picture,
+  get source() { return source; },
+  get map() { return view?.map; },
+};

@@ -1,0 +1,41 @@
+// Login: the operator loads its official's key file (PKCS#8 PEM, Ed25519). The key is imported
+// non-extractable: after import the page can sign with it but no script can read it back.
+
+const PEM = /-----BEGIN PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END PRIVATE KEY-----/;
+
+/** A signing function (bytes -> Promise<signature bytes>) from the text of a PEM key file. */
+export async function signerFromPem(text) {
+  if (!crypto.subtle) {
+    // WebCrypto exists only in secure contexts: https, or http on localhost/127.0.0.1.
+    throw new Error("this page is not a secure context (https or localhost): cannot sign");
+  }
+  const match = PEM.exec(text);
+  if (!match) throw new Error("not a PKCS#8 PEM key file (-----BEGIN PRIVATE KEY-----)");
+  const der = Uint8Array.from(atob(match[1].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+  let key;
+  try {
+    key = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
+  } catch (error) {
+    throw new Error(`not an Ed25519 private key (${error.name})`);
+  }
+  return async (bytes) => new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key, bytes));
+}
+
+/** Wire the login form: on submit, read the key file, sign the source's challenge, report. */
+export function mountLogin(form, source, onLogin) {
+  const status = form.querySelector(".status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const party = form.party.value.trim();
+    const official = form.official.value.trim();
+    const file = form.key.files[0];
+    status.textContent = "";
+    try {
+      if (!party || !official || !file) throw new Error("party, official and key file are needed");
+      const sign = await signerFromPem(await file.text());
+      onLogin(await source.login(party, official, sign));
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+}

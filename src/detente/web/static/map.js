@@ -1,0 +1,123 @@
+// The map: borders, protected airspaces, aircraft with labels and predicted paths, alerts.
+// Everything is drawn from local GeoJSON: no tile server, no glyphs, no sprites. Text (aircraft
+// labels) is drawn with HTML markers, so the style needs no font files at all.
+
+/* global maplibregl */ // vendor/maplibre-gl.js, loaded by index.html as a classic script
+
+export const SEVERITY_COLOURS = { advisory: "#e8c22e", warning: "#f07f1a", critical: "#e0231c" };
+const PARTY_COLOURS = ["#2f7fd8", "#c23b9b", "#1f9e6e", "#8a5cd6", "#b8860b"];
+const EMPTY = { type: "FeatureCollection", features: [] };
+// Cyprus to the Caspian, Crete to the Black Sea: the extent of basemap/countries.geojson.
+const BOUNDS = [[25, 28], [50, 45]];
+
+function style(basemapUrl) {
+  const severity = ["match", ["get", "severity"],
+    ...Object.entries(SEVERITY_COLOURS).flat(), "#888888"];
+  return {
+    version: 8,
+    sources: {
+      countries: { type: "geojson", data: basemapUrl,
+                   attribution: "Borders: Natural Earth (public domain), world-atlas" },
+      airspaces: { type: "geojson", data: EMPTY },
+      paths: { type: "geojson", data: EMPTY },
+      alerts: { type: "geojson", data: EMPTY },
+    },
+    layers: [
+      { id: "sea", type: "background", paint: { "background-color": "#cfdde6" } },
+      { id: "land", type: "fill", source: "countries", paint: { "fill-color": "#f3f1ea" } },
+      { id: "borders", type: "line", source: "countries",
+        paint: { "line-color": "#7b7b7b", "line-width": 1 } },
+      { id: "airspaces-fill", type: "fill", source: "airspaces",
+        paint: { "fill-color": "#d8342b", "fill-opacity": 0.06 } },
+      { id: "airspaces-line", type: "line", source: "airspaces",
+        paint: { "line-color": "#d8342b", "line-width": 1.5, "line-dasharray": [4, 2] } },
+      { id: "paths", type: "line", source: "paths",
+        paint: { "line-color": ["get", "colour"], "line-width": 1.5, "line-dasharray": [2, 2] } },
+      { id: "alert-links", type: "line", source: "alerts", filter: ["==", "$type", "LineString"],
+        paint: { "line-color": severity, "line-width": 1 } },
+      { id: "alerts", type: "circle", source: "alerts", filter: ["==", "$type", "Point"],
+        paint: { "circle-radius": 8, "circle-color": severity, "circle-opacity": 1,
+                 "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } },
+    ],
+  };
+}
+
+/** The map view; `ready` resolves once the style and the basemap have loaded. */
+export class MapView {
+  constructor(container, { basemapUrl, center = [36.2, 35.9], zoom = 9.5 }) {
+    this.map = new maplibregl.Map({
+      container, style: style(basemapUrl), center, zoom, maxBounds: BOUNDS,
+      attributionControl: { compact: false },
+    });
+    this.markers = new Map(); // "party/id" -> maplibregl.Marker
+    this.colours = new Map(); // party -> colour, in order of appearance
+    this.ready = new Promise((resolve) => this.map.once("load", resolve));
+  }
+
+  partyColour(party) {
+    if (!this.colours.has(party)) {
+      this.colours.set(party, PARTY_COLOURS[this.colours.size % PARTY_COLOURS.length]);
+    }
+    return this.colours.get(party);
+  }
+
+  /** Draw the picture: {airspaces: Map, tracks: Map, alerts: Map} (see app.js). */
+  render(picture) {
+    this.map.getSource("airspaces").setData(
+      { type: "FeatureCollection", features: [...picture.airspaces.values()] });
+    this.map.getSource("paths").setData({ type: "FeatureCollection", features:
+      [...picture.tracks.values()].map((t) => ({
+        type: "Feature", geometry: { type: "LineString", coordinates: t.path },
+        properties: { party: t.party, id: t.id, colour: this.partyColour(t.party) } })) });
+    this.map.getSource("alerts").setData({ type: "FeatureCollection", features:
+      [...picture.alerts.values()].filter((a) => a.state !== "cleared")
+        .flatMap((a) => alertFeatures(a, picture.tracks)) });
+    this.#syncMarkers(picture.tracks);
+  }
+
+  #syncMarkers(tracks) {
+    for (const [key, marker] of this.markers) {
+      if (!tracks.has(key)) { marker.remove(); this.markers.delete(key); }
+    }
+    for (const [key, t] of tracks) {
+      let marker = this.markers.get(key);
+      if (!marker) {
+        const element = document.createElement("div");
+        element.className = "aircraft";
+        element.dataset.track = key;
+        element.innerHTML = '<span class="glyph">&#x27A4;</span>' +
+          '<span class="label"><span class="name"></span><span class="data"></span></span>';
+        element.style.color = this.partyColour(t.party);
+        // Anchor the arrow, not the middle of arrow + label, on the aircraft position.
+        marker = new maplibregl.Marker({ element, anchor: "left", offset: [-9, 0] })
+          .setLngLat([t.lon, t.lat]).addTo(this.map);
+        this.markers.set(key, marker);
+      }
+      marker.setLngLat([t.lon, t.lat]);
+      const element = marker.getElement();
+      // The arrow glyph points east (90 deg); track angles are true north, clockwise.
+      element.querySelector(".glyph").style.transform = `rotate(${t.trk_deg - 90}deg)`;
+      element.querySelector(".name").textContent = `${t.party} ${t.id}`;
+      element.querySelector(".data").textContent = flightData(t);
+    }
+  }
+}
+
+/** The alert's point, and a line to it from each aircraft involved that is on the map. */
+function alertFeatures(alert, tracks) {
+  const properties = { id: alert.id, kind: alert.kind, severity: alert.severity };
+  const features = [{ type: "Feature", geometry: { type: "Point", coordinates: alert.point },
+                      properties }];
+  for (const { party, id } of alert.tracks) {
+    const t = tracks.get(`${party}/${id}`);
+    if (t) features.push({ type: "Feature", properties, geometry: { type: "LineString",
+      coordinates: [[t.lon, t.lat], alert.point] } });
+  }
+  return features;
+}
+
+// Labels speak the operators' units, converted here at the edge: flight level and knots.
+function flightData(t) {
+  const fl = String(Math.round(t.alt_m / 0.3048 / 100)).padStart(3, "0");
+  return `FL${fl} ${Math.round(t.gs_mps * 3600 / 1852)}kt`;
+}
