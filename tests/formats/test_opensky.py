@@ -73,6 +73,8 @@ def test_paris_skips_counted_independently(paris, paris_decoded):
     # Figures as of the shared file (README: 284,505 records of 213 aircraft).
     assert (len(paris), onground, complete) == (284_505, 55_371, 225_881)
     assert first_null == {"groundspeed": 2_683, "altitude": 570}
+    # No exact repeats in this file: the reader passes repeats through, so none are counted.
+    assert len({(rec["icao24"], rec["timestamp"]) for rec in paris}) == len(paris)
 
     reports, rejected = paris_decoded
     expected = Counter({Reject(ON_GROUND): onground})
@@ -184,7 +186,9 @@ REST = """{"time": 1700000010, "states": [
  ["4b180b", "", "Switzerland", 1700000008, 1700000009, 8.8, 47.7, NaN, false,
   200.0, 10.0, 0.0, null, 5000.0, null, false, 0],
  ["4b180c", "EZY1", "United Kingdom", 1700000007, 1700000009, 8.9, 47.8, 9000, false,
-  220, 45, 0, [1, 2], 9100, "2000", false, 0, 4]
+  220, 45, 0, [1, 2], 9100, "2000", false, 0, 4],
+ ["4b180d", "", "Switzerland", null, null, 8.8, 47.7, 5000.0, false,
+  200.0, 10.0, 0.0, null, 5000.0, null, false, 0]
 ]}"""
 
 
@@ -202,6 +206,7 @@ def test_rest_document():
         Reject(NULL, "latitude"): 1,
         Reject(NULL, "velocity"): 1,
         Reject(INVALID, "alt_m"): 1,
+        Reject(NULL, "time_position"): 1,  # and last_contact: no time at all
     }
 
 

@@ -16,17 +16,18 @@ used as a fallback.
 
 Records that cannot become a report are skipped and counted (:mod:`detente.formats.rejects`):
 on ground first (surface traffic leaves the picture whatever else it lacks), then the first null
-field in the order of :data:`_REST_NEEDED` / :data:`_RECORD_NEEDED`, then whatever
-:func:`~detente.model.reports.report_problem` refuses after conversion. A document of the wrong
-shape or with values of the wrong type raises :class:`~detente.errors.InputError` naming the row
-index and the field: that is a broken producer, not a noisy sky.
+among latitude, longitude, altitude, speed, track, vertical rate and time (each counted once,
+under that first null field), then whatever :func:`~detente.model.reports.report_problem`
+refuses after conversion. A document of the wrong shape or with values of the wrong type raises
+:class:`~detente.errors.InputError` naming the row index and the field: that is a broken
+producer, not a noisy sky. Repeated reports are passed through as they come: deciding which
+report of an aircraft is current is the picture's job, not the reader's.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from detente.errors import InputError
 from detente.formats.rejects import INVALID, NULL, ON_GROUND, Decoded, Reject
@@ -103,7 +104,8 @@ def read_opensky_states(obj: object) -> Decoded:
     ----------
     obj : dict
         ``{"time": int s, "states": [row, ...] or null}``; each row holds the values named in
-        :data:`REST_FIELDS` (17 or 18 of them; later additions are ignored).
+        :data:`REST_FIELDS` (17 or 18 of them; later additions are ignored). ``time`` (the
+        response's time) is not used: each row carries its own.
 
     Returns
     -------
@@ -154,25 +156,25 @@ def read_opensky_states(obj: object) -> Decoded:
         if _flag(row[_COL["on_ground"]], i, "on_ground", "states"):
             rejected[Reject(ON_GROUND)] += 1
             continue
-        t = numbers["time_position"]
-        if t is None:
-            t = numbers["last_contact"]
-        null = next((name for name in _REST_NEEDED if numbers[name] is None), None)
-        if null is None and t is None:
-            null = "time_position"
+        known = {name: v for name, v in numbers.items() if v is not None}
+        null = next((name for name in _REST_NEEDED if name not in known), None)
         if null is not None:
             rejected[Reject(NULL, null)] += 1
+            continue
+        t = known.get("time_position", known.get("last_contact"))
+        if t is None:
+            rejected[Reject(NULL, "time_position")] += 1
             continue
         _accept(
             TrackReport(
                 id=icao,
                 t=t,
-                lat=numbers["latitude"],
-                lon=numbers["longitude"],
-                alt_m=numbers["baro_altitude"],
-                gs_mps=numbers["velocity"],
-                trk_deg=numbers["true_track"],
-                vs_mps=numbers["vertical_rate"],
+                lat=known["latitude"],
+                lon=known["longitude"],
+                alt_m=known["baro_altitude"],
+                gs_mps=known["velocity"],
+                trk_deg=known["true_track"],
+                vs_mps=known["vertical_rate"],
             ),
             reports,
             rejected,
@@ -180,7 +182,7 @@ def read_opensky_states(obj: object) -> Decoded:
     return Decoded(reports, rejected)
 
 
-def read_opensky_records(records: Sequence[Mapping[str, Any]]) -> Decoded:
+def read_opensky_records(records: object) -> Decoded:
     """Reports from OpenSky records in aviation units, converting each to SI once.
 
     Parameters
@@ -223,22 +225,24 @@ def read_opensky_records(records: Sequence[Mapping[str, Any]]) -> Decoded:
         if _flag(rec.get("onground", False), i, "onground", "records"):
             rejected[Reject(ON_GROUND)] += 1
             continue
-        null = next((name for name in _RECORD_NEEDED if numbers[name] is None), None)
-        if null is None and timestamp_ms is None:
-            null = "timestamp"
+        known = {name: v for name, v in numbers.items() if v is not None}
+        null = next((name for name in _RECORD_NEEDED if name not in known), None)
         if null is not None:
             rejected[Reject(NULL, null)] += 1
+            continue
+        if timestamp_ms is None:
+            rejected[Reject(NULL, "timestamp")] += 1
             continue
         _accept(
             TrackReport(
                 id=icao,
                 t=timestamp_ms / 1000.0,
-                lat=numbers["latitude"],
-                lon=numbers["longitude"],
-                alt_m=ft_to_m(numbers["altitude"]),
-                gs_mps=kt_to_mps(numbers["groundspeed"]),
-                trk_deg=numbers["track"],
-                vs_mps=fpm_to_mps(numbers["vertical_rate"]),
+                lat=known["latitude"],
+                lon=known["longitude"],
+                alt_m=ft_to_m(known["altitude"]),
+                gs_mps=kt_to_mps(known["groundspeed"]),
+                trk_deg=known["track"],
+                vs_mps=fpm_to_mps(known["vertical_rate"]),
             ),
             reports,
             rejected,

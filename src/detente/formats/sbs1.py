@@ -239,17 +239,14 @@ class Sbs1Assembler:
         return ac
 
     def _velocity(self, fields: list[str], ident: str) -> None:
-        values = [_number(fields, name) for name in ("groundspeed", "track", "vertical_rate")]
+        gs_kt = _number(fields, "groundspeed")
+        track = _number(fields, "track")
+        vs_fpm = _number(fields, "vertical_rate")
         t = self._time(fields)
-        null = next(
-            (name for name, v in zip(("groundspeed", "track", "vertical_rate"), values,
-                                     strict=True) if v is None),
-            None,
-        )
-        if null is not None:
+        if gs_kt is None or track is None or vs_fpm is None:
+            null = "groundspeed" if gs_kt is None else "track" if track is None else "vertical_rate"
             self._rejected[Reject(NULL, null)] += 1
             return
-        gs_kt, track, vs_fpm = values
         ac = self._touch(ident, t)
         ac.velocity = (kt_to_mps(gs_kt), track, fpm_to_mps(vs_fpm))
         ac.velocity_t = t
