@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detente.errors import InputError
 from detente.formats.opensky import REST_FIELDS, read_opensky_records, read_opensky_states
@@ -140,6 +142,7 @@ def test_record_nan_and_out_of_range_are_counted_invalid():
         {**GOOD, "latitude": 91.0},
         {**GOOD, "vertical_rate": math.inf},
         {**GOOD, "icao24": "  "},
+        {**GOOD, "groundspeed": -(10**400)},  # valid JSON, too large for a float
     ]
     reports, rejected = read_opensky_records(bad)
     assert reports == []
@@ -148,6 +151,7 @@ def test_record_nan_and_out_of_range_are_counted_invalid():
         Reject(INVALID, "lat"): 1,
         Reject(INVALID, "vs_mps"): 1,
         Reject(INVALID, "id"): 1,
+        Reject(INVALID, "gs_mps"): 1,
     }
 
 
@@ -239,3 +243,52 @@ def row(**changes):
 def test_rest_malformed_raises_naming_row_and_field(doc, words):
     with pytest.raises(InputError, match=words):
         read_opensky_states(doc)
+
+
+# --- fuzzed: any decoded JSON gives reports or an InputError, nothing else ----------------
+
+JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.integers(-(10**400), 10**400) | st.floats()
+    | st.text(max_size=6)
+)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner,
+                                                               max_size=5),
+    max_leaves=30,
+)
+
+
+@st.composite
+def mutated_rows(draw):
+    """The hand-written rows with values swapped for random JSON, and cut at random."""
+    rows = json.loads(REST)["states"]
+    for _ in range(draw(st.integers(0, 4))):
+        r = draw(st.sampled_from(rows))
+        r[draw(st.integers(0, len(r) - 1))] = draw(JSON)
+    if draw(st.booleans()):
+        r = draw(st.sampled_from(rows))
+        del r[draw(st.integers(0, len(r))):]
+    return {"time": 1, "states": rows}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON, mutated_rows()))
+def test_fuzzed_states_give_reports_or_input_error(doc):
+    try:
+        reports, rejected = read_opensky_states(doc)
+    except InputError:
+        return
+    assert all(report_problem(r) is None for r in reports)
+    assert len(reports) + sum(rejected.values()) == len(doc["states"] or [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.fixed_dictionaries({k: JSON_SCALARS for k in GOOD}), max_size=5) | JSON)
+def test_fuzzed_records_give_reports_or_input_error(records):
+    try:
+        reports, rejected = read_opensky_records(records)
+    except InputError:
+        return
+    assert all(report_problem(r) is None for r in reports)
+    assert len(reports) + sum(rejected.values()) == len(records)

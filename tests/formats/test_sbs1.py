@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detente.formats.rejects import INVALID, NULL, ON_GROUND, Reject
 from detente.formats.sbs1 import (
@@ -18,6 +20,7 @@ from detente.formats.sbs1 import (
     LineProblem,
     Sbs1Assembler,
 )
+from detente.model.reports import report_problem
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 T0 = 1_700_000_000.0
@@ -234,3 +237,34 @@ def test_silent_aircraft_are_forgotten():
 def test_bad_max_age(max_age_s):
     with pytest.raises(ValueError, match="max_age_s"):
         Sbs1Assembler(now=fixed_clock, max_age_s=max_age_s)
+
+
+# --- fuzzed: a garbled feed never raises --------------------------------------------------
+
+SAMPLE_HEAD = [velocity(), position(), msg(5, alt="7400"), velocity(**at(1)), position(**at(1))]
+
+
+@st.composite
+def garbled(draw):
+    """A well-formed line cut, spliced or overwritten at random, or plain random text."""
+    line = draw(st.sampled_from(SAMPLE_HEAD))
+    how = draw(st.sampled_from(["cut", "overwrite", "insert", "text"]))
+    k = draw(st.integers(0, len(line)))
+    junk = draw(st.text(max_size=8))
+    if how == "cut":
+        return line[:k]
+    if how == "overwrite":
+        return line[:k] + junk + line[k + len(junk):]
+    if how == "insert":
+        return line[:k] + junk + line[k:]
+    return draw(st.text(max_size=60))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(garbled(), max_size=20))
+def test_fuzzed_lines_never_raise(lines):
+    assembler = Sbs1Assembler(now=fixed_clock)
+    reports, problems = assembler.feed_lines([*SAMPLE_HEAD[:2], *lines])
+    assert len(problems) <= len(lines)
+    assert all(2 < p.line <= len(lines) + 2 for p in problems)
+    assert all(report_problem(r) is None for r in reports)

@@ -26,6 +26,7 @@ report of an aircraft is current is the picture's job, not the reader's.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 
@@ -60,7 +61,8 @@ def _number(value: object, row: int, field: str, container: str) -> float | None
 
     bool is refused although it is an int in Python: ``true`` in a number column is a broken
     producer. NaN and infinities pass here (JSON parsers accept them) and are refused later,
-    per report, by report_problem.
+    per report, by report_problem; so does an integer too large for a float (JSON allows any
+    number of digits), as an infinity of its sign.
     """
     if value is None:
         return None
@@ -69,7 +71,10 @@ def _number(value: object, row: int, field: str, container: str) -> float | None
             f"{_where(row, field, container)}: expected a number or null, "
             f"got {type(value).__name__} {value!r}"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _icao24(value: object, row: int, field: str, container: str) -> str:
