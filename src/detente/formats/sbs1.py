@@ -117,6 +117,9 @@ class Sbs1Assembler:
     max_age_s : float, s
         Largest time between a position and the velocity (or the remembered altitude) combined
         with it. Older knowledge is not used, and aircraft silent for longer are forgotten.
+        ADS-B broadcasts velocity twice a second, so 10 s rides out a patchy reception; the
+        price is a track up to 30 deg stale in a rate-one turn (3 deg/s). Lower it where the
+        receiver's coverage allows.
     timezone : tzinfo
         The zone of the receiver's date and time fields; UTC unless configured.
     """
