@@ -5,6 +5,7 @@ own code; converted values are worked by hand in comments (1 ft = 0.3048 m, 1 kt
 m/s, 1 ft/min = 0.3048/60 m/s, all exact by definition).
 """
 
+import csv
 import gzip
 import json
 import math
@@ -103,6 +104,27 @@ def test_paris_reports_are_valid_in_window_and_in_order(paris, paris_decoded):
         if not rec["onground"] and all(rec[k] is not None for k in NEEDED)
     ]
     assert [(r.id, r.t) for r in reports] == kept
+
+
+def test_paris_agrees_with_the_derived_csv(paris_decoded):
+    # adsb_paris_2021-10-07_5s.csv was derived from the same JSON by other code (README: onground
+    # and null rows dropped, first report per aircraft per 5 s bin, converted to SI and printed
+    # rounded). Every row must be one of our reports, equal to the CSV's printed precision.
+    with open(DATA / "adsb_paris_2021-10-07_5s.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 45_401
+    ours = {(r.id, r.t): r for r in paris_decoded.reports}
+    # Half a unit of the last printed digit (5 decimals for lat/lon, 1 for alt_m, 2 for the
+    # rest), plus float slack.
+    half_unit = {"lat": 5e-6, "lon": 5e-6, "alt_m": 0.05, "gs_mps": 0.005, "trk_deg": 0.005,
+                 "vs_mps": 0.005}
+    for row in rows:
+        r = ours[(row["icao24"], float(row["timestamp"]))]
+        for name, tol in half_unit.items():
+            assert abs(float(row[name]) - getattr(r, name)) <= tol + 1e-9, (row, name)
+    # And the same binning of our reports gives the same number of rows.
+    first_in_bin = {(r.id, int(r.t) // 5) for r in paris_decoded.reports}
+    assert len(first_in_bin) == len(rows)
 
 
 def test_switzerland_without_onground_key(switzerland):
