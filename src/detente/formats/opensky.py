@@ -56,6 +56,16 @@ def _where(row: int, field: str, container: str) -> str:
     return f"{container}[{row}], field {field!r}"
 
 
+def _shown(value: object) -> str:
+    """A short description of a wrong value for an error message: never the whole of a long
+    string or container, and never repr of a huge int (Python refuses past 4,300 digits)."""
+    if isinstance(value, str):
+        return f"str {value[:20]!r}" + ("..." if len(value) > 20 else "")
+    if isinstance(value, bool | float):
+        return f"{type(value).__name__} {value!r}"
+    return type(value).__name__
+
+
 def _number(value: object, row: int, field: str, container: str) -> float | None:
     """``value`` as a float, None for null; anything else is a malformed document.
 
@@ -68,8 +78,7 @@ def _number(value: object, row: int, field: str, container: str) -> float | None
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(
-            f"{_where(row, field, container)}: expected a number or null, "
-            f"got {type(value).__name__} {value!r}"
+            f"{_where(row, field, container)}: expected a number or null, got {_shown(value)}"
         )
     try:
         return float(value)
@@ -80,7 +89,7 @@ def _number(value: object, row: int, field: str, container: str) -> float | None
 def _icao24(value: object, row: int, field: str, container: str) -> str:
     if not isinstance(value, str):
         raise InputError(
-            f"{_where(row, field, container)}: expected a string, got {type(value).__name__}"
+            f"{_where(row, field, container)}: expected a string, got {_shown(value)}"
         )
     return value.strip().lower()
 
@@ -88,8 +97,7 @@ def _icao24(value: object, row: int, field: str, container: str) -> str:
 def _flag(value: object, row: int, field: str, container: str) -> bool:
     if not isinstance(value, bool):
         raise InputError(
-            f"{_where(row, field, container)}: expected true or false, "
-            f"got {type(value).__name__} {value!r}"
+            f"{_where(row, field, container)}: expected true or false, got {_shown(value)}"
         )
     return value
 
