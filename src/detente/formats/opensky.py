@@ -37,8 +37,9 @@ from detente.model.reports import TrackReport, report_problem
 
 __all__ = ["REST_FIELDS", "read_opensky_records", "read_opensky_states"]
 
-# Column order of a /states/all row (OpenSky REST API documentation). `category` was appended
-# in 2022; rows of 17 values (older responses) are as valid as rows of 18.
+# Column order of a /states/all row (OpenSky REST API documentation). Rows have 17 values, or
+# 18 with `category` when the request asks for `extended=1`. The tail has moved over the years
+# (2017 rows carried an alert flag before spi), so nothing after vertical_rate is read.
 REST_FIELDS = (
     "icao24", "callsign", "origin_country", "time_position", "last_contact",
     "longitude", "latitude", "baro_altitude", "on_ground", "velocity", "true_track",
