@@ -14,7 +14,7 @@ from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from detente import __version__
-from detente.api import routes_hotline, routes_intents, routes_record
+from detente.api import routes_feeds, routes_hotline, routes_intents, routes_record
 from detente.api.deps import Me, Mech
 from detente.api.limits import BodySizeLimit
 from detente.api.problems import ForbiddenError, install_problem_handlers
@@ -57,6 +57,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         mechanism = Mechanism(config, engine, clock, Record(ledger, log_key, config, clock))
         app.state.mechanism = mechanism
         app.state.auth = Authenticator(config, clock)
+        app.state.sbs1 = {}  # per party: SBS-1 positions wait for their velocity messages
         stop = asyncio.Event()
         task = asyncio.create_task(mechanism.run(stop)) if run_cycle else None
         try:
@@ -79,6 +80,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_hotline.router)
     app.include_router(routes_record.router)
     app.include_router(routes_intents.router)
+    app.include_router(routes_feeds.router)
 
     @app.get("/health", tags=["service"])
     async def health(mech: Mech) -> dict[str, Any]:

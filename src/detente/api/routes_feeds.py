@@ -1,0 +1,65 @@
+"""Ingest in the surveillance formats parties already have: OpenSky state vectors (the REST
+``/states/all`` document, or the records of OpenSky's history files) and SBS-1 BaseStation
+lines. Units are converted here, at the edge; the records a real feed always carries that
+cannot be used (on the ground, nulls) are skipped and counted in the reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from detente.api.deps import Me, Mech
+from detente.errors import InputError
+from detente.formats.opensky import read_opensky_records, read_opensky_states
+from detente.formats.rejects import Reject
+from detente.formats.sbs1 import Sbs1Assembler
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/states", tags=["ingest"])
+
+
+def _skipped(counts: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r, n in counts.items():
+        assert isinstance(r, Reject)
+        name = r.reason if r.field is None else f"{r.reason}:{r.field}"
+        out[name] = out.get(name, 0) + n
+    return out
+
+
+@router.post("/opensky")
+async def opensky(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
+    """An OpenSky REST ``/states/all`` document (SI units), or a JSON list of OpenSky history
+    records (ft, kt, ft/min). Aircraft ids are the ICAO addresses, in lower case."""
+    try:
+        doc = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"body: not JSON ({exc})") from None
+    decoded = read_opensky_states(doc) if isinstance(doc, dict) else read_opensky_records(doc)
+    result = await mech.ingest(me.party, decoded.reports) if decoded.reports else {
+        "accepted": 0, "in_picture": 0}
+    return {**result, "skipped": _skipped(decoded.rejected)}
+
+
+@router.post("/sbs1")
+async def sbs1(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
+    """SBS-1 BaseStation lines (port 30003 text), in the body as text. Positions and
+    velocities arrive in separate messages: the service joins them per party, so a party can
+    post its feed in chunks as it comes."""
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"body: not UTF-8 text ({exc.reason})") from None
+    assemblers: dict[str, Sbs1Assembler] = request.app.state.sbs1
+    asm = assemblers.setdefault(me.party, Sbs1Assembler(now=mech.clock.now))
+    before = asm.rejected.copy()
+    reports, problems = asm.feed_lines(text.splitlines())
+    result = await mech.ingest(me.party, reports) if reports else {
+        "accepted": 0, "in_picture": 0}
+    return {**result, "skipped": _skipped(asm.rejected - before),
+            "line_problems": [{"line": p.line, "field": p.field, "problem": p.problem}
+                              for p in problems[:100]],
+            "line_problem_count": len(problems)}
