@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from detente import __version__
@@ -81,6 +83,13 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_record.router)
     app.include_router(routes_intents.router)
     app.include_router(routes_feeds.router)
+    # The console: static files shipped in the package (a missing folder fails at start).
+    app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
+              name="console")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
 
     @app.get("/health", tags=["service"])
     async def health(mech: Mech) -> dict[str, Any]:
