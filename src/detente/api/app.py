@@ -152,7 +152,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         try:
             await ws.send_json({"seq": None, "type": "hello", "data": {
                 "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
-                "alerts": mech.open_alert_views(me.party)}})
+                "alerts": mech.open_alert_views(me.party),
+                # The service's clock, and how fast it runs (a replay or a compressed demo
+                # runs faster than the wall clock): clients sign statements with it.
+                "time": mech.clock.now(), "rate": getattr(mech.clock, "rate", 1.0)}})
             for msg in backlog:
                 await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
