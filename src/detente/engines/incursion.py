@@ -65,6 +65,16 @@ DEFAULT_LOOKAHEAD_S = 300.0
 # 5.4 million segment tests and ~1.2 s; (64, 8) gives under a million.
 _LEVELS = (64, 8)
 
+# Stays inside separated by less than this much flight (m) are one stay. The border is known
+# to ~10 m, and a path that grazes a vertex at a shallow angle otherwise reports an exit and a
+# re-entry a fraction of a metre apart (seen on the Hatay border).
+_JOIN_GAP_M = 1.0
+
+# An aircraft within _ON_BOUNDARY_M of a boundary segment is on the boundary; which side it
+# is on is then taken _NUDGE_M further along its path (both far below the border's 10 m).
+_ON_BOUNDARY_M = 1e-6
+_NUDGE_M = 1e-3
+
 
 @dataclass(frozen=True, slots=True)
 class Incursions:
@@ -322,6 +332,7 @@ def path_intervals_xy(
     qx: ArrayLike,
     qy: ArrayLike,
     relevant: np.ndarray | None = None,
+    bend: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Intervals of each planar path p -> q horizontally inside each footprint of ``index``.
 
@@ -331,6 +342,9 @@ def path_intervals_xy(
         Path starts and ends in the index's grid; the path parameter s runs from 0 at p to 1 at q.
     relevant : ndarray of bool, shape (N, M), optional
         Only (path, airspace) pairs marked True are reported (default: all).
+    bend : array_like, m, optional
+        The path is the curve p + s (q - p) + c s (1 - s) n, n the chord's left unit normal
+        (see ``StereographicProjection.chord_bend``); default 0, straight.
 
     Returns
     -------
@@ -347,25 +361,56 @@ def path_intervals_xy(
     n, m_count = px.size, len(index)
     if relevant is None:
         relevant = np.ones((n, m_count), dtype=bool)
+    c = np.zeros(n) if bend is None else np.broadcast_to(np.asarray(bend, dtype=float), (n,))
 
-    k, seg = index.candidates(px, py, qx, qy)
+    # The curve stays within |c| / 4 of its chord; widen the pruning by that.
+    pad = float(np.abs(c).max()) / 4.0 + 1.0 if n else 0.0
+    k, seg = index.candidates(px, py, qx, qy, pad_m=pad)
     space = index.segment_airspace[seg]
     use = relevant[k, space]
     k, seg, space = k[use], seg[use], space[use]
     dx, dy = qx[k] - px[k], qy[k] - py[k]
-    sa = dx * (index.ay[seg] - py[k]) - dy * (index.ax[seg] - px[k])
-    sb = dx * (index.by[seg] - py[k]) - dy * (index.bx[seg] - px[k])
+    d2 = dx * dx + dy * dy
+    # Side of each vertex relative to the curve: its offset from the chord (times |d|) minus
+    # the curve's own offset at the vertex's place along the chord. A vertex gets the same
+    # value in both segments it ends, which keeps the parity consistent.
+    bent = np.hypot(dx, dy) * c[k] / np.where(d2 > 0.0, d2 * d2, 1.0)
+    ea = (index.ax[seg] - px[k]) * dx + (index.ay[seg] - py[k]) * dy  # s_a |d|^2
+    eb = (index.bx[seg] - px[k]) * dx + (index.by[seg] - py[k]) * dy
+    sa = dx * (index.ay[seg] - py[k]) - dy * (index.ax[seg] - px[k]) - bent * ea * (d2 - ea)
+    sb = dx * (index.by[seg] - py[k]) - dy * (index.bx[seg] - px[k]) - bent * eb * (d2 - eb)
     straddle = (sa > 0.0) != (sb > 0.0)
+    # Paths whose start lies on a segment (within _ON_BOUNDARY_M), straddling or not.
+    ex, ey = index.bx[seg] - index.ax[seg], index.by[seg] - index.ay[seg]
+    wx, wy = px[k] - index.ax[seg], py[k] - index.ay[seg]
+    e2 = ex * ex + ey * ey
+    along = wx * ex + wy * ey
+    k_on_boundary = k[
+        (np.abs(ex * wy - ey * wx) <= _ON_BOUNDARY_M * np.sqrt(e2))
+        & (along >= 0.0) & (along <= e2)
+    ]
     k, seg, space, sa, sb = k[straddle], seg[straddle], space[straddle], sa[straddle], sb[straddle]
     dx, dy = dx[straddle], dy[straddle]
-    # Where the path's line meets segment a -> b: point a + u (b - a) with u = sa / (sa - sb);
+    # Where the path meets segment a -> b: point a + u (b - a) with u = sa / (sa - sb) (the
+    # curve's offset is linear to ~1e-5 of c over a segment);
     # its parameter along the path is the projection on d over |d|^2.
     u = sa / (sa - sb)
     cx = index.ax[seg] + u * (index.bx[seg] - index.ax[seg])
     cy = index.ay[seg] + u * (index.by[seg] - index.ay[seg])
     s = ((cx - px[k]) * dx + (cy - py[k]) * dy) / (dx * dx + dy * dy)
     on_path = (s >= 0.0) & (s <= 1.0)
-    k, space, s = k[on_path], space[on_path], s[on_path]
+    k, space, s, length = k[on_path], space[on_path], s[on_path], np.sqrt(d2[straddle][on_path])
+    # A path that starts on the boundary: contains_xy says "outside" there whichever side the
+    # path goes to. Ask it about a point _NUDGE_M along the path instead, and drop crossings
+    # behind that point.
+    nudged = k_on_boundary
+    nudge = np.zeros(n)
+    nudge[nudged] = _NUDGE_M
+    behind = (s * length <= _NUDGE_M) & (nudge[k] > 0.0)
+    k, space, s = k[~behind], space[~behind], s[~behind]
+    full = np.hypot(qx - px, qy - py)
+    step = np.where(full > 0.0, nudge / np.where(full > 0.0, full, 1.0), 0.0)
+    sx, sy = px + step * (qx - px), py + step * (qy - py)
 
     # Inside at the start, per airspace, only where it matters.
     start_k: list[np.ndarray] = []
@@ -373,7 +418,7 @@ def path_intervals_xy(
     for m in range(m_count):
         who = np.flatnonzero(relevant[:, m])
         if who.size:
-            inside = shapely.contains_xy(index.footprints[m], px[who], py[who])
+            inside = shapely.contains_xy(index.footprints[m], sx[who], sy[who])
             start_k.append(who[inside])
             start_m.append(np.full(int(inside.sum()), m, dtype=np.intp))
     sk = np.concatenate(start_k) if start_k else np.empty(0, np.intp)
@@ -421,8 +466,10 @@ def path_intervals_xy(
     real = out_s > in_s
     in_key, in_s, out_s, in_start = in_key[real], in_s[real], out_s[real], in_start[real]
     # Leaving one part of a multipolygon where the next begins (parts touching at a point) is
-    # one stay inside, not two.
-    joined = np.r_[False, (in_key[1:] == in_key[:-1]) & (in_s[1:] <= out_s[:-1])]
+    # one stay inside, not two; so is a gap shorter than _JOIN_GAP_M.
+    length = np.hypot(qx - px, qy - py)[in_key // m_count]
+    gap_m = (in_s[1:] - out_s[:-1]) * length[1:]
+    joined = np.r_[False, (in_key[1:] == in_key[:-1]) & (gap_m < _JOIN_GAP_M)]
     if joined.any():
         heads = np.flatnonzero(~joined)
         out_s = np.maximum.reduceat(out_s, heads)
@@ -504,7 +551,10 @@ def detect(
     if states.party is not None:
         relevant &= states.party.astype(str)[:, None] != index.owner.astype(str)[None, :]
 
-    path, space, s_in, s_out, at_start = path_intervals_xy(index, px, py, qx, qy, relevant)
+    bend = proj.chord_bend(px, py, qx, qy)
+    path, space, s_in, s_out, at_start = path_intervals_xy(
+        index, px, py, qx, qy, relevant, bend
+    )
     t_in = np.maximum(s_in * horizon, v_lo[path, space])
     t_hi = np.minimum(s_out * horizon, v_hi[path, space])
     keep = t_in < t_hi
