@@ -249,16 +249,20 @@ class AirspaceIndex:
             by.append(b[:, 1])
             owner_of.append(np.full(a.shape[0], m, dtype=np.intp))
         cat = (lambda parts: np.concatenate(parts) if parts else np.empty(0))  # noqa: E731
-        sax, say, sbx, sby = cat(ax), cat(ay), cat(bx), cat(by)
-        seg_space = cat(owner_of).astype(np.intp)
+        # Pad to whole blocks of the finest level with NaN segments: NaN compares false, so
+        # they never straddle a path and never hold its start.
+        real = sum(a.size for a in ax)
+        fill = [np.full(-real % _LEVELS[-1], np.nan)]
+        sax, say, sbx, sby = cat(ax + fill), cat(ay + fill), cat(bx + fill), cat(by + fill)
+        seg_space = cat([*owner_of, np.zeros(fill[0].size, np.intp)]).astype(np.intp)
         levels = []
         for size in _LEVELS:
             starts = np.arange(0, sax.size, size)
             if sax.size:
-                x0 = np.minimum.reduceat(np.minimum(sax, sbx), starts)
-                y0 = np.minimum.reduceat(np.minimum(say, sby), starts)
-                x1 = np.maximum.reduceat(np.maximum(sax, sbx), starts)
-                y1 = np.maximum.reduceat(np.maximum(say, sby), starts)
+                x0 = np.fmin.reduceat(np.fmin(sax, sbx), starts)
+                y0 = np.fmin.reduceat(np.fmin(say, sby), starts)
+                x1 = np.fmax.reduceat(np.fmax(sax, sbx), starts)
+                y1 = np.fmax.reduceat(np.fmax(say, sby), starts)
             else:
                 x0 = y0 = x1 = y1 = np.empty(0)
             levels.append(
@@ -286,9 +290,10 @@ class AirspaceIndex:
     def candidates(
         self, px: np.ndarray, py: np.ndarray, qx: np.ndarray, qy: np.ndarray, pad_m: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(path, segment) pairs whose segment may come within ``pad_m`` of path p -> q.
+        """(path, block) pairs whose block of segments may come within ``pad_m`` of path p -> q.
 
-        A superset of the crossing pairs (and, with pad_m, of the pairs within pad_m).
+        A block is _LEVELS[-1] consecutive segments: block b holds segments b * size to
+        (b + 1) * size - 1. A superset of the crossing pairs (and of those within pad_m).
         """
         if px.size == 0 or self.ax.size == 0:
             return np.empty(0, np.intp), np.empty(0, np.intp)
@@ -302,7 +307,7 @@ class AirspaceIndex:
             px, py, dx, dy, (px + qx) / 2, (py + qy) / 2,
             np.abs(dx) / 2 + pad_m, np.abs(dy) / 2 + pad_m, pad_m * np.hypot(dx, dy),
         ])
-        sizes = (*_LEVELS, 1)
+        sizes = _LEVELS
         for level, boxes in enumerate(self.boxes):
             # Separating axes of a segment and a box: x, y (box overlap) and the segment's
             # normal (the box's centre is farther from the line than its half-extent across it).
@@ -316,11 +321,12 @@ class AirspaceIndex:
                 np.abs(p[:, 2]) * b[:, 3] + np.abs(p[:, 3]) * b[:, 2] + p[:, 8]
             )
             k, c = k[keep], c[keep]
+            if level + 1 == len(self.boxes):
+                break
             ratio = sizes[level] // sizes[level + 1]
             c = (c[:, None] * ratio + np.arange(ratio)).ravel()
             k = np.repeat(k, ratio)
-            count = self.boxes[level + 1].shape[0] if level + 1 < len(self.boxes) else self.ax.size
-            valid = c < count
+            valid = c < self.boxes[level + 1].shape[0]
             k, c = k[valid], c[valid]
         return k, c
 
@@ -365,51 +371,68 @@ def path_intervals_xy(
 
     # The curve stays within |c| / 4 of its chord; widen the pruning by that.
     pad = float(np.abs(c).max()) / 4.0 + 1.0 if n else 0.0
-    k, seg = index.candidates(px, py, qx, qy, pad_m=pad)
-    space = index.segment_airspace[seg]
-    use = relevant[k, space]
-    k, seg, space = k[use], seg[use], space[use]
-    dx, dy = qx[k] - px[k], qy[k] - py[k]
+    k, block = index.candidates(px, py, qx, qy, pad_m=pad)
+    size = _LEVELS[-1]
+    seg = block[:, None] * size + np.arange(size)  # (pairs, size): segments of each block
+    dx, dy = qx - px, qy - py
     d2 = dx * dx + dy * dy
+    length = np.sqrt(d2)
+    # Side of a vertex v: cross(d, v - p) = dx vy - dy vx - (dx py - dy px); the bracket is
+    # per path, so each (pair, segment) costs two products per vertex.
+    dxk, dyk = dx[k][:, None], dy[k][:, None]
+    cross_p = (dx * py - dy * px)[k][:, None]
+    sa = dxk * index.ay[seg] - dyk * index.ax[seg] - cross_p
+    sb = dxk * index.by[seg] - dyk * index.bx[seg] - cross_p
+    # The bend can only flip the side of a vertex within |c| / 4 of the chord, and a start on
+    # a segment needs a vertex within _ON_BOUNDARY_M of the line or a straddle: keep those.
+    band = ((np.abs(c) / 4.0 + 2.0 * _ON_BOUNDARY_M) * length)[k][:, None]
+    maybe = ((sa > 0.0) != (sb > 0.0)) | (np.abs(sa) <= band) | (np.abs(sb) <= band)
+    row, col = np.nonzero(maybe)
+    k, seg = k[row], seg[row, col]
+    space = index.segment_airspace[seg]
+    if not relevant.all():
+        use = relevant[k, space]
+        k, seg, space = k[use], seg[use], space[use]
+    ax, ay, bx, by = index.ax[seg], index.ay[seg], index.bx[seg], index.by[seg]
+    kx, ky, kd2 = dx[k], dy[k], d2[k]
     # Side of each vertex relative to the curve: its offset from the chord (times |d|) minus
     # the curve's own offset at the vertex's place along the chord. A vertex gets the same
     # value in both segments it ends, which keeps the parity consistent.
-    bent = np.hypot(dx, dy) * c[k] / np.where(d2 > 0.0, d2 * d2, 1.0)
-    ea = (index.ax[seg] - px[k]) * dx + (index.ay[seg] - py[k]) * dy  # s_a |d|^2
-    eb = (index.bx[seg] - px[k]) * dx + (index.by[seg] - py[k]) * dy
-    sa = dx * (index.ay[seg] - py[k]) - dy * (index.ax[seg] - px[k]) - bent * ea * (d2 - ea)
-    sb = dx * (index.by[seg] - py[k]) - dy * (index.bx[seg] - px[k]) - bent * eb * (d2 - eb)
+    bent = length[k] * c[k] / np.where(kd2 > 0.0, kd2 * kd2, 1.0)
+    ea = (ax - px[k]) * kx + (ay - py[k]) * ky  # s_a |d|^2
+    eb = (bx - px[k]) * kx + (by - py[k]) * ky
+    sa = kx * (ay - py[k]) - ky * (ax - px[k]) - bent * ea * (kd2 - ea)
+    sb = kx * (by - py[k]) - ky * (bx - px[k]) - bent * eb * (kd2 - eb)
     straddle = (sa > 0.0) != (sb > 0.0)
     # Paths whose start lies on a segment (within _ON_BOUNDARY_M), straddling or not.
-    ex, ey = index.bx[seg] - index.ax[seg], index.by[seg] - index.ay[seg]
-    wx, wy = px[k] - index.ax[seg], py[k] - index.ay[seg]
+    ex, ey = bx - ax, by - ay
+    wx, wy = px[k] - ax, py[k] - ay
     e2 = ex * ex + ey * ey
     along = wx * ex + wy * ey
     k_on_boundary = k[
         (np.abs(ex * wy - ey * wx) <= _ON_BOUNDARY_M * np.sqrt(e2))
         & (along >= 0.0) & (along <= e2)
     ]
-    k, seg, space, sa, sb = k[straddle], seg[straddle], space[straddle], sa[straddle], sb[straddle]
-    dx, dy = dx[straddle], dy[straddle]
+    k, space, sa, sb = k[straddle], space[straddle], sa[straddle], sb[straddle]
+    ax, ay, bx, by = ax[straddle], ay[straddle], bx[straddle], by[straddle]
     # Where the path meets segment a -> b: point a + u (b - a) with u = sa / (sa - sb) (the
-    # curve's offset is linear to ~1e-5 of c over a segment);
-    # its parameter along the path is the projection on d over |d|^2.
+    # curve's offset is linear to ~1e-5 of c over a segment); its parameter along the path is
+    # the projection on d over |d|^2.
     u = sa / (sa - sb)
-    cx = index.ax[seg] + u * (index.bx[seg] - index.ax[seg])
-    cy = index.ay[seg] + u * (index.by[seg] - index.ay[seg])
-    s = ((cx - px[k]) * dx + (cy - py[k]) * dy) / (dx * dx + dy * dy)
+    cx = ax + u * (bx - ax)
+    cy = ay + u * (by - ay)
+    s = ((cx - px[k]) * dx[k] + (cy - py[k]) * dy[k]) / d2[k]
     on_path = (s >= 0.0) & (s <= 1.0)
-    k, space, s, length = k[on_path], space[on_path], s[on_path], np.sqrt(d2[straddle][on_path])
+    k, space, s = k[on_path], space[on_path], s[on_path]
     # A path that starts on the boundary: contains_xy says "outside" there whichever side the
     # path goes to. Ask it about a point _NUDGE_M along the path instead, and drop crossings
     # behind that point.
     nudged = k_on_boundary
     nudge = np.zeros(n)
     nudge[nudged] = _NUDGE_M
-    behind = (s * length <= _NUDGE_M) & (nudge[k] > 0.0)
+    behind = (s * length[k] <= _NUDGE_M) & (nudge[k] > 0.0)
     k, space, s = k[~behind], space[~behind], s[~behind]
-    full = np.hypot(qx - px, qy - py)
-    step = np.where(full > 0.0, nudge / np.where(full > 0.0, full, 1.0), 0.0)
+    step = np.where(length > 0.0, nudge / np.where(length > 0.0, length, 1.0), 0.0)
     sx, sy = px + step * (qx - px), py + step * (qy - py)
 
     # Inside at the start, per airspace, only where it matters.
@@ -467,8 +490,7 @@ def path_intervals_xy(
     in_key, in_s, out_s, in_start = in_key[real], in_s[real], out_s[real], in_start[real]
     # Leaving one part of a multipolygon where the next begins (parts touching at a point) is
     # one stay inside, not two; so is a gap shorter than _JOIN_GAP_M.
-    length = np.hypot(qx - px, qy - py)[in_key // m_count]
-    gap_m = (in_s[1:] - out_s[:-1]) * length[1:]
+    gap_m = (in_s[1:] - out_s[:-1]) * length[in_key // m_count][1:]
     joined = np.r_[False, (in_key[1:] == in_key[:-1]) & (gap_m < _JOIN_GAP_M)]
     if joined.any():
         heads = np.flatnonzero(~joined)
@@ -605,9 +627,12 @@ def _proximities(
     if not relevant.any():
         return Proximities.empty()
     pad = float(index.buffer_m.max())
-    k, seg = index.candidates(px, py, qx, qy, pad_m=pad)
+    k, block = index.candidates(px, py, qx, qy, pad_m=pad)
+    size = _LEVELS[-1]
+    seg = (block[:, None] * size + np.arange(size)).ravel()
+    k = np.repeat(k, size)
     space = index.segment_airspace[seg]
-    use = relevant[k, space]
+    use = relevant[k, space] & ~np.isnan(index.ax[seg])  # padding segments are NaN
     k, seg, space = k[use], seg[use], space[use]
     r = index.buffer_m[space]
     ax, ay, bx, by = index.ax[seg], index.ay[seg], index.bx[seg], index.by[seg]
