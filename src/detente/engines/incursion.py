@@ -60,10 +60,11 @@ DEFAULT_LOOKAHEAD_S = 300.0
 # Segments per box at each level of the pruning hierarchy, coarse to fine: the STRtree holds
 # the coarsest boxes; each level's survivors of the separating-axis test split into the next
 # level's boxes, and the finest into single segments. Coarse boxes keep the tree small and its
-# answer short; fine ones keep the exact segment test off most of the border. Measured with
-# bench/incursion.py (100,000 aircraft, Turkey's 33,970 vertices): one level of 16 segments gave
-# 5.4 million segment tests and ~1.2 s; (64, 8) gives under a million.
-_LEVELS = (64, 8)
+# answer short; fine ones keep the exact segment test off most of the border. Tried with
+# bench/incursion.py (100,000 aircraft, Turkey's 33,970 vertices) on a loaded machine: one
+# level of 16 (5.4 million segment tests), (64, 8), (64, 16, 4), (128, 16, 4), (256, 32, 8) and
+# (32, 8) (2.9 million segment tests on 360,000 blocks); the last was fastest, by ~15 %.
+_LEVELS = (32, 8)
 
 # The STRtree's boxes are widened by this much (m), so that queries needing no more pad than
 # this (crossings: the chord's bend plus 1 m) can use the bare paths.
@@ -253,10 +254,10 @@ class AirspaceIndex:
             by.append(b[:, 1])
             owner_of.append(np.full(a.shape[0], m, dtype=np.intp))
         cat = (lambda parts: np.concatenate(parts) if parts else np.empty(0))  # noqa: E731
-        # Pad to whole blocks of the finest level with NaN segments: NaN compares false, so
-        # they never straddle a path and never hold its start.
+        # Pad to whole boxes of the coarsest level with NaN segments, so that every box has all
+        # its children; NaN compares false, so they never straddle a path or hold its start.
         real = sum(a.size for a in ax)
-        fill = [np.full(-real % _LEVELS[-1], np.nan)]
+        fill = [np.full(-real % _LEVELS[0], np.nan)]
         sax, say, sbx, sby = cat(ax + fill), cat(ay + fill), cat(bx + fill), cat(by + fill)
         seg_space = cat([*owner_of, np.zeros(fill[0].size, np.intp)]).astype(np.intp)
         levels = []
@@ -317,27 +318,27 @@ class AirspaceIndex:
             px, py, dx, dy, (px + qx) / 2, (py + qy) / 2,
             np.abs(dx) / 2 + pad_m, np.abs(dy) / 2 + pad_m, pad_m * np.hypot(dx, dy),
         ])
-        sizes = _LEVELS
+        # Each level tests a (parents, children) array: a parent's path values are gathered
+        # once and broadcast over its children.
+        children = c[:, None]
         for level, boxes in enumerate(self.boxes):
             # Separating axes of a segment and a box: x, y (box overlap) and the segment's
             # normal (the box's centre is farther from the line than its half-extent across it).
-            b = boxes[c]
+            b = boxes[children]
             p = paths[k]
-            keep = (np.abs(b[:, 0] - p[:, 4]) <= b[:, 2] + p[:, 6]) & (
-                np.abs(b[:, 1] - p[:, 5]) <= b[:, 3] + p[:, 7]
+            cx, cy, hx, hy = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+            ox, oy, dx_, dy_ = p[:, 0:1], p[:, 1:2], p[:, 2:3], p[:, 3:4]
+            keep = (np.abs(cx - p[:, 4:5]) <= hx + p[:, 6:7]) & (
+                np.abs(cy - p[:, 5:6]) <= hy + p[:, 7:8]
             )
-            across = p[:, 2] * (b[:, 1] - p[:, 1]) - p[:, 3] * (b[:, 0] - p[:, 0])
-            keep &= np.abs(across) <= (
-                np.abs(p[:, 2]) * b[:, 3] + np.abs(p[:, 3]) * b[:, 2] + p[:, 8]
-            )
-            k, c = k[keep], c[keep]
+            across = dx_ * (cy - oy) - dy_ * (cx - ox)
+            keep &= np.abs(across) <= np.abs(dx_) * hy + np.abs(dy_) * hx + p[:, 8:9]
+            row, col = np.nonzero(keep)
+            k, c = k[row], children[row, col]
             if level + 1 == len(self.boxes):
                 break
-            ratio = sizes[level] // sizes[level + 1]
-            c = (c[:, None] * ratio + np.arange(ratio)).ravel()
-            k = np.repeat(k, ratio)
-            valid = c < self.boxes[level + 1].shape[0]
-            k, c = k[valid], c[valid]
+            ratio = _LEVELS[level] // _LEVELS[level + 1]
+            children = c[:, None] * ratio + np.arange(ratio)
         return k, c
 
 
