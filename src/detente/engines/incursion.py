@@ -12,20 +12,25 @@ separate, lower-severity proximity row.
 
 How, and why it scales (``AirspaceIndex`` is built once per airspace set and projection):
 
-1. Project into a conformal stereographic grid about the region; each path becomes the chord
-   between its projected start and its projected end (the end from the geodesic direct problem,
-   so both ends are exact; the chord departs from the projected geodesic by a few metres, see
-   ``detente.geo.stereographic``). Time along the path is proportional to chord length.
-2. Cut every boundary ring into segments and group consecutive segments into chunks of
-   ``_CHUNK`` with one bounding box each. An STRtree over chunk boxes, queried with the path
-   boxes, gives candidate (path, chunk) pairs; a separating-axis test (all four box corners on
-   one side of the path's line) removes most of them; survivors expand to (path, segment).
-3. Segment-segment crossings in numpy, with a half-open side rule (a vertex exactly on the
-   path's line counts as on the right), so that a path through a vertex counts one crossing
-   where it crosses and two, or none, where it only touches: the parity stays right.
-4. Inside at t = 0 from ``shapely.contains_xy`` on the projected, prepared footprint; sorting the
-   crossings along each path then turns parity into inside intervals, which are cut by the
-   altitude band and the owner.
+1. Project into a conformal stereographic grid about the region. Each path is the image of its
+   geodesic: the chord between its projected start and its projected end (the end from the
+   geodesic direct problem, so both are exact) bent by ``chord_bend``, which leaves
+   millimetres where the chord alone left metres, and metres matter where a path crosses the
+   border at a shallow angle. Time along the path is proportional to chord length.
+2. Cut every boundary ring into segments; boxes over runs of consecutive segments form a
+   hierarchy (``_LEVELS``). An STRtree over the coarsest boxes, queried with the paths, gives
+   candidate (path, box) pairs; a separating-axis test (box against the path's box and line)
+   keeps the boxes the path can touch, level after level, down to blocks of a few segments.
+3. Segment crossings in numpy, on (pair, block) arrays, with a half-open side rule (a vertex
+   exactly on the path counts as on its right), so that a path through a vertex counts one
+   crossing where it crosses and two, or none, where it only touches: the parity stays right.
+4. Inside at t = 0 from ``shapely.contains_xy`` on the projected, prepared footprint (1 mm along
+   the path for a start on the boundary); sorting the crossings along each path then turns
+   parity into intervals inside, which are cut by the altitude band and the owner.
+
+The planar general path is ``path_intervals_xy`` on an ``AirspaceIndex.from_grid``; ``detect``
+is the geographic front. Tests hold both to independent oracles: shapely's line-polygon
+intersection, and dense geodesic sampling on the real border.
 
 Units: m, m/s, s, deg (lat, lon, true track).
 """
