@@ -272,6 +272,18 @@ def test_buffer_proximity_hand_worked_and_separate_from_incursions():
     assert near.d_min_m[0] == pytest.approx(arc, abs=5.0)
 
 
+def test_already_within_the_buffer_warns_at_once():
+    box = square(0.0, -0.05, 0.1, 0.05, buffer_m=5000.0)
+    arc = GEOD.inv(0.05, 0.05, 0.05, 0.068)[2]
+    # Above the middle of the top edge, flying north (away): warned now, closest now.
+    near = detect(states((0.068, 0.05, 3000.0, 100.0, 0.0, 0.0)), [box]).proximities
+    assert near.t_warn.tolist() == [0.0]
+    assert near.d_min_m[0] == pytest.approx(arc, abs=5.0)
+    # The same above the ceiling: no warning.
+    high = square(0.0, -0.05, 0.1, 0.05, buffer_m=5000.0, ceiling_m=2000.0)
+    assert len(detect(states((0.068, 0.05, 3000.0, 100.0, 0.0, 0.0)), [high]).proximities) == 0
+
+
 def test_nothing_in_nothing_out():
     box = square(0.0, -0.05, 0.1, 0.05)
     empty = States.from_columns([], [], [], [], [], [], [], party=[])
