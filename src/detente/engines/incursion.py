@@ -202,7 +202,7 @@ class AirspaceIndex:
     bx: np.ndarray
     by: np.ndarray
     segment_airspace: np.ndarray
-    boxes: tuple[np.ndarray, ...]  # per level of _LEVELS: (n, 4) centre x, y, half-width, height
+    boxes: tuple[np.ndarray, ...]  # per level of _LEVELS: (4, n) centre x, y, half-width, height
     tree: shapely.STRtree  # over the boxes of the coarsest level
 
     @classmethod
@@ -275,12 +275,14 @@ class AirspaceIndex:
                 y1 = np.fmax.reduceat(np.fmax(say, sby), starts)
             else:
                 x0 = y0 = x1 = y1 = np.empty(0)
+            # Rows, not columns: each of centre x, y and half-width, height is gathered on its own
+            # and contiguous, which halves the cost of the tests below.
             levels.append(
-                np.column_stack([(x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2])
+                np.ascontiguousarray([(x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2])
             )
-        top = levels[0]
-        lower, upper = top[:, :2] - top[:, 2:] - _TREE_PAD_M, top[:, :2] + top[:, 2:] + _TREE_PAD_M
-        tree = shapely.STRtree(shapely.box(lower[:, 0], lower[:, 1], upper[:, 0], upper[:, 1]))
+        cx, cy, hx, hy = levels[0]
+        hx, hy = hx + _TREE_PAD_M, hy + _TREE_PAD_M
+        tree = shapely.STRtree(shapely.box(cx - hx, cy - hy, cx + hx, cy + hy))
         return cls(
             projection=projection,
             owner=np.array(list(owner), dtype=object),
@@ -329,15 +331,15 @@ class AirspaceIndex:
         for level, boxes in enumerate(self.boxes):
             # Separating axes of a segment and a box: x, y (box overlap) and the segment's
             # normal (the box's centre is farther from the line than its half-extent across it).
-            b = boxes[children]
+            # At the top level the tree has tested x and y already.
+            cx, cy, hx, hy = (row[children] for row in boxes)
             p = paths[k]
-            cx, cy, hx, hy = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
             ox, oy, dx_, dy_ = p[:, 0:1], p[:, 1:2], p[:, 2:3], p[:, 3:4]
-            keep = (np.abs(cx - p[:, 4:5]) <= hx + p[:, 6:7]) & (
-                np.abs(cy - p[:, 5:6]) <= hy + p[:, 7:8]
-            )
             across = dx_ * (cy - oy) - dy_ * (cx - ox)
-            keep &= np.abs(across) <= np.abs(dx_) * hy + np.abs(dy_) * hx + p[:, 8:9]
+            keep = np.abs(across) <= np.abs(dx_) * hy + np.abs(dy_) * hx + p[:, 8:9]
+            if level:
+                keep &= np.abs(cx - p[:, 4:5]) <= hx + p[:, 6:7]
+                keep &= np.abs(cy - p[:, 5:6]) <= hy + p[:, 7:8]
             row, col = np.nonzero(keep)
             k, c = k[row], children[row, col]
             if level + 1 == len(self.boxes):
@@ -397,8 +399,9 @@ def path_intervals_xy(
     # per path, so each (pair, segment) costs two products per vertex.
     dxk, dyk = dx[k][:, None], dy[k][:, None]
     cross_p = (dx * py - dy * px)[k][:, None]
-    sa = dxk * index.ay[seg] - dyk * index.ax[seg] - cross_p
-    sb = dxk * index.by[seg] - dyk * index.bx[seg] - cross_p
+    # Block-major views: gathering whole rows of a block is cheaper than segment by segment.
+    sa = dxk * index.ay.reshape(-1, size)[block] - dyk * index.ax.reshape(-1, size)[block] - cross_p
+    sb = dxk * index.by.reshape(-1, size)[block] - dyk * index.bx.reshape(-1, size)[block] - cross_p
     # The bend can only flip the side of a vertex within |c| / 4 of the chord, and a start on
     # a segment needs a vertex within _ON_BOUNDARY_M of the line or a straddle: keep those.
     band = ((np.abs(c) / 4.0 + 2.0 * _ON_BOUNDARY_M) * length)[k][:, None]
