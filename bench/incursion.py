@@ -1,4 +1,4 @@
-"""Benchmark: 100,000 aircraft against Turkey's national territory (33,970 vertices).
+"""Benchmark: 100,000 aircraft against Turkey's national territory (19,761 vertices).
 
 Usage: python bench/incursion.py [N]
 

