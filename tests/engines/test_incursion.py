@@ -207,6 +207,13 @@ def test_already_inside_is_a_violation_with_its_exit():
     assert found.t_exit[0] == pytest.approx(0.05 * EQ_DEG_M / 100.0, abs=0.01)
 
 
+def test_zero_lookahead_still_reports_a_violation():
+    box = square(0.0, -0.05, 0.1, 0.05)
+    found = detect(states((0.0, 0.05, 3000.0, 100.0, 90.0, 0.0)), [box], lookahead_s=0.0)
+    assert found.incursions.violation.tolist() == [True]
+    assert math.isnan(found.incursions.t_exit[0]) and found.incursions.inside_m[0] == 0.0
+
+
 def test_owner_is_entitled_and_no_party_means_nobody_is():
     box = square(0.0, -0.05, 0.1, 0.05)
     row = EAST

@@ -598,7 +598,8 @@ def detect(
         index, px, py, qx, qy, relevant, bend
     )
     t_in = np.maximum(s_in * horizon, v_lo[path, space])
-    t_hi = np.minimum(s_out * horizon, v_hi[path, space])
+    # s_out is inf for "still inside at the end"; inf * 0 would be NaN for a zero look-ahead.
+    t_hi = np.minimum(np.where(np.isinf(s_out), np.inf, s_out * horizon), v_hi[path, space])
     keep = t_in < t_hi
     # Something flown inside, or inside at t = 0 (a hovering aircraft, a zero look-ahead).
     keep |= (t_in == t_hi) & at_start & (t_in == 0.0)
