@@ -599,7 +599,10 @@ def detect(
     )
     t_in = np.maximum(s_in * horizon, v_lo[path, space])
     # s_out is inf for "still inside at the end"; inf * 0 would be NaN for a zero look-ahead.
-    t_hi = np.minimum(np.where(np.isinf(s_out), np.inf, s_out * horizon), v_hi[path, space])
+    finite = np.isfinite(s_out)
+    t_out = np.full(s_out.size, np.inf)
+    t_out[finite] = s_out[finite] * horizon
+    t_hi = np.minimum(t_out, v_hi[path, space])
     keep = t_in < t_hi
     # Something flown inside, or inside at t = 0 (a hovering aircraft, a zero look-ahead).
     keep |= (t_in == t_hi) & at_start & (t_in == 0.0)
