@@ -258,6 +258,11 @@ def test_several_airspaces_are_indexed_in_the_callers_order():
     assert found.t_entry.tolist() == pytest.approx(
         [0.25 * EQ_DEG_M / 200, 0.05 * EQ_DEG_M / 200], abs=0.01
     )
+    # A Turkish aircraft on the same path is entitled to A (TUR) and not to B (SYR).
+    row = (0.0, -0.05, 3000.0, 200.0, 90.0, 0.0)
+    found = detect(states(row, party="TUR"), [b, a]).incursions
+    assert found.airspace.tolist() == [0]
+    assert found.t_entry.tolist() == pytest.approx([0.25 * EQ_DEG_M / 200], abs=0.01)
 
 
 def test_buffer_proximity_hand_worked_and_separate_from_incursions():

@@ -593,7 +593,8 @@ def detect(
     v_lo, v_hi = np.maximum(v_lo, 0.0), np.minimum(v_hi, horizon)
     relevant = v_lo <= v_hi
     if states.party is not None:
-        relevant &= states.party.astype(str)[:, None] != index.owner.astype(str)[None, :]
+        # Object arrays of str compare element by element, without a copy to fixed width.
+        relevant &= np.asarray(states.party[:, None] != index.owner[None, :], dtype=bool)
 
     bend = proj.chord_bend(px, py, qx, qy)
     path, space, s_in, s_out, at_start = path_intervals_xy(
