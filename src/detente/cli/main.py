@@ -22,6 +22,11 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "conflicts": ("conflicts", "predict losses of separation between aircraft in a states CSV"),
     "incursions": ("incursions", "predict entries into airspace protected by another party"),
+    "serve": ("serve", "run the service (API, detection cycle, record)"),
+    "login": ("login", "log in to a service with a key file and print a bearer token"),
+    "keys": ("keys", "make an Ed25519 key pair for a party"),
+    "export": ("export", "write the whole signed record to a file"),
+    "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
 }
 
 

@@ -47,7 +47,7 @@ def open_input(path: str) -> Iterator[tuple[TextIO, str]]:
         yield sys.stdin, "<stdin>"
         return
     try:
-        stream = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        stream = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     try:

@@ -14,13 +14,14 @@ difference along the geodesic, which carries convergence and scale together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
 from pyproj import CRS, Transformer
 
-from detente.geo.geodesic import geodesic_destination
+from detente.geo.geodesic import WGS84, geodesic_destination
 
 __all__ = ["MEAN_EARTH_RADIUS_M", "LocalProjection"]
 
@@ -44,17 +45,26 @@ class LocalProjection:
 
     lat0: float
     lon0: float
-    _fwd: Transformer = field(init=False, repr=False, compare=False)
-    _inv: Transformer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (-90.0 <= self.lat0 <= 90.0 and -180.0 <= self.lon0 <= 360.0):
             raise ValueError(f"projection centre out of range: lat0={self.lat0}, lon0={self.lon0}")
-        crs = CRS.from_proj4(
+
+    # PROJ transformers take ~10 ms to build; ``motion`` (the engines' path) needs none, so
+    # they are built on first use only.
+    @cached_property
+    def _crs(self) -> CRS:
+        return CRS.from_proj4(
             f"+proj=aeqd +lat_0={self.lat0!r} +lon_0={self.lon0!r} +datum=WGS84 +units=m +no_defs"
         )
-        object.__setattr__(self, "_fwd", Transformer.from_crs("EPSG:4326", crs, always_xy=True))
-        object.__setattr__(self, "_inv", Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+
+    @cached_property
+    def _fwd(self) -> Transformer:
+        return Transformer.from_crs("EPSG:4326", self._crs, always_xy=True)
+
+    @cached_property
+    def _inv(self) -> Transformer:
+        return Transformer.from_crs(self._crs, "EPSG:4326", always_xy=True)
 
     @classmethod
     def about(cls, lat: ArrayLike, lon: ArrayLike) -> LocalProjection:
@@ -103,6 +113,36 @@ class LocalProjection:
         xb, yb = self.forward(lat_b, lon_b)
         scale = gs / (2.0 * h)
         return (xb - xa) * scale, (yb - ya) * scale
+
+    def motion(
+        self, lat: ArrayLike, lon: ArrayLike, gs_mps: ArrayLike, trk_deg: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Grid position (x, y) in m and grid velocity (vx, vy) in m/s, in one geodesic pass.
+
+        The fast path of ``forward`` plus ``grid_velocity`` (which it must agree with, and is
+        tested against): AEQD places a point at distance rho along azimuth a1 from the centre,
+        x = rho sin a1, y = rho cos a1, so one geodesic inverse from the centre gives the
+        position, a1 (the radial direction in the grid) and a2 (the radial direction on the
+        ground at the point). A true track then splits into radial and tangential parts: the
+        radial one maps unchanged, the tangential one is stretched by ``tangential_scale``.
+        About 4x cheaper than projecting three points per aircraft.
+        """
+        lat, lon, gs, trk = np.broadcast_arrays(
+            *(np.asarray(a, dtype=float) for a in (lat, lon, gs_mps, trk_deg))
+        )
+        a1, back, rho = WGS84.inv(
+            np.full(lat.shape, self.lon0), np.full(lat.shape, self.lat0), lon, lat
+        )
+        a1 = np.radians(np.asarray(a1))
+        rho = np.asarray(rho)
+        sin1, cos1 = np.sin(a1), np.cos(a1)
+        x, y = rho * sin1, rho * cos1
+        # Direction of travel relative to the outward radial on the ground (a2 = back + 180).
+        delta = np.radians(trk - np.asarray(back) - 180.0)
+        radial = gs * np.cos(delta)
+        tangential = gs * np.sin(delta) * self.tangential_scale(x, y)
+        # Grid unit vectors: radial (sin a1, cos a1), tangential (clockwise) (cos a1, -sin a1).
+        return x, y, radial * sin1 + tangential * cos1, radial * cos1 - tangential * sin1
 
     @staticmethod
     def tangential_scale(x: ArrayLike, y: ArrayLike) -> np.ndarray:

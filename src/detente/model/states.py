@@ -43,7 +43,7 @@ class States:
     @classmethod
     def from_columns(
         cls,
-        id: ArrayLike,  # noqa: A002 - the column is called id everywhere else
+        id: ArrayLike,
         lat: ArrayLike,
         lon: ArrayLike,
         alt_m: ArrayLike,

@@ -1,0 +1,162 @@
+"""Ledger figures: signed appends per second, and proofs at n = 1,000,000.
+
+    .venv/bin/python bench/ledger.py                  # full run (builds 1,000,000 entries)
+    .venv/bin/python bench/ledger.py --big 100000     # quicker
+
+Prints figures on stdout and progress on stderr. Not a test: the numbers depend on the machine.
+
+What is measured:
+- appends/s: ``Ledger.append_many`` on a fresh SQLite file (WAL, synchronous=FULL) with
+  statements the parties signed beforehand (their signing is their cost, reported apart).
+  Every append verifies the author's Ed25519 signature and canonical form, hashes, persists
+  entries and Merkle nodes, signs one tree head per batch, commits (fsync), and only then
+  builds one receipt (inclusion proof) per entry. A batch size of 1 is the fsync-bound worst
+  case.
+- proofs at n: inclusion and consistency proof build (``Ledger.inclusion_proof``: one SQL query
+  for O(log n) nodes) and verify (``detente.ledger.verify``), median of many random indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from detente.ledger import Ledger, generate_private_key, key_statement, sign_statement
+from detente.ledger.hashing import RFC9162_SHA256
+from detente.ledger.statements import canonical_json
+from detente.ledger.verify import verify_consistency, verify_inclusion
+from detente.store.database import open_database
+
+
+def presign(key, count, start=0):
+    return [sign_statement(key, kind="alert", author="TUR", time=1.7e9 + start + n,
+                           body={"n": start + n, "text": "aircraft approaching your airspace"})
+            for n in range(count)]
+
+
+def fresh_ledger(directory, name, log_key, tur):
+    engine = open_database(f"sqlite:///{Path(directory) / name}")
+    ledger = Ledger(engine, log_key, origin="detente/bench")
+    ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
+    return ledger
+
+
+def append_rate(directory, log_key, tur, statements, batch):
+    ledger = fresh_ledger(directory, f"rate-{batch}.sqlite", log_key, tur)
+    t0 = time.perf_counter()
+    receipts = 0
+    for k in range(0, len(statements), batch):
+        receipts += len(ledger.append_many(statements[k:k + batch]))
+    return receipts / (time.perf_counter() - t0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate-entries", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--big", type=int, default=1_000_000, help="tree size for proofs")
+    parser.add_argument("--pool", type=int, default=20_000,
+                        help="distinct pre-signed statements cycled to fill the big tree")
+    parser.add_argument("--dir", help="where to put the databases (default: a temp dir)")
+    args = parser.parse_args()
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
+    # A fresh directory per run: the rates are for empty databases.
+    directory = tempfile.mkdtemp(prefix="detente-bench-", dir=args.dir)
+    log_key, tur = generate_private_key(), generate_private_key()
+    print(f"python {sys.version.split()[0]}, databases in {directory}", file=sys.stderr)
+    # Shared machines skew every figure below: say how busy this one was.
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+    t0 = time.perf_counter()
+    statements = presign(tur, args.rate_entries)
+    sign_us = (time.perf_counter() - t0) / args.rate_entries * 1e6
+    print(f"party-side signing (Ed25519 + RFC 8785): {sign_us:.1f} us per statement")
+
+    ledger = fresh_ledger(directory, "parts.sqlite", log_key, tur)
+    sample = statements[:2000]
+    t0 = time.perf_counter()
+    for s in sample:
+        canonical_json(s.statement.to_json())
+    canon_us = (time.perf_counter() - t0) / len(sample) * 1e6
+    public = ledger.keys.current("TUR").public_key
+    t0 = time.perf_counter()
+    for s in sample:
+        s.verify(public)
+    verify_us = (time.perf_counter() - t0) / len(sample) * 1e6
+    print(f"log-side cost per statement: RFC 8785 serialization {canon_us:.1f} us, "
+          f"Ed25519 signature check {verify_us:.1f} us")
+
+    for batch in (1, 100, args.batch):
+        n = min(len(statements), 500 if batch == 1 else len(statements))
+        rate = append_rate(directory, log_key, tur, statements[:n], batch)
+        print(f"signed appends, batch {batch:>5}: {rate:,.0f} /s "
+              f"({n:,} entries, receipt after durable commit)")
+
+    # The big tree, through the same append path.
+    big = fresh_ledger(directory, "big.sqlite", log_key, tur)
+    pool = statements[: args.pool] if args.pool <= len(statements) else presign(tur, args.pool)
+    t0 = time.perf_counter()
+    last = t0
+    while big.size < args.big:
+        take = min(args.batch, args.big - big.size)
+        start = (big.size - 1) % len(pool)
+        chunk = (pool * 2)[start:start + take]
+        big.append_many(chunk)
+        now = time.perf_counter()
+        if now - last > 5:
+            rate = (big.size - 1) / (now - t0)
+            print(f"  building: {big.size:,}/{args.big:,} entries, {rate:,.0f}/s, "
+                  f"eta {(args.big - big.size) / rate:,.0f} s", file=sys.stderr)
+            last = now
+    build_s = time.perf_counter() - t0
+    print(f"built a tree of {big.size:,} entries in {build_s:,.0f} s "
+          f"({(big.size - 1) / build_s:,.0f} appends/s, batch {args.batch})")
+
+    head = big.tree_head()
+    n = head.size
+    rng = random.Random(1)
+    build_t, verify_t, sizes = [], [], []
+    for index in (rng.randrange(n) for _ in range(300)):
+        t0 = time.perf_counter()
+        proof = big.inclusion_proof(index, n)
+        t1 = time.perf_counter()
+        leaf = RFC9162_SHA256.hash_leaf(big.entry_bytes(index))
+        t2 = time.perf_counter()
+        verify_inclusion(RFC9162_SHA256, index, n, leaf, proof, head.root)
+        t3 = time.perf_counter()
+        build_t.append(t1 - t0)
+        verify_t.append(t3 - t2)
+        sizes.append(len(proof))
+    print(f"inclusion proof at n = {n:,}: build {statistics.median(build_t) * 1e3:.3f} ms, "
+          f"verify {statistics.median(verify_t) * 1e3:.3f} ms (medians of 300), "
+          f"{max(sizes)} hashes = {max(sizes) * 32} bytes (log2 n = {n.bit_length() - 1})")
+
+    cbuild, cverify, csizes = [], [], []
+    heads = {h.size: h for h in big.heads()}
+    olds = rng.sample(sorted(s for s in heads if 0 < s < n), min(100, len(heads) - 2))
+    for m in olds:
+        t0 = time.perf_counter()
+        proof = big.consistency_proof(m, n)
+        t1 = time.perf_counter()
+        verify_consistency(RFC9162_SHA256, m, n, proof, heads[m].root, head.root)
+        t2 = time.perf_counter()
+        cbuild.append(t1 - t0)
+        cverify.append(t2 - t1)
+        csizes.append(len(proof))
+    print(f"consistency proof to n = {n:,}: build {statistics.median(cbuild) * 1e3:.3f} ms, "
+          f"verify {statistics.median(cverify) * 1e3:.3f} ms (medians of {len(olds)}), "
+          f"at most {max(csizes)} hashes")
+    db = Path(directory) / "big.sqlite"
+    print(f"database: {db.stat().st_size / 1e6:,.0f} MB for {n:,} entries")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

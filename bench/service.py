@@ -1,0 +1,226 @@
+"""Load benchmark of the service over loopback: prints figures, asserts nothing.
+
+    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60]
+
+Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, three parties with
+agreements between each pair, 1 s cycle), then for --seconds: each party posts its third of the
+tracks once a second (one batch, straight-line motion over a 2,000 km square, FL100-FL400) and
+holds a WebSocket open. Once a second a probe pair is put on a collision course (20 km
+head-on): the latency is from the start of the POST of the probe report that completes the
+conflict to the alert's arrival on the other party's WebSocket. Prints ingest rate and POST
+latency, the detection cycle time (the service's own /health figure, sampled each second),
+alert latency p50/p99, and the server's resident memory at start, middle and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import websockets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from detente.geo import WGS84
+from detente.service.keys import login_message
+
+PARTIES = ("P0", "P1", "P2")
+CENTRE = (36.0, 38.0)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_config(tmp: Path, keys: dict[str, Ed25519PrivateKey]) -> Path:
+    lines = ['[region]\nname = "bench"\ncentre = [36.0, 38.0]\n',
+             "[service]\ncycle_s = 1.0\nstale_s = 60.0\n"]
+    for p, k in keys.items():
+        pub = base64.b64encode(k.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+        lines.append(f'[[parties]]\nid = "{p}"\npublic_keys = ["{pub}"]\n')
+    for a in range(3):
+        for b in range(a + 1, 3):
+            lines.append(f'[[agreements]]\nparties = ["{PARTIES[a]}", "{PARTIES[b]}"]\n')
+    path = tmp / "bench.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def login(c: httpx.AsyncClient, party: str, key: Ed25519PrivateKey) -> str:
+    ch = (await c.post("/v1/auth/challenge", json={"party": party})).json()["challenge"]
+    sig = key.sign(login_message(base64.b64decode(ch)))
+    r = await c.post("/v1/auth/token", json={"challenge": ch,
+                                              "signature": base64.b64encode(sig).decode()})
+    return r.json()["token"]
+
+
+class Fleet:
+    """One party's tracks, flying straight lines; positions advanced on the client side."""
+
+    def __init__(self, party: str, n: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        half = 1_000_000.0
+        e, nrt = rng.uniform(-half, half, n), rng.uniform(-half, half, n)
+        lon, lat, _ = WGS84.fwd(np.full(n, CENTRE[1]), np.full(n, CENTRE[0]), np.zeros(n), nrt)
+        self.lon, self.lat, _ = WGS84.fwd(lon, lat, np.full(n, 90.0), e)
+        self.alt = rng.uniform(3048, 12192, n)
+        self.gs = rng.uniform(100, 250, n)
+        self.trk = rng.uniform(0, 360, n)
+        self.ids = [f"{party}-{k}" for k in range(n)]
+        self.t = time.time()
+
+    def batch(self) -> list[dict]:
+        now = time.time()
+        dt = now - self.t
+        self.lon, self.lat, _ = WGS84.fwd(self.lon, self.lat, self.trk, self.gs * dt)
+        self.t = now
+        return [{"id": i, "t": now, "lat": la, "lon": lo, "alt_m": al, "gs_mps": g,
+                 "trk_deg": tr, "vs_mps": 0.0}
+                for i, la, lo, al, g, tr in zip(self.ids, self.lat.tolist(), self.lon.tolist(),
+                                                self.alt.tolist(), self.gs.tolist(),
+                                                self.trk.tolist(), strict=True)]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    keys = {p: Ed25519PrivateKey.generate() for p in PARTIES}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        cfg = write_config(tmp, keys)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "detente", "serve", "--config", str(cfg), "--db",
+             f"sqlite:///{tmp / 'bench.sqlite'}", "--port", str(port)],
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await run_load(args, keys, base, server.pid)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+
+
+async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        for _ in range(200):
+            try:
+                if (await c.get("/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        tokens = {p: await login(c, p, k) for p, k in keys.items()}
+        per = args.tracks // len(PARTIES)
+        fleets = {p: Fleet(p, per, seed=k) for k, p in enumerate(PARTIES)}
+        posted: list[int] = []
+        post_s: list[float] = []
+        cycle_s: list[float] = []
+        latency: list[float] = []
+        probe_sent: dict[str, float] = {}
+        rss = [rss_mib(pid)]
+        stop = asyncio.Event()
+
+        async def listen(party: str) -> None:
+            url = base.replace("http", "ws") + f"/v1/stream?token={tokens[party]}"
+            async with websockets.connect(url, max_size=None) as ws:
+                while not stop.is_set():
+                    try:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    except TimeoutError:
+                        continue
+                    if msg["type"] == "alert" and msg["data"]["state"] == "raised":
+                        for t in msg["data"]["tracks"]:
+                            sent = probe_sent.pop(t["id"] or "", None) if party == "P0" else None
+                            if sent is not None:
+                                latency.append(time.perf_counter() - sent)
+
+        async def feed(party: str) -> None:
+            h = {"Authorization": f"Bearer {tokens[party]}"}
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                r = await c.post("/v1/states", json={"states": fleets[party].batch()}, headers=h)
+                post_s.append(time.perf_counter() - t0)
+                if r.status_code == 200:
+                    posted.append(r.json()["accepted"])
+                await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+
+        async def probes() -> None:
+            k = 0
+            while not stop.is_set():
+                k += 1
+                lat, lon = 34.0 + (k % 50) * 0.05, 36.0 + (k // 50) * 0.3
+                lon2, lat2, _ = WGS84.fwd(lon, lat, 90.0, 20_000.0)
+                now = time.time()
+                p0 = {"id": f"probe-{k}", "t": now, "lat": lat, "lon": lon, "alt_m": 15_000,
+                      "gs_mps": 200, "trk_deg": 90, "vs_mps": 0}
+                p1 = {"id": f"probe-{k}", "t": now, "lat": lat2, "lon": lon2, "alt_m": 15_000,
+                      "gs_mps": 200, "trk_deg": 270, "vs_mps": 0}
+                await c.post("/v1/states", json={"states": [p1]},
+                             headers={"Authorization": f"Bearer {tokens['P1']}"})
+                probe_sent[f"probe-{k}"] = time.perf_counter()
+                await c.post("/v1/states", json={"states": [p0]},
+                             headers={"Authorization": f"Bearer {tokens['P0']}"})
+                await asyncio.sleep(1.0)
+
+        async def sample() -> None:
+            t_end = time.monotonic() + args.seconds
+            mid_done = False
+            while time.monotonic() < t_end:
+                await asyncio.sleep(1.0)
+                cycle_s.append((await c.get("/health")).json()["cycle_s"])
+                if not mid_done and time.monotonic() > t_end - args.seconds / 2:
+                    rss.append(rss_mib(pid))
+                    mid_done = True
+                print(f"  {len(cycle_s):3d} s: {sum(posted):8d} states, cycle "
+                      f"{cycle_s[-1]:.3f} s, {len(latency)} probe alerts",
+                      file=sys.stderr, end="\r")
+            stop.set()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(listen(p) for p in PARTIES), *(feed(p) for p in PARTIES),
+                             probes(), sample())
+        wall = time.perf_counter() - t0
+        rss.append(rss_mib(pid))
+    print(file=sys.stderr)
+    print(f"tracks {args.tracks} from 3 parties at 1 Hz for {args.seconds} s over loopback")
+    print(f"ingest: {sum(posted) / wall:,.0f} states/s; POST of a {per}-state batch p50 "
+          f"{pct(post_s, 50) * 1e3:.0f} ms, p99 {pct(post_s, 99) * 1e3:.0f} ms")
+    print(f"detection cycle (server's own figure): p50 {pct(cycle_s, 50) * 1e3:.0f} ms, "
+          f"p99 {pct(cycle_s, 99) * 1e3:.0f} ms, max {max(cycle_s) * 1e3:.0f} ms")
+    print(f"report -> alert on the WebSocket: p50 {pct(latency, 50) * 1e3:.0f} ms, "
+          f"p99 {pct(latency, 99) * 1e3:.0f} ms ({len(latency)} probes)")
+    print(f"server RSS: start {rss[0]:.0f} MiB, middle {rss[1]:.0f} MiB, end {rss[-1]:.0f} MiB")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--tracks", type=int, default=10_000)
+    p.add_argument("--seconds", type=int, default=60)
+    args = p.parse_args()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

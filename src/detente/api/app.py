@@ -1,0 +1,200 @@
+"""The FastAPI application: resources are created in the lifespan and handed down.
+
+Every endpoint but /health and the OpenAPI document needs a bearer token from /v1/auth/token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+
+from detente import __version__
+from detente.api.limits import BodySizeLimit
+from detente.api.problems import ForbiddenError, install_problem_handlers
+from detente.api.schemas import (
+    ChallengeRequest,
+    ChallengeResponse,
+    IngestResponse,
+    StatesBatch,
+    TokenRequest,
+    TokenResponse,
+)
+from detente.errors import DetenteError, InputError, VerificationError
+from detente.model.reports import TrackReport
+from detente.service.auth import Authenticator, Principal
+from detente.service.clock import Clock, SystemClock
+from detente.service.config import Config
+from detente.service.mechanism import Mechanism
+from detente.store.database import open_database
+
+__all__ = ["create_app"]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def mechanism_of(request: Request) -> Mechanism:
+    return request.app.state.mechanism
+
+
+def principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise VerificationError("missing bearer token: log in at /v1/auth/token")
+    return request.app.state.auth.check(creds.credentials)
+
+
+# Module level, so that FastAPI can resolve them under postponed annotations.
+Me = Annotated[Principal, Depends(principal)]
+Mech = Annotated[Mechanism, Depends(mechanism_of)]
+
+
+def create_app(config: Config, database_url: str, clock: Clock | None = None,
+               run_cycle: bool = True) -> FastAPI:
+    """The service as an ASGI app. ``run_cycle=False`` leaves cycles to the caller (tests)."""
+    clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = open_database(database_url)
+        mechanism = Mechanism(config, engine, clock)
+        app.state.mechanism = mechanism
+        app.state.auth = Authenticator(config, clock)
+        stop = asyncio.Event()
+        task = asyncio.create_task(mechanism.run(stop)) if run_cycle else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            mechanism.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="detente",
+        version=__version__,
+        description="Deconfliction between parties that share an airspace. SI units throughout.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
+    install_problem_handlers(app)
+
+    @app.get("/health", tags=["service"])
+    async def health(mech: Mech) -> dict[str, Any]:
+        c = mech.last_cycle
+        return {"status": "ok", "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
+
+    @app.post("/v1/auth/challenge", tags=["auth"])
+    async def challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
+        text, expires = request.app.state.auth.challenge(body.party, body.official)
+        return ChallengeResponse(challenge=text, expires_at=expires)
+
+    @app.post("/v1/auth/token", tags=["auth"])
+    async def token(body: TokenRequest, request: Request) -> TokenResponse:
+        tok, p = request.app.state.auth.login(body.challenge, body.signature)
+        return TokenResponse(token=tok, party=p.party, official=p.official,
+                             expires_at=p.expires_at)
+
+    def own_reports(batch: StatesBatch, me: Principal) -> list[TrackReport]:
+        for k, s in enumerate(batch.states):
+            if s.party is not None and s.party != me.party:
+                raise ForbiddenError(
+                    f"states[{k}].party: {s.party!r} is not your party ({me.party}); a party "
+                    "reports only its own aircraft"
+                )
+        return [s.report() for s in batch.states]
+
+    @app.post("/v1/states", tags=["ingest"])
+    async def post_states(batch: StatesBatch, me: Me, mech: Mech) -> IngestResponse:
+        """A batch of the caller's own aircraft states: all accepted, or none."""
+        return IngestResponse(**await mech.ingest(me.party, own_reports(batch, me)))
+
+    @app.get("/v1/picture", tags=["picture"])
+    async def picture(me: Me, mech: Mech) -> dict[str, Any]:
+        """The tracks the caller's party may see now, as it may see them."""
+        now = mech.clock.now()
+        tracks = mech.sharing.visible_tracks(me.party, mech.picture, now)
+        return {"t": now, "tracks": tracks}
+
+    @app.get("/v1/alerts", tags=["alerts"])
+    async def alerts(me: Me, mech: Mech) -> dict[str, Any]:
+        return {"alerts": mech.open_alert_views(me.party)}
+
+    @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
+    async def ack_alert(alert_id: str, me: Me, mech: Mech) -> dict[str, Any]:
+        return await mech.acknowledge_alert(me.party, me.official, alert_id)
+
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket, token: str = Query(...),
+                     since: int | None = Query(None, ge=0)) -> None:
+        """Push: the party's alerts and hotline traffic (durable, with ``seq``; resume with
+        ``since``) and a picture frame every cycle (``seq`` null)."""
+        try:
+            me = ws.app.state.auth.check(token)
+        except VerificationError as exc:
+            await ws.close(code=4401, reason=str(exc)[:120])
+            return
+        mech: Mechanism = ws.app.state.mechanism
+        await ws.accept()
+        sub, backlog = mech.subscribe(me.party, me.official, since)
+        try:
+            await ws.send_json({"seq": None, "type": "hello", "data": {
+                "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
+                "alerts": mech.open_alert_views(me.party)}})
+            for msg in backlog:
+                await ws.send_json(msg)
+            last = backlog[-1]["seq"] if backlog else (since or 0)
+            while True:
+                msg = await sub.queue.get()
+                if msg.get("type") == "overflow":
+                    await ws.close(code=4408, reason="too slow: reconnect with since=last seq")
+                    return
+                if msg["seq"] is not None:
+                    if msg["seq"] <= last:
+                        continue  # already sent from the backlog
+                    last = msg["seq"]
+                await ws.send_json(msg)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            mech.unsubscribe(sub)
+
+    @app.websocket("/v1/ingest")
+    async def ingest_ws(ws: WebSocket, token: str = Query(...)) -> None:
+        """Stream the caller's own states: send {"states": [...]} messages, each answered with
+        {"accepted", "in_picture"} once durable, or a problem document."""
+        try:
+            me = ws.app.state.auth.check(token)
+        except VerificationError as exc:
+            await ws.close(code=4401, reason=str(exc)[:120])
+            return
+        mech = ws.app.state.mechanism
+        await ws.accept()
+        try:
+            while True:
+                text = await ws.receive_text()
+                try:
+                    batch = StatesBatch.model_validate_json(text)
+                    result = await mech.ingest(me.party, own_reports(batch, me))
+                    await ws.send_json(result)
+                except ValidationError as exc:
+                    e = exc.errors()[0]
+                    where = ".".join(str(p) for p in e["loc"])
+                    await ws.send_json({"type": "/problems/invalid-request", "status": 422,
+                                        "detail": f"{where}: {e['msg']}"})
+                except (DetenteError, InputError) as exc:
+                    status = 403 if isinstance(exc, ForbiddenError) else 400
+                    await ws.send_json({"type": "/problems/bad-input", "status": status,
+                                        "detail": str(exc)})
+        except WebSocketDisconnect:
+            pass
+
+    return app

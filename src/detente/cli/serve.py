@@ -1,0 +1,39 @@
+"""Run the service: FastAPI on uvicorn, embedded SQLite by default.
+
+The configuration (TOML) declares the region, the parties with their public keys and officials,
+the protected airspaces and the agreements; see examples/border.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detente.store.database import DEFAULT_DATABASE_URL
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="examples/border.toml", metavar="FILE",
+                        help="configuration TOML (default %(default)s)")
+    parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
+                        help="SQLAlchemy database URL (default %(default)s, a file in the "
+                             "working directory)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from detente.api.app import create_app
+    from detente.service.config import load_config
+
+    config = load_config(Path(args.config))
+    app = create_app(config, args.db)
+    print(f"detente: {config.region_name}, {len(config.parties)} parties, "
+          f"{len(config.agreements)} agreements; database {args.db}; "
+          f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                ws="websockets-sansio")
+    return 0

@@ -1,0 +1,403 @@
+"""The running mechanism: picture, detection cycle, alerts, sharing, per-party event streams.
+
+It owns time (an injected Clock) and state; engines are called once per cycle and return
+values. Every party has a stream of durable events (alerts, hotline traffic, tree heads) with
+its own sequence numbers, written to the store before anyone sees them, so a client that
+reconnects with the last sequence number it saw misses nothing and sees nothing twice. Picture
+frames (the tracks a party may see) are ephemeral: they are re-sent every cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from detente.engines.tactical import detect_xy, pair_conflicts
+from detente.errors import ConflictingWriteError, InputError
+from detente.geo.projection import LocalProjection
+from detente.model.reports import TrackReport, report_problem
+from detente.service.alerting import Alert, AlertBook, Finding, Transition, severity_for
+from detente.service.clock import Clock
+from detente.service.config import Agreement, Config
+from detente.service.picture import Picture
+from detente.service.sharing import SharingPolicy
+from detente.store import recording as rec
+
+__all__ = ["CycleStats", "Mechanism", "Subscriber"]
+
+log = logging.getLogger("detente.service")
+
+_PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
+
+# Statement hook: (kind, body) -> None. The record (ledger) plugs in here; the mechanism does
+# not know how statements are signed or stored.
+RecordHook = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class CycleStats:
+    t: float = 0.0
+    tracks: int = 0
+    conflicts: int = 0
+    transitions: int = 0
+    detect_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connected client of a party. Durable events never drop: a client too slow to take
+    them is disconnected (``overflowed``) and resumes from its last sequence number."""
+
+    party: str
+    official: str | None
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(2048))
+    overflowed: bool = False
+
+    def offer(self, message: dict[str, Any], durable: bool) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            if durable:
+                self.overflowed = True
+                # Wake the writer so it notices and closes the connection.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+                self.queue.put_nowait({"type": "overflow"})
+
+
+class Mechanism:
+    """Parameters: a Config, an SQLAlchemy Engine (tables created), a Clock, and an optional
+    record hook called for every statement that must enter the record."""
+
+    def __init__(self, config: Config, engine: Engine, clock: Clock,
+                 record: RecordHook | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.record = record
+        self.projection = LocalProjection(*config.centre)
+        self.sharing = SharingPolicy(config, self.projection)
+        self.picture = Picture(config.settings.stale_s, self.sharing.max_delay_s())
+        self.alerts = AlertBook()
+        self.recorder = rec.Recorder(engine)
+        self._seq: dict[str, int] = rec.last_seqs(engine)
+        self._subs: dict[str, set[Subscriber]] = {}
+        self.last_cycle = CycleStats()
+        self._restore()
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Rebuild the live picture and the open alerts from the store after a restart."""
+        now = self.clock.now()
+        by_party: dict[str, list[TrackReport]] = {}
+        for row in rec.recent_reports(self.engine, now - self.config.settings.stale_s):
+            by_party.setdefault(row["party"], []).append(TrackReport(
+                row["track_id"], row["t"], row["lat"], row["lon"], row["alt_m"], row["gs_mps"],
+                row["trk_deg"], row["vs_mps"]))
+        for party, reports in by_party.items():
+            self.picture.accept(party, reports, now)
+        self.alerts.restore(_alert_from_body(b) for b in rec.open_alert_bodies(self.engine))
+
+    def close(self) -> None:
+        self.recorder.close()
+
+    async def prune(self) -> None:
+        """Retention: forget recorded reports, events and closed alerts older than the
+        configured number of days."""
+        horizon = self.clock.now() - self.config.settings.retention_days * 86_400.0
+        await asyncio.wrap_future(self.recorder.submit(rec.prune_before(horizon)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run a detection cycle every ``cycle_s`` until ``stop`` is set."""
+        period = self.config.settings.cycle_s
+        next_t = time.monotonic()
+        next_prune = 0.0
+        while not stop.is_set():
+            try:
+                await self.cycle()
+                if time.monotonic() >= next_prune:
+                    await self.prune()
+                    next_prune = time.monotonic() + _PRUNE_EVERY_S
+            except Exception:  # a failed cycle must not end detection for good
+                log.exception("detection cycle failed")
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < 0:  # fell behind: skip, do not burst
+                next_t = time.monotonic()
+                delay = 0
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    # --- ingest ---------------------------------------------------------------------------------
+
+    def check_batch(self, reports: Sequence[TrackReport], now: float) -> None:
+        """Refuse a whole batch at its first bad report, naming index and field."""
+        limit = self.config.settings.max_batch
+        if len(reports) > limit:
+            raise InputError(f"batch of {len(reports)} states is over the limit of {limit}")
+        future = now + self.config.settings.future_tolerance_s
+        for k, r in enumerate(reports):
+            problem = report_problem(r)
+            if problem is not None:
+                raise InputError(f"states[{k}].{problem[0]}: {problem[1]}")
+            if r.t > future:
+                raise InputError(
+                    f"states[{k}].t: {r.t - now:.0f} s in the future (limit "
+                    f"{self.config.settings.future_tolerance_s:g} s): check the sender's clock"
+                )
+
+    async def ingest(self, party: str, reports: Sequence[TrackReport]) -> dict[str, int]:
+        """Accept a batch of ``party``'s own reports: all or nothing, durable before return."""
+        if party not in self.config.parties:
+            raise ConflictingWriteError(f"unknown party {party!r}")
+        now = self.clock.now()
+        self.check_batch(reports, now)
+        rows = [
+            {"party": party, "track_id": r.id, "t": r.t, "received": now, "lat": r.lat,
+             "lon": r.lon, "alt_m": r.alt_m, "gs_mps": r.gs_mps, "trk_deg": r.trk_deg % 360.0,
+             "vs_mps": r.vs_mps}
+            for r in reports
+        ]
+        await asyncio.wrap_future(self.recorder.submit(rec.insert_reports(rows)))
+        entered = self.picture.accept(party, reports, now)
+        if entered:
+            # A fresh report may reveal a new conflict: look at once rather than at the next
+            # cycle, so an alert reaches its parties within a fraction of a second.
+            fresh = {(party, r.id) for r in reports}
+            transitions = self.alerts.observe(await self.findings(now, fresh), now)
+            await self._publish_transitions(transitions, now)
+        return {"accepted": len(reports), "in_picture": entered}
+
+    # --- detection ------------------------------------------------------------------------------
+
+    async def findings(self, now: float, fresh: set[tuple[str, str]] | None = None
+                       ) -> list[Finding]:
+        """What the engines see in the picture at ``now``, between parties that agreed.
+
+        ``fresh``: only conflicts involving these (party, id) tracks (a partial look). The
+        snapshot is taken here, on the event loop; the numeric work runs in a worker thread
+        (numpy, GEOS and PROJ release the GIL), so the loop keeps serving while it runs.
+        """
+        states, _ = self.picture.snapshot(now)
+        return await asyncio.to_thread(self._detect, states, fresh)
+
+    def _detect(self, states: Any, fresh: set[tuple[str, str]] | None) -> list[Finding]:
+        if len(states) < 2 or not self.config.agreements:
+            return []
+        subset = None
+        if fresh is not None:
+            subset = np.flatnonzero([(p, i) in fresh for p, i in
+                                     zip(states.party, states.id, strict=True)])
+            if subset.size == 0:
+                return []
+        parties = states.party.astype(str)
+        names, group = np.unique(parties, return_inverse=True)
+        x, y, vx, vy = self.projection.motion(states.lat, states.lon, states.gs_mps,
+                                              states.trk_deg)
+        ags = self.config.agreements
+        # One pass with the widest minima of any agreement, then each pair re-tested with its
+        # own agreement's minima: conflicts only shrink as minima and look-ahead shrink.
+        wide = detect_xy(
+            x, y, states.alt_m, vx, vy, states.vs_mps, group,
+            horizontal_m=max(a.h_min_m for a in ags), vertical_m=max(a.v_min_m for a in ags),
+            lookahead_s=max(a.lookahead_s for a in ags), aeqd_metric=True, subset=subset,
+        )
+        by_agreement: dict[int, list[int]] = {}
+        index = {frozenset(a.parties): k for k, a in enumerate(ags)}
+        for row, (i, j) in enumerate(zip(wide.i, wide.j, strict=True)):
+            k = index.get(frozenset((names[group[i]], names[group[j]])))
+            if k is not None:
+                by_agreement.setdefault(k, []).append(row)
+        out: list[Finding] = []
+        for k, rows in by_agreement.items():
+            ag = ags[k]
+            c = pair_conflicts(
+                wide.i[rows], wide.j[rows], x, y, states.alt_m, vx, vy, states.vs_mps,
+                horizontal_m=ag.h_min_m, vertical_m=ag.v_min_m, lookahead_s=ag.lookahead_s,
+                aeqd_metric=True,
+            )
+            out.extend(self._tactical_findings(c, ag, states, parties, x, y, vx, vy))
+        return out
+
+    def _tactical_findings(self, c: Any, ag: Agreement, states: Any, parties: np.ndarray,
+                           x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray
+                           ) -> list[Finding]:
+        if len(c) == 0:
+            return []
+        t = c.t_cpa
+        # Both aircraft at closest approach, back to lat/lon in one call for all pairs.
+        lat, lon = self.projection.inverse(
+            np.r_[x[c.i] + vx[c.i] * t, x[c.j] + vx[c.j] * t],
+            np.r_[y[c.i] + vy[c.i] * t, y[c.j] + vy[c.j] * t],
+        )
+        n = len(c)
+        lat_i, lat_j, lon_i, lon_j = lat[:n], lat[n:], lon[:n], lon[n:]
+        ids = states.id
+        out = []
+        for k, (i, j) in enumerate(zip(c.i.tolist(), c.j.tolist(), strict=True)):
+            a, b = (parties[i], str(ids[i])), (parties[j], str(ids[j]))
+            t_in = float(c.t_in[k])
+            tracks = tuple(sorted((a, b)))
+            out.append(Finding(
+                kind="tactical",
+                key=("tactical", *tracks),
+                parties=tuple(sorted({a[0], b[0]})),
+                tracks=tracks,
+                t_to_go_s=t_in,
+                severity=severity_for(t_in, ag.warning_s, ag.critical_s),
+                point=(float((lon_i[k] + lon_j[k]) / 2), float((lat_i[k] + lat_j[k]) / 2)),
+                detail={
+                    "t_in_s": round(t_in, 1), "t_out_s": round(float(c.t_out[k]), 1),
+                    "t_cpa_s": round(float(t[k]), 1), "d_cpa_m": round(float(c.d_cpa_m[k])),
+                    "dv_cpa_m": round(float(c.dv_cpa_m[k])),
+                    "_points": {a[0]: (float(lon_i[k]), float(lat_i[k])),
+                                b[0]: (float(lon_j[k]), float(lat_j[k]))},
+                },
+            ))
+        return out
+
+    async def cycle(self) -> list[Transition]:
+        """One detection cycle: expire, detect, update alerts, record, push."""
+        started = time.perf_counter()
+        now = self.clock.now()
+        gone = self.picture.expire(now)
+        t0 = time.perf_counter()
+        found = await self.findings(now)
+        detect_s = time.perf_counter() - t0
+        transitions = self.alerts.cycle(found, now)
+        await self._publish_transitions(transitions, now)
+        self._push_pictures(now, gone)
+        self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
+                                     detect_s, time.perf_counter() - started)
+        return transitions
+
+    async def acknowledge_alert(self, party: str, official: str | None, alert_id: str
+                                ) -> dict[str, Any]:
+        now = self.clock.now()
+        alert = self.alerts.get(alert_id)
+        if alert is None or party not in alert.parties:
+            raise InputError(f"no open alert {alert_id!r} for party {party!r}")
+        if party in alert.acknowledged_by:
+            raise ConflictingWriteError(f"alert {alert_id} is already acknowledged by {party}")
+        tr = self.alerts.acknowledge(alert_id, party, now)
+        assert tr is not None
+        await self._publish_transitions([tr], now, actor=official or party)
+        view = self.sharing.alert_view(tr.alert, party, self.picture)
+        return view or {}
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def _publish_transitions(self, transitions: Sequence[Transition], now: float,
+                                   actor: str | None = None) -> None:
+        if not transitions:
+            return
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        works = []
+        for tr in transitions:
+            a = tr.alert
+            works.append(rec.upsert_alert(a.id, tr.change != "cleared", now, _alert_body(a)))
+            for party in a.parties:
+                view = self.sharing.alert_view(a, party, self.picture)
+                if view is not None:
+                    events.append((party, "alert", view))
+            if self.record is not None and _reaches_warning(tr):
+                self.record("alert", {"transition": tr.change, "actor": actor,
+                                      **{k: v for k, v in a.as_dict().items()
+                                         if k != "detail"},
+                                      "detail": {k: v for k, v in a.detail.items()
+                                                 if not k.startswith("_")}})
+        await self.publish(events, now, extra_work=works)
+
+    async def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]], now: float,
+                      extra_work: Sequence[rec.Work] = ()) -> None:
+        """Durable events: sequence-numbered per party, stored, then pushed."""
+        rows = []
+        messages = []
+        for party, kind, data in events:
+            seq = self._seq.get(party, 0) + 1
+            self._seq[party] = seq
+            rows.append({"party": party, "seq": seq, "t": now, "type": kind,
+                         "body": json.dumps(data)})
+            messages.append((party, {"seq": seq, "type": kind, "data": data}))
+
+        def work(conn: Any) -> None:
+            for w in extra_work:
+                w(conn)
+            rec.insert_events(rows)(conn)
+
+        await asyncio.wrap_future(self.recorder.submit(work))
+        for party, msg in messages:
+            for sub in self._subs.get(party, ()):
+                sub.offer(msg, durable=True)
+
+    def _push_pictures(self, now: float, gone: list[tuple[str, str]]) -> None:
+        for party, subs in self._subs.items():
+            if not subs:
+                continue
+            tracks = self.sharing.visible_tracks(party, self.picture, now)
+            frame = {"seq": None, "type": "picture", "data": {"t": now, "tracks": tracks}}
+            for sub in subs:
+                sub.offer(frame, durable=False)
+
+    def subscribe(self, party: str, official: str | None, since: int | None
+                  ) -> tuple[Subscriber, list[dict[str, Any]]]:
+        """Register a client; returns it and the durable events it missed after ``since``."""
+        sub = Subscriber(party, official)
+        self._subs.setdefault(party, set()).add(sub)
+        backlog = []
+        if since is not None:
+            backlog = [{"seq": s, "type": t, "data": d}
+                       for s, t, d in rec.events_since(self.engine, party, since)]
+        return sub, backlog
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.get(sub.party, set()).discard(sub)
+
+    def current_seq(self, party: str) -> int:
+        return self._seq.get(party, 0)
+
+    def open_alert_views(self, party: str) -> list[dict[str, Any]]:
+        views = (self.sharing.alert_view(a, party, self.picture)
+                 for a in self.alerts.open_alerts())
+        return [v for v in views if v is not None]
+
+
+def _reaches_warning(tr: Transition) -> bool:
+    """Transitions the record must hold: an alert raised at, escalating to, or acknowledged at
+    warning or critical, and the clearing of one that had been recorded."""
+    if tr.change == "cleared":
+        return tr.previous_severity in ("warning", "critical")
+    return tr.alert.severity in ("warning", "critical") and (
+        tr.change in ("raised", "acknowledged") or tr.previous_severity != tr.alert.severity
+    )
+
+
+def _alert_body(a: Alert) -> dict[str, Any]:
+    body = asdict(a)
+    body["key"] = list(a.key)
+    return body
+
+
+def _alert_from_body(b: dict[str, Any]) -> Alert:
+    return Alert(
+        id=b["id"], kind=b["kind"],
+        key=tuple(tuple(k) if isinstance(k, list) else k for k in b["key"]),
+        parties=tuple(b["parties"]), tracks=tuple(tuple(t) for t in b["tracks"]),
+        state=b["state"], severity=b["severity"], t_to_go_s=b["t_to_go_s"],
+        point=tuple(b["point"]), detail=b["detail"], raised_at=b["raised_at"],
+        updated_at=b["updated_at"], acknowledged_by=tuple(b["acknowledged_by"]),
+        quiet_cycles=b["quiet_cycles"],
+    )

@@ -1,0 +1,282 @@
+"""The ledger's tables and the SQL behind ``detente.ledger.Ledger``.
+
+The Merkle logic (``detente.ledger.tree``) never touches the database: it names the nodes it
+needs and reports the nodes it completes; this module fetches and persists them. One append
+batch is one transaction (entries, the perfect-subtree nodes they complete and the signed tree
+head over them), so after a crash the store holds every batch whose COMMIT returned, and no
+part of any other.
+
+SQLAlchemy errors become StoreError here; a second writer racing for the same entry index gets
+ConflictingWriteError.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    TextClause,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from detente.errors import ConflictingWriteError, StoreError
+from detente.store.database import Base
+
+__all__ = [
+    "LedgerCosignatureRow",
+    "LedgerEntryRow",
+    "LedgerHeadRow",
+    "LedgerMetaRow",
+    "LedgerNodeRow",
+    "LedgerStore",
+]
+
+
+class LedgerMetaRow(Base):
+    """Facts fixed when the log is created: its origin line and its public key."""
+
+    __tablename__ = "ledger_meta"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerEntryRow(Base):
+    """One log entry: the canonical JSON bytes of a signed statement (the Merkle leaf data).
+
+    ``kind`` and ``author`` repeat what the bytes say, as an index for the service's queries.
+    """
+
+    __tablename__ = "ledger_entries"
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    author: Mapped[str] = mapped_column(String(128), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerNodeRow(Base):
+    """Hash of the complete perfect subtree over leaves [idx << level, (idx + 1) << level)."""
+
+    __tablename__ = "ledger_nodes"
+    # Keyed by (level, idx) alone: no rowid b-tree beside the primary key.
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerHeadRow(Base):
+    """A tree head the log signed, one per append batch."""
+
+    __tablename__ = "ledger_heads"
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    time: Mapped[float] = mapped_column(Float)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerCosignatureRow(Base):
+    """A party's cosignature on a tree head (at most one per party and head)."""
+
+    __tablename__ = "ledger_cosignatures"
+    size: Mapped[int] = mapped_column(ForeignKey("ledger_heads.size"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    time: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+_ENTRIES = LedgerEntryRow.__table__
+_NODES = LedgerNodeRow.__table__
+_HEADS = LedgerHeadRow.__table__
+_COSIGS = LedgerCosignatureRow.__table__
+_META = LedgerMetaRow.__table__
+
+HeadRow = tuple[int, bytes, float, bytes]
+CosignatureRow = tuple[int, str, str, int, bytes]
+
+
+class LedgerStore:
+    """Fetch and persist for the ledger. Holds no state beyond the engine."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        try:
+            Base.metadata.create_all(engine, tables=[_META, _ENTRIES, _NODES, _HEADS, _COSIGS])
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create the ledger tables: {exc}") from exc
+
+    def meta(self) -> dict[str, bytes]:
+        with self._read() as conn:
+            rows = conn.execute(select(_META.c.name, _META.c.value))
+            return {name: value for name, value in rows}
+
+    def create(self, meta: dict[str, bytes], genesis: HeadRow) -> None:
+        """Record the log's fixed facts and its first (empty) tree head, in one transaction."""
+        with self._write() as conn:
+            conn.execute(_META.insert(), [{"name": k, "value": v} for k, v in meta.items()])
+            conn.execute(_HEADS.insert(), [_head_params(genesis)])
+
+    def size(self) -> int:
+        """Number of entries."""
+        with self._read() as conn:
+            last = conn.execute(select(func.max(_ENTRIES.c.idx))).scalar_one()
+        return 0 if last is None else last + 1
+
+    def nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Hashes of nodes ``(level, index)``, in the order asked; StoreError if one is missing."""
+        if not ids:
+            return []
+        found: dict[tuple[int, int], bytes] = {}
+        with self._read() as conn:
+            for level, idx, value in conn.execute(*_nodes_query(ids)):
+                found[(level, idx)] = value
+        missing = [node for node in ids if node not in found]
+        if missing:
+            raise StoreError(f"ledger nodes missing from the store: {missing[:5]}")
+        return [found[node] for node in ids]
+
+    def commit_batch(
+        self,
+        first: int,
+        entries: Sequence[tuple[str, str, bytes]],
+        nodes: Sequence[tuple[int, int, bytes]],
+        head: HeadRow,
+    ) -> None:
+        """Persist entries ``first, first + 1, ...``, their nodes and the head over them; return
+        only once COMMIT returned (durable: synchronous=FULL)."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_ENTRIES.insert(), [
+                    {"idx": first + k, "kind": kind, "author": author, "data": data}
+                    for k, (kind, author, data) in enumerate(entries)])
+                conn.execute(_NODES.insert(), [
+                    {"level": level, "idx": idx, "hash": value} for level, idx, value in nodes])
+                conn.execute(_HEADS.insert(), [_head_params(head)])
+        except IntegrityError as exc:
+            raise ConflictingWriteError(
+                f"entry {first} was written by another writer; reopen the ledger") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot append to the ledger: {exc}") from exc
+
+    def entry(self, index: int) -> bytes | None:
+        with self._read() as conn:
+            return conn.execute(
+                select(_ENTRIES.c.data).where(_ENTRIES.c.idx == index)).scalar_one_or_none()
+
+    def entries(self, start: int = 0, stop: int | None = None,
+                kind_prefix: str | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(index, data)`` in index order, streamed in chunks."""
+        query = select(_ENTRIES.c.idx, _ENTRIES.c.data).where(_ENTRIES.c.idx >= start)
+        if stop is not None:
+            query = query.where(_ENTRIES.c.idx < stop)
+        if kind_prefix is not None:
+            query = query.where(_ENTRIES.c.kind.startswith(kind_prefix, autoescape=True))
+        with self._read() as conn:
+            result = conn.execution_options(yield_per=4096).execute(query.order_by(_ENTRIES.c.idx))
+            yield from ((idx, data) for idx, data in result)
+
+    def heads(self, size: int | None = None) -> list[HeadRow]:
+        """All heads by size, or the one of ``size`` (empty list when there is none)."""
+        query = select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.time, _HEADS.c.signature)
+        if size is not None:
+            query = query.where(_HEADS.c.size == size)
+        with self._read() as conn:
+            return [tuple(row) for row in conn.execute(query.order_by(_HEADS.c.size))]
+
+    def latest_head(self) -> HeadRow | None:
+        query = select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.time, _HEADS.c.signature)
+        with self._read() as conn:
+            row = conn.execute(query.order_by(_HEADS.c.size.desc()).limit(1)).first()
+        return None if row is None else tuple(row)
+
+    def add_cosignature(self, row: CosignatureRow) -> None:
+        size, party, key_id, time, signature = row
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_COSIGS.insert(), [{"size": size, "party": party, "key_id": key_id,
+                                                 "time": time, "signature": signature}])
+        except IntegrityError as exc:
+            raise ConflictingWriteError(
+                f"party {party!r} already co-signed the tree head of size {size}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store a cosignature: {exc}") from exc
+
+    def cosignatures(self, size: int | None = None) -> list[CosignatureRow]:
+        query = select(_COSIGS.c.size, _COSIGS.c.party, _COSIGS.c.key_id, _COSIGS.c.time,
+                       _COSIGS.c.signature)
+        if size is not None:
+            query = query.where(_COSIGS.c.size == size)
+        with self._read() as conn:
+            return [tuple(row) for row in
+                    conn.execute(query.order_by(_COSIGS.c.size, _COSIGS.c.party))]
+
+    def _read(self) -> _Guard:
+        return _Guard(self._engine, write=False)
+
+    def _write(self) -> _Guard:
+        return _Guard(self._engine, write=True)
+
+
+class _Guard:
+    """A connection (or transaction) whose SQLAlchemy errors leave as StoreError."""
+
+    __slots__ = ("_conn", "_engine", "_write")
+
+    def __init__(self, engine: Engine, write: bool) -> None:
+        self._engine, self._write = engine, write
+
+    def __enter__(self) -> Any:
+        try:
+            self._conn = self._engine.begin() if self._write else self._engine.connect()
+            return self._conn.__enter__()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"ledger store: {exc}") from exc
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        try:
+            self._conn.__exit__(kind, exc, tb)
+        except SQLAlchemyError as err:
+            raise StoreError(f"ledger store: {err}") from err
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"ledger store: {exc}") from exc
+        return False
+
+
+def _nodes_query(ids: Sequence[tuple[int, int]]) -> tuple[TextClause, dict[str, int]]:
+    """One query for at most ~2 log2(n) nodes, each found by a primary-key search.
+
+    Spelled as OR of (level = ? AND idx = ?): SQLite plans the row-value form
+    ``(level, idx) IN (...)`` as a scan of the whole table, which is O(n).
+    """
+    params: dict[str, int] = {}
+    for k, (level, idx) in enumerate(ids):
+        params[f"l{k}"] = level
+        params[f"i{k}"] = idx
+    return _nodes_sql(len(ids)), params
+
+
+@functools.lru_cache(maxsize=128)
+def _nodes_sql(count: int) -> TextClause:
+    # Text, cached per count: building the same expression with the ORM costs ten times more
+    # than the query itself.
+    where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
+    return text(f"SELECT level, idx, hash FROM {_NODES.name} WHERE {where}")
+
+
+def _head_params(head: HeadRow) -> dict[str, Any]:
+    size, root, time, signature = head
+    return {"size": size, "root": root, "time": time, "signature": signature}

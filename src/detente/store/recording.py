@@ -1,0 +1,209 @@
+"""Durable recording of the live mechanism: accepted reports, alerts, per-party event streams.
+
+Append-only where the record must be (reports, events); alerts are one row per alert, rewritten
+as it changes, since the record of its transitions is the event stream and the ledger. Writes
+go through ``Recorder``: one thread, one connection, group commit, so that many concurrent
+ingests share one fsync while each caller still learns that *its* rows are durable.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from detente.errors import StoreError
+from detente.store.database import Base
+
+__all__ = ["Recorder", "alerts_table", "events_table", "reports_table"]
+
+reports_table = Table(
+    "track_reports", Base.metadata,
+    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("party", String(64), nullable=False),
+    Column("track_id", String(64), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("received", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("alt_m", Float, nullable=False),
+    Column("gs_mps", Float, nullable=False),
+    Column("trk_deg", Float, nullable=False),
+    Column("vs_mps", Float, nullable=False),
+    Index("ix_track_reports_received", "received"),
+)
+
+alerts_table = Table(
+    "alerts", Base.metadata,
+    Column("id", String(32), primary_key=True),
+    Column("open", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("body", Text, nullable=False),  # JSON of the Alert, service-private fields included
+)
+
+events_table = Table(
+    "events", Base.metadata,
+    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("party", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("t", Float, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_events_party_seq", "party", "seq", unique=True),
+)
+
+Work = Callable[[Any], None]  # gets a Connection inside the open transaction
+
+
+class Recorder:
+    """A single writer thread with group commit.
+
+    ``submit(work)`` queues a function that writes through the connection it is given; the
+    returned Future resolves once the transaction holding it is committed (durable: SQLite
+    runs with synchronous=FULL), or fails with a StoreError. Work items queued while a commit
+    is in flight share the next one.
+    """
+
+    def __init__(self, engine: Engine, max_group: int = 256) -> None:
+        self.engine = engine
+        self.max_group = max_group
+        self._q: queue.Queue[tuple[Work, Future[None]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="detente-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Work) -> Future[None]:
+        fut: Future[None] = Future()
+        self._q.put((work, fut))
+        return fut
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            group = [item]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for work, _ in group:
+                    work(conn)
+        except SQLAlchemyError as exc:
+            # One bad item must not sink the others: retry them one by one.
+            if len(group) > 1:
+                for item in group:
+                    self._commit([item])
+                return
+            group[0][1].set_exception(StoreError(f"write failed: {exc}"))
+            return
+        except Exception as exc:  # a bug in a work item: report it to its caller
+            if len(group) > 1:
+                for item in group:
+                    self._commit([item])
+                return
+            group[0][1].set_exception(exc)
+            return
+        for _, fut in group:
+            fut.set_result(None)
+
+
+def insert_reports(rows: list[dict[str, Any]]) -> Work:
+    def work(conn: Any) -> None:
+        if rows:
+            conn.execute(insert(reports_table), rows)
+    return work
+
+
+def upsert_alert(alert_id: str, open_: bool, updated_at: float, body: dict[str, Any]) -> Work:
+    def work(conn: Any) -> None:
+        conn.execute(delete(alerts_table).where(alerts_table.c.id == alert_id))
+        conn.execute(insert(alerts_table).values(
+            id=alert_id, open=int(open_), updated_at=updated_at, body=json.dumps(body)))
+    return work
+
+
+def insert_events(rows: list[dict[str, Any]]) -> Work:
+    def work(conn: Any) -> None:
+        if rows:
+            conn.execute(insert(events_table), rows)
+    return work
+
+
+def prune_before(t: float) -> Work:
+    """Retention: drop reports and events older than ``t`` (s) and closed alerts."""
+    def work(conn: Any) -> None:
+        conn.execute(delete(reports_table).where(reports_table.c.received < t))
+        conn.execute(delete(events_table).where(events_table.c.t < t))
+        conn.execute(delete(alerts_table).where(
+            (alerts_table.c.open == 0) & (alerts_table.c.updated_at < t)))
+    return work
+
+
+def last_seqs(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(events_table.c.party, func.max(events_table.c.seq)).group_by(
+                events_table.c.party)
+        ).all()
+    return {p: int(s) for p, s in rows}
+
+
+def events_since(engine: Engine, party: str, seq: int, limit: int = 10_000
+                 ) -> list[tuple[int, str, dict[str, Any]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(events_table.c.seq, events_table.c.type, events_table.c.body)
+            .where((events_table.c.party == party) & (events_table.c.seq > seq))
+            .order_by(events_table.c.seq).limit(limit)
+        ).all()
+    return [(int(s), t, json.loads(b)) for s, t, b in rows]
+
+
+def recent_reports(engine: Engine, since: float) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(reports_table).where(reports_table.c.t >= since).order_by(reports_table.c.t)
+        ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(alerts_table.c.body).where(alerts_table.c.open == 1)).all()
+    return [json.loads(b) for (b,) in rows]

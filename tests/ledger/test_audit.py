@@ -1,0 +1,160 @@
+import io
+import json
+import random
+
+import pytest
+from ledger_helpers import Clock, fixed_key
+from merkle_reference import ReferenceTree
+
+from detente.errors import VerificationError
+from detente.ledger import (
+    Ledger,
+    RecordVerificationError,
+    audit_export,
+    key_statement,
+    sign_statement,
+)
+from detente.ledger.heads import cosign
+from detente.ledger.keys import public_key_bytes
+from detente.store.database import open_database
+
+
+def alert(key, author, n, ref=None):
+    return sign_statement(key, kind="alert", author=author, time=1448355600.0 + n,
+                          body={"n": n, "text": f"warning {n}"}, ref=ref)
+
+
+@pytest.fixture
+def record(ledger, tur, syr):
+    """A log with batches, a rotation, references and cosignatures, and its export."""
+    new_tur = fixed_key(20)
+    ledger.append_many([alert(tur, "TUR", 2), alert(syr, "SYR", 3, ref=2)])
+    ledger.append(key_statement(tur, new_tur, author="TUR", time=4.0))
+    for n in range(5, 12, 3):
+        ledger.append_many([alert(new_tur, "TUR", n), alert(syr, "SYR", n + 1, ref=n - 1),
+                            alert(new_tur, "TUR", n + 2)])
+    for size in (4, ledger.size):
+        head = ledger.head(size)
+        ledger.add_cosignature(cosign(head, "SYR", syr, head.time + 1))
+        key = tur if size == 4 else new_tur
+        ledger.add_cosignature(cosign(head, "TUR", key, head.time + 2))
+    ledger.add_cosignature(cosign(ledger.head(5), "SYR", syr, 1448355700))
+    out = io.BytesIO()
+    ledger.export(out)
+    return ledger, out.getvalue()
+
+
+def lines(data):
+    return io.BytesIO(data)
+
+
+def test_a_true_export_verifies(record):
+    ledger, data = record
+    report = audit_export(lines(data), log_key=ledger.log_public_key)
+    ref = ReferenceTree([ledger.entry_bytes(i) for i in range(ledger.size)])
+    assert report.entries == ledger.size == 14
+    assert report.root == ref.root(14)
+    # Heads: the empty one, one per append call (2 registrations, 1 pair, 1 rotation, 3 triples).
+    assert report.heads == 8
+    # Heads 4 and 14 have both parties' cosignatures; head 5 only SYR's.
+    assert report.settled == 2
+    assert report.parties == ("SYR", "TUR")
+
+
+def test_every_line_is_canonical_and_numbered(record):
+    _, data = record
+    rows = data.split(b"\n")
+    assert rows[-1] == b""
+    indexes = [json.loads(r)["index"] for r in rows[:-1] if r.startswith(b'{"index"')]
+    assert indexes == list(range(14))
+
+
+def test_a_flipped_bit_anywhere_is_found(record):
+    _, data = record
+    rng = random.Random(20151124)
+    positions = rng.sample(range(len(data) * 8), 400)
+    for bit in positions:
+        bad = bytearray(data)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(RecordVerificationError):
+            audit_export(lines(bytes(bad)))
+
+
+def test_the_bad_entry_is_named(record, syr):
+    _, data = record
+    rows = data.split(b"\n")
+    at = next(k for k, r in enumerate(rows) if r.startswith(b'{"index":6,'))
+    entry = json.loads(rows[at])
+    entry["leaf"]["statement"]["body"]["n"] = 0  # "no warning was given"
+    rows[at] = json.dumps(entry, separators=(",", ":"), sort_keys=True).encode()
+    with pytest.raises(RecordVerificationError, match="does not verify") as info:
+        audit_export(lines(b"\n".join(rows)))
+    assert (info.value.line, info.value.where) == (at + 1, "entry 6")
+
+
+def test_the_bad_head_is_named(record):
+    _, data = record
+    rows = data.split(b"\n")
+    at = next(k for k, r in enumerate(rows) if b'"size":8,' in r and r.startswith(b'{"cons'))
+    head = json.loads(rows[at])
+    # RFC 9162 SUBPROOF(5, D[8], true) = [leaf 4, leaf 5, MTH(D[6:8]), MTH(D[0:4])]
+    assert len(head["consistency"]) == 4
+    head["consistency"] = head["consistency"][::-1]
+    rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+    with pytest.raises(RecordVerificationError) as info:
+        audit_export(lines(b"\n".join(rows)))
+    assert (info.value.line, info.value.where) == (at + 1, "tree head of size 8")
+
+
+@pytest.mark.parametrize("edit", ["drop entry", "swap entries", "drop last head", "duplicate"])
+def test_missing_or_moved_lines_are_found(record, edit):
+    _, data = record
+    rows = data.split(b"\n")[:-1]
+    k = next(k for k, r in enumerate(rows) if r.startswith(b'{"index":9,'))
+    if edit == "drop entry":
+        del rows[k]
+    elif edit == "swap entries":
+        rows[k], rows[k + 1] = rows[k + 1], rows[k]
+    elif edit == "drop last head":
+        del rows[-1]
+    else:
+        rows.insert(k, rows[k])
+    with pytest.raises(RecordVerificationError):
+        audit_export(lines(b"\n".join(rows) + b"\n"))
+
+
+def test_pinned_log_key_must_match(record):
+    _, data = record
+    with pytest.raises(RecordVerificationError, match="not the pinned key"):
+        audit_export(lines(data), log_key=public_key_bytes(fixed_key(30)))
+
+
+def test_kept_heads_catch_a_truncated_or_rewritten_log(record, tmp_path, log_key, tur, syr):
+    ledger, data = record
+    kept = [ledger.head(4), ledger.tree_head()]
+    assert audit_export(lines(data), kept_heads=kept).kept_heads_checked == 2
+    # Cut at a head boundary, the export is a valid shorter log: only kept heads tell.
+    rows = data.split(b"\n")
+    cut = next(k for k, r in enumerate(rows) if b'"size":5,' in r and r.startswith(b'{"cons'))
+    short = b"\n".join(rows[: cut + 1]) + b"\n"
+    assert audit_export(lines(short)).entries == 5
+    with pytest.raises(RecordVerificationError, match="lost entries"):
+        audit_export(lines(short), kept_heads=kept)
+    # Another history under the same log key, diverging at entry 2.
+    other = Ledger(open_database(f"sqlite:///{tmp_path / 'other.sqlite'}"), log_key,
+                   origin="detente/test", clock=Clock())
+    other.append(key_statement(tur, tur, author="TUR", time=1.0))
+    other.append(key_statement(syr, syr, author="SYR", time=2.0))
+    other.append_many([alert(tur, "TUR", 99), alert(tur, "TUR", 2), alert(syr, "SYR", 3)])
+    out = io.BytesIO()
+    other.export(out)
+    with pytest.raises(RecordVerificationError, match="rewrote history"):
+        audit_export(lines(out.getvalue()), kept_heads=kept)
+
+
+def test_a_truncated_file_is_found(record):
+    _, data = record
+    with pytest.raises(RecordVerificationError, match="newline"):
+        audit_export(lines(data[:-1]))
+    with pytest.raises(VerificationError, match="no tree head"):
+        audit_export(lines(data.split(b"\n", 1)[0] + b"\n"))

@@ -1,0 +1,160 @@
+"""The prover's side against the brute-force reference tree, for every m <= n <= 64."""
+
+import functools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from merkle_reference import ReferenceTree
+
+from detente.ledger.hashing import RFC9162_SHA256
+from detente.ledger.tree import (
+    CompactRange,
+    NodeID,
+    compact_range_ids,
+    consistency_plan,
+    inclusion_plan,
+    subtree_ids,
+)
+
+N_MAX = 64
+LEAVES = [f"leaf {i}".encode() for i in range(N_MAX)]
+REF = ReferenceTree(LEAVES)
+
+# The 8 leaves of the published vectors (testdata README of transparency-dev/merkle).
+VECTOR_LEAVES = [bytes.fromhex(h) for h in (
+    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f")]
+
+
+def grow(n):
+    """A compact range over the first n leaves and every node it reported."""
+    nodes = {}
+    cr = CompactRange(RFC9162_SHA256)
+    for data in LEAVES[:n]:
+        cr.append(RFC9162_SHA256.hash_leaf(data), lambda node, h: nodes.__setitem__(node, h))
+    return cr, nodes
+
+
+def prove(plan, nodes):
+    return plan.rehash([nodes[node] for node in plan.node_ids], RFC9162_SHA256)
+
+
+def test_known_roots():
+    # printf '' | sha256sum
+    assert CompactRange(RFC9162_SHA256).root().hex() == (
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    # Published root of the 8 vector leaves (transparency-dev/merkle rfc6962 tests); recompute:
+    # python3 -c "import sys;sys.path.insert(0,'tests/ledger');from merkle_reference import *;\
+    # print(ReferenceTree([bytes.fromhex(h) for h in ['','00','10','2021','3031','40414243',\
+    # '5051525354555657','606162636465666768696a6b6c6d6e6f']]).root(8).hex())"
+    cr = CompactRange(RFC9162_SHA256)
+    for data in VECTOR_LEAVES:
+        cr.append(RFC9162_SHA256.hash_leaf(data))
+    assert cr.root().hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+
+
+@pytest.mark.parametrize("n", range(N_MAX + 1))
+def test_compact_range_root_and_nodes_match_reference(n):
+    cr, nodes = grow(n)
+    assert cr.size == n
+    assert cr.root() == REF.root(n)
+    # Every perfect subtree is reported exactly once, with its reference hash.
+    assert {(node.level, node.index): h for node, h in nodes.items()} == REF.perfect_nodes(n)
+    assert list(cr.hashes) == [nodes[node] for node in compact_range_ids(n)]
+
+
+@pytest.mark.parametrize("n", range(N_MAX + 1))
+def test_compact_range_restarts_from_its_hashes(n):
+    # What a store does on reopening: rebuild from the persisted compact-range nodes.
+    _cr, nodes = grow(n)
+    again = CompactRange(RFC9162_SHA256, n, [nodes[node] for node in compact_range_ids(n)])
+    for data in LEAVES[n:]:
+        again.append(RFC9162_SHA256.hash_leaf(data))
+    assert again.root() == REF.root(N_MAX)
+
+
+def test_compact_range_refuses_wrong_hash_count():
+    with pytest.raises(ValueError, match="has 2 hashes, got 1"):
+        CompactRange(RFC9162_SHA256, 3, [b"x" * 32])
+
+
+def test_inclusion_plans_match_reference_for_all_i_lt_n_le_64():
+    _, nodes = grow(N_MAX)
+    for n in range(1, N_MAX + 1):
+        for i in range(n):
+            plan = inclusion_plan(i, n)
+            assert prove(plan, nodes) == REF.inclusion(i, n), (i, n)
+            # O(log n) lookups: at most one node per level per side.
+            assert len(plan.node_ids) <= 2 * max(1, math.ceil(math.log2(n))), (i, n)
+
+
+def test_consistency_plans_match_reference_for_all_m_le_n_le_64():
+    _, nodes = grow(N_MAX)
+    for n in range(1, N_MAX + 1):
+        for m in range(1, n + 1):
+            plan = consistency_plan(m, n)
+            assert prove(plan, nodes) == REF.consistency(m, n), (m, n)
+            assert len(plan.node_ids) <= 2 * max(1, math.ceil(math.log2(n))), (m, n)
+
+
+def test_plans_only_ask_for_complete_nodes():
+    # A node the tree of size n has not completed does not exist in the store yet.
+    for n in range(1, N_MAX + 1):
+        plans = [inclusion_plan(i, n) for i in range(n)]
+        plans += [consistency_plan(m, n) for m in range(1, n + 1)]
+        for plan in plans:
+            for node in plan.node_ids:
+                assert (node.index + 1) << node.level <= n, (n, node)
+
+
+def test_proof_plan_at_a_million_is_logarithmic():
+    n = 1_000_000
+    plan = inclusion_plan(123_456, n)
+    assert len(plan.elements) == 20  # ceil(log2(1e6)) levels
+    assert len(plan.node_ids) <= 2 * 20
+
+
+@pytest.mark.parametrize(("index", "size"), [(0, 0), (1, 1), (-1, 5), (5, 5)])
+def test_inclusion_plan_refuses_out_of_range(index, size):
+    with pytest.raises(ValueError, match="0 <= index < size"):
+        inclusion_plan(index, size)
+
+
+@pytest.mark.parametrize(("m", "n"), [(0, 0), (0, 3), (4, 3)])
+def test_consistency_plan_refuses_bad_sizes(m, n):
+    with pytest.raises(ValueError, match="0 < size1 <= size2"):
+        consistency_plan(m, n)
+
+
+def test_subtree_ids_hand_worked():
+    # [0, 7) = 4 + 2 + 1 leaves; [8, 11) = 2 + 1.
+    assert subtree_ids(0, 7) == [NodeID(2, 0), NodeID(1, 2), NodeID(0, 6)]
+    assert subtree_ids(8, 11) == [NodeID(1, 4), NodeID(0, 10)]
+    with pytest.raises(ValueError):
+        subtree_ids(2, 5)  # not aligned: not an RFC 9162 subtree
+
+
+BIG = 1500
+BIG_REF = ReferenceTree([f"big {i}".encode() for i in range(BIG)])
+
+
+@functools.cache
+def _grow_big():
+    nodes = {}
+    cr = CompactRange(RFC9162_SHA256)
+    for data in BIG_REF.leaves:
+        cr.append(RFC9162_SHA256.hash_leaf(data), nodes.__setitem__)
+    return nodes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, BIG).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, n - 1), st.integers(1, n))))
+def test_proofs_beyond_64_match_reference(case):
+    # Fuzzed sizes past the exhaustive range: odd shapes of deep right borders.
+    n, i, m = case
+    nodes = _grow_big()
+    assert prove(inclusion_plan(i, n), nodes) == BIG_REF.inclusion(i, n)
+    assert prove(consistency_plan(m, n), nodes) == BIG_REF.consistency(m, n)

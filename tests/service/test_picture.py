@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from detente.geo import geodesic_distance
+from detente.model.reports import TrackReport
+from detente.service.picture import Picture
+
+
+def r(track_id, t, lat=36.0, lon=36.0, gs=100.0, trk=90.0, alt=5000.0, vs=0.0):
+    return TrackReport(track_id, t, lat, lon, alt, gs, trk, vs)
+
+
+def test_stale_tracks_leave_and_old_reports_never_enter():
+    p = Picture(stale_s=60)
+    assert p.accept("A", [r("a", 100), r("b", 30)], now=100) == 1  # b is already 70 s old
+    assert [t.id for t in p] == ["a"]
+    assert p.expire(now=160) == []
+    assert p.expire(now=160.5) == [("A", "a")]
+    assert len(p) == 0
+
+
+def test_out_of_order_reports_do_not_move_a_track_back():
+    p = Picture(stale_s=60, history_s=30)
+    p.accept("A", [r("a", 100, lat=36.1)], now=100)
+    p.accept("A", [r("a", 95, lat=36.0)], now=100)
+    tr = p.get("A", "a")
+    assert tr.last.t == 100 and tr.last.lat == 36.1
+    assert tr.as_of(97).t == 95 and tr.as_of(94) is None
+
+
+def test_history_is_trimmed_to_what_a_delayed_share_needs():
+    p = Picture(stale_s=600, history_s=10)
+    p.accept("A", [r("a", t) for t in range(0, 100)], now=100)
+    ts = [x.t for x in p.get("A", "a").history]
+    assert ts[-1] == 99 and ts[0] >= 89 - 1 and p.get("A", "a").as_of(89) is not None
+
+
+def test_snapshot_extrapolates_to_now_along_the_track():
+    p = Picture()
+    p.accept("A", [r("a", 100, gs=200, trk=90, vs=5)], now=110)
+    s, age = p.snapshot(now=110)
+    assert age.tolist() == [10.0]
+    # 10 s at 200 m/s due east: 2,000 m from the report; climbing 5 m/s: +50 m.
+    assert geodesic_distance(36.0, 36.0, s.lat[0], s.lon[0]) == pytest.approx(2000, abs=1e-3)
+    assert s.alt_m[0] == 5050 and s.party.tolist() == ["A"]
+    empty, age = Picture().snapshot(now=0)
+    assert len(empty) == 0 and np.asarray(age).size == 0
+
+
+def test_retention_prunes_old_records(tmp_path):
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from detente.service.clock import ManualClock
+    from detente.service.config import parse_config
+    from detente.service.mechanism import Mechanism
+    from detente.store.database import open_database
+    from detente.store.recording import reports_table
+
+    key = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="
+    cfg = parse_config({"region": {"centre": [36, 36]}, "service": {"retention_days": 1},
+                        "parties": [{"id": "A", "public_keys": [key]}]})
+    clock = ManualClock(1_000_000.0)
+    engine = open_database(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    mech = Mechanism(cfg, engine, clock)
+
+    def count():
+        with engine.connect() as c:
+            return c.execute(select(func.count()).select_from(reports_table)).scalar()
+
+    async def go():
+        await mech.ingest("A", [r("old", clock.now())])
+        clock.advance(86_400 - 1)
+        await mech.ingest("A", [r("new", clock.now())])
+        await mech.prune()
+        assert count() == 2  # the old one is a second short of a day
+        clock.advance(2)
+        await mech.prune()
+        assert count() == 1
+
+    asyncio.run(go())
+    mech.close()
