@@ -40,20 +40,24 @@ def presign(key, count, start=0):
             for n in range(count)]
 
 
-def fresh_ledger(directory, name, log_key, tur):
+def fresh_ledger(directory, name, log_key, tur, workers=0):
     engine = open_database(f"sqlite:///{Path(directory) / name}")
-    ledger = Ledger(engine, log_key, origin="detente/bench")
+    ledger = Ledger(engine, log_key, origin="detente/bench", verify_workers=workers)
     ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
     return ledger
 
 
-def append_rate(directory, log_key, tur, statements, batch):
-    ledger = fresh_ledger(directory, f"rate-{batch}.sqlite", log_key, tur)
-    t0 = time.perf_counter()
-    receipts = 0
-    for k in range(0, len(statements), batch):
-        receipts += len(ledger.append_many(statements[k:k + batch]))
-    return receipts / (time.perf_counter() - t0)
+def append_rate(directory, log_key, tur, statements, batch, workers=0):
+    with fresh_ledger(directory, f"rate-{batch}-{workers}.sqlite", log_key, tur,
+                      workers) as ledger:
+        if workers:
+            ledger.append_many(statements[:batch])  # start the worker processes untimed
+            statements = statements[batch:]
+        t0 = time.perf_counter()
+        receipts = 0
+        for k in range(0, len(statements), batch):
+            receipts += len(ledger.append_many(statements[k:k + batch]))
+        return receipts / (time.perf_counter() - t0)
 
 
 def main():
@@ -64,6 +68,8 @@ def main():
     parser.add_argument("--pool", type=int, default=20_000,
                         help="distinct pre-signed statements cycled to fill the big tree")
     parser.add_argument("--dir", help="where to put the databases (default: a temp dir)")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1) - 1),
+                        help="extra signature-checking processes for the parallel figure")
     args = parser.parse_args()
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
@@ -93,11 +99,11 @@ def main():
     print(f"log-side cost per statement: RFC 8785 serialization {canon_us:.1f} us, "
           f"Ed25519 signature check {verify_us:.1f} us")
 
-    for batch in (1, 100, args.batch):
+    for batch, workers in ((1, 0), (100, 0), (args.batch, 0), (args.batch, args.workers)):
         n = min(len(statements), 500 if batch == 1 else len(statements))
-        rate = append_rate(directory, log_key, tur, statements[:n], batch)
-        print(f"signed appends, batch {batch:>5}: {rate:,.0f} /s "
-              f"({n:,} entries, receipt after durable commit)")
+        rate = append_rate(directory, log_key, tur, statements[:n], batch, workers)
+        print(f"signed appends, batch {batch:>5}, {workers} extra signature processes: "
+              f"{rate:,.0f} /s ({n:,} entries, receipt after durable commit)")
 
     # The big tree, through the same append path.
     big = fresh_ledger(directory, "big.sqlite", log_key, tur)

@@ -53,7 +53,7 @@ def rss_mib(pid: int) -> float:
 
 def write_config(tmp: Path, keys: dict[str, Ed25519PrivateKey]) -> Path:
     lines = ['[region]\nname = "bench"\ncentre = [36.0, 38.0]\n',
-             "[service]\ncycle_s = 1.0\nstale_s = 60.0\n"]
+             f'[service]\ncycle_s = 1.0\nstale_s = 60.0\nlog_key = "{tmp / "log.pem"}"\n']
     for p, k in keys.items():
         pub = base64.b64encode(k.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()

@@ -33,9 +33,10 @@ def keys():
 
 @pytest.fixture(scope="module")
 def server(keys, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("db")
     cfg = parse_config({
         "region": {"name": "test", "centre": list(CENTRE)},
-        "service": {"cycle_s": 0.1, "stale_s": 60},
+        "service": {"cycle_s": 0.1, "stale_s": 60, "log_key": str(tmp / "log.pem")},
         "parties": [{"id": p, "public_keys": [public_b64(k)]} for p, k in keys.items()],
         "agreements": [{
             "parties": ["A", "B"],
@@ -43,7 +44,7 @@ def server(keys, tmp_path_factory):
                        "B": {"zones": "all"}},
         }],
     })
-    db = tmp_path_factory.mktemp("db") / "detente.sqlite"
+    db = tmp / "detente.sqlite"
     with serve(create_app(cfg, f"sqlite:///{db}")) as base:
         yield base
 

@@ -17,10 +17,10 @@ from detente.service.config import parse_config
 from tests.live_server import login, public_b64, serve
 
 
-def config(keys):
+def config(keys, tmp_path):
     return parse_config({
         "region": {"name": "test", "centre": [36.0, 36.0]},
-        "service": {"cycle_s": 0.1},
+        "service": {"cycle_s": 0.1, "log_key": str(tmp_path / "log.pem")},
         "parties": [{"id": p, "public_keys": [public_b64(k)]} for p, k in keys.items()],
         "agreements": [{"parties": ["A", "B"]}],
     })
@@ -45,7 +45,7 @@ def test_restart_keeps_picture_and_alerts(tmp_path):
             bad = json.loads(await ws.recv())
             return ok, bad
 
-    with serve(create_app(config(keys), url)) as base:
+    with serve(create_app(config(keys, tmp_path), url)) as base:
         ta, tb = login(base, keys["A"], "A"), login(base, keys["B"], "B")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ta}"}) as c:
             assert c.post("/v1/states", json={"states": [state("a1", 36.0, 36.0, 90.0)]}
@@ -58,7 +58,7 @@ def test_restart_keeps_picture_and_alerts(tmp_path):
             before = c.get("/v1/alerts").json()["alerts"]
         assert len(before) == 1
 
-    with serve(create_app(config(keys), url)) as base:
+    with serve(create_app(config(keys, tmp_path), url)) as base:
         ta = login(base, keys["A"], "A")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ta}"}) as c:
             tracks = {(t["party"], t["id"]) for t in c.get("/v1/picture").json()["tracks"]}

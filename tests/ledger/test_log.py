@@ -216,3 +216,36 @@ def test_inclusion_proof_verifies_independently(ledger, tur):
         verify_inclusion(RFC9162_SHA256, i, head.size,
                          RFC9162_SHA256.hash_leaf(ledger.entry_bytes(i)),
                          ledger.inclusion_proof(i, head.size), head.root)
+
+
+def _bad_signature(signed):
+    sig = bytearray(signed.signature)
+    sig[0] ^= 1
+    return SignedStatement(signed.statement, bytes(sig))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_earliest_bad_entry_is_named_with_or_without_workers(tmp_path, log_key, tur, workers):
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    with Ledger(open_database(url), log_key, origin="detente/test", clock=Clock(),
+                verify_workers=workers) as ledger:
+        ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
+        good = [alert(tur, "TUR", n) for n in range(1, 151)]
+        receipts = ledger.append_many(good)
+        assert receipts[-1].head.root == ReferenceTree(leaves(ledger)).root(151)
+        batch = [alert(tur, "TUR", n) for n in range(151, 301)]
+        cases = [
+            ({100: _bad_signature}, "entry 251 .* does not verify"),
+            ({130: _bad_signature, 20: _bad_signature}, "entry 171 .* does not verify"),
+            # A signature before a broken key rule is reported first, and the other way round.
+            ({10: _bad_signature, 120: lambda s: alert(fixed_key(40), "RUS", 0)},
+             "entry 161 .* does not verify"),
+            ({5: lambda s: alert(fixed_key(40), "RUS", 0), 100: _bad_signature},
+             "entry 156 .* no registered key"),
+        ]
+        for edits, match in cases:
+            items = [edits.get(k, lambda s: s)(s) for k, s in enumerate(batch)]
+            with pytest.raises((VerificationError, ConflictingWriteError), match=match):
+                ledger.append_many(items)
+            assert ledger.size == 151
+        assert len(ledger.append_many(batch)) == 150

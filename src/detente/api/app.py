@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from detente import __version__
+from detente.api import routes_hotline, routes_intents, routes_record
+from detente.api.deps import Me, Mech
 from detente.api.limits import BodySizeLimit
 from detente.api.problems import ForbiddenError, install_problem_handlers
 from detente.api.schemas import (
@@ -26,35 +27,18 @@ from detente.api.schemas import (
     TokenResponse,
 )
 from detente.errors import DetenteError, InputError, VerificationError
+from detente.ledger import Ledger
+from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
 from detente.model.reports import TrackReport
 from detente.service.auth import Authenticator, Principal
 from detente.service.clock import Clock, SystemClock
 from detente.service.config import Config
 from detente.service.mechanism import Mechanism
+from detente.service.record import Record
+from detente.store import ledger_tables as _ledger_tables  # noqa: F401 - registers the tables
 from detente.store.database import open_database
 
 __all__ = ["create_app"]
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def mechanism_of(request: Request) -> Mechanism:
-    return request.app.state.mechanism
-
-
-def principal(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if creds is None:
-        raise VerificationError("missing bearer token: log in at /v1/auth/token")
-    return request.app.state.auth.check(creds.credentials)
-
-
-# Module level, so that FastAPI can resolve them under postponed annotations.
-Me = Annotated[Principal, Depends(principal)]
-Mech = Annotated[Mechanism, Depends(mechanism_of)]
-
 
 def create_app(config: Config, database_url: str, clock: Clock | None = None,
                run_cycle: bool = True) -> FastAPI:
@@ -64,7 +48,13 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_database(database_url)
-        mechanism = Mechanism(config, engine, clock)
+        key_file = config.settings.log_key_file
+        if not key_file.exists():
+            write_private_key(key_file, generate_private_key())
+        log_key = load_private_key(key_file)
+        ledger = Ledger(engine, log_key, origin=f"detente/{config.region_name}",
+                        clock=clock.now)
+        mechanism = Mechanism(config, engine, clock, Record(ledger, log_key, config, clock))
         app.state.mechanism = mechanism
         app.state.auth = Authenticator(config, clock)
         stop = asyncio.Event()
@@ -86,6 +76,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     )
     app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
     install_problem_handlers(app)
+    app.include_router(routes_hotline.router)
+    app.include_router(routes_record.router)
+    app.include_router(routes_intents.router)
 
     @app.get("/health", tags=["service"])
     async def health(mech: Mech) -> dict[str, Any]:
@@ -151,6 +144,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                 "alerts": mech.open_alert_views(me.party)}})
             for msg in backlog:
                 await ws.send_json(msg)
+                if msg["type"] == "hotline" and me.official is not None:
+                    await mech.delivered(msg["data"]["id"], me.official)
             last = backlog[-1]["seq"] if backlog else (since or 0)
             while True:
                 msg = await sub.queue.get()
@@ -162,6 +157,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                         continue  # already sent from the backlog
                     last = msg["seq"]
                 await ws.send_json(msg)
+                if msg["type"] == "hotline" and me.official is not None:
+                    # The message reached this official's screen: that is a delivery, and the
+                    # record says when.
+                    await mech.delivered(msg["data"]["id"], me.official)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

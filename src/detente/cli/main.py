@@ -24,9 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "incursions": ("incursions", "predict entries into airspace protected by another party"),
     "serve": ("serve", "run the service (API, detection cycle, record)"),
     "login": ("login", "log in to a service with a key file and print a bearer token"),
+    "witness": ("witness", "check, co-sign and keep the record's tree heads for your party"),
+    "hotline": ("hotline", "send, list and acknowledge hotline messages; a message's timeline"),
     "keys": ("keys", "make an Ed25519 key pair for a party"),
     "export": ("export", "write the whole signed record to a file"),
     "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
+    "intents": ("intents", "operational intents: check a file of them for 4-D overlaps"),
 }
 
 

@@ -65,7 +65,23 @@ class KeyRing:
 
         Raises VerificationError for a signature or key that does not verify,
         ConflictingWriteError for a key rule broken (no key, second registration, reused key),
-        InputError for a malformed key body or a ``ref`` that is not an earlier entry.
+        InputError for a malformed key body or a ``ref`` that is not an earlier entry. After
+        an error the ring is not to be used further: work on a ``copy``.
+        """
+        self.check_signature(signed, index, self.authorize(signed, index))
+
+    @staticmethod
+    def check_signature(signed: SignedStatement, index: int, public_key: bytes) -> None:
+        """VerificationError unless entry ``index`` is signed by ``public_key``."""
+        st = signed.statement
+        signed.verify(public_key, f"entry {index} ({st.kind} by {st.author})")
+
+    def authorize(self, signed: SignedStatement, index: int) -> bytes:
+        """Everything ``accept`` checks but the signature, which must then be checked with the
+        returned key (``check_signature``); records any key the entry registers.
+
+        Split from ``accept`` so that signatures, the bulk of the cost, can be checked in
+        parallel once the keys they need are known.
         """
         st = signed.statement
         what = f"entry {index} ({st.kind} by {st.author})"
@@ -76,10 +92,12 @@ class KeyRing:
             if st.author in self._current:
                 raise ConflictingWriteError(
                     f"{what}: party already has key {self._current[st.author]}; rotate it")
-            # Proof of possession: the key registers itself.
-            signed.verify(new, what)
+            if key_id(new) != st.key_id:
+                # Proof of possession: the key registers itself.
+                raise VerificationError(
+                    f"{what}: names key {st.key_id} but registers {key_id(new)}")
             self._add(st.author, new, index)
-            return
+            return new
         current = self.current(st.author)
         if current is None:
             raise ConflictingWriteError(f"{what}: party {st.author!r} has no registered key")
@@ -89,12 +107,12 @@ class KeyRing:
                 raise VerificationError(
                     f"{what}: key {st.key_id} was retired at entry {known.until}")
             raise VerificationError(f"{what}: key {st.key_id} is not a key of {st.author!r}")
-        signed.verify(current.public_key, what)
         if st.kind == KIND_KEY_ROTATE:
             new = self._new_key(signed, what)
             self._keys[current.key_id] = PartyKey(
                 current.party, current.key_id, current.public_key, current.since, index)
             self._add(st.author, new, index)
+        return current.public_key
 
     def _new_key(self, signed: SignedStatement, what: str) -> bytes:
         body = signed.statement.body

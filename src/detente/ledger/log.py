@@ -15,18 +15,32 @@ tree head in one transaction, and only then builds the receipts.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import BinaryIO
 
 from sqlalchemy import Engine
 
-from detente.errors import ConflictingWriteError, InputError, StoreError, VerificationError
+from detente.errors import (
+    ConflictingWriteError,
+    DetenteError,
+    InputError,
+    StoreError,
+    VerificationError,
+)
 from detente.ledger.hashing import RFC9162_SHA256, Hasher
 from detente.ledger.heads import Cosignature, Receipt, TreeHead, sign_tree_head
 from detente.ledger.keyring import KeyRing
-from detente.ledger.keys import Ed25519PrivateKey, b64encode, key_id, public_key_bytes
+from detente.ledger.keys import (
+    Ed25519PrivateKey,
+    b64encode,
+    first_invalid,
+    key_id,
+    public_key_bytes,
+)
 from detente.ledger.statements import SignedStatement, canonical_json
 from detente.ledger.tree import (
     CompactRange,
@@ -37,9 +51,11 @@ from detente.ledger.tree import (
 )
 from detente.store.ledger_tables import HeadRow, LedgerStore
 
-__all__ = ["EXPORT_FORMAT", "Ledger", "LedgerReader"]
+__all__ = ["EXPORT_FORMAT", "PARALLEL_MIN_BATCH", "Ledger", "LedgerReader"]
 
 EXPORT_FORMAT = "detente-record/1"
+# Below this many statements, handing them to other processes costs more than it saves.
+PARALLEL_MIN_BATCH = 64
 
 
 class LedgerReader:
@@ -215,6 +231,10 @@ class Ledger(LedgerReader):
         The log's name, the first line of every tree head.
     clock : callable, optional
         Returns UTC epoch seconds; tree-head times never go backwards even if it does.
+    verify_workers : int, optional
+        Extra processes that check authors' signatures in batches of at least
+        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost); 0 checks them in this process.
+        Call ``close`` (or use ``with``) to stop them.
     """
 
     def __init__(
@@ -225,7 +245,12 @@ class Ledger(LedgerReader):
         origin: str = "detente",
         clock: Callable[[], float] = _time.time,
         hasher: Hasher = RFC9162_SHA256,
+        verify_workers: int = 0,
     ) -> None:
+        if verify_workers < 0:
+            raise InputError(f"verify_workers must be >= 0, got {verify_workers}")
+        self._workers = verify_workers
+        self._pool: ProcessPoolExecutor | None = None
         self._store = LedgerStore(engine)
         self._key = log_key
         self._public = public_key_bytes(log_key)
@@ -298,15 +323,25 @@ class Ledger(LedgerReader):
             first = self._range.size
             keys = self._keys.copy()
             rows: list[tuple[str, str, bytes]] = []
+            checks: list[tuple[SignedStatement, bytes]] = []
+            refused: DetenteError | None = None
             for k, item in enumerate(statements):
                 index = first + k
-                if isinstance(item, bytes | bytearray):
-                    signed = SignedStatement.parse(bytes(item), f"entry {index}")
-                    leaf = bytes(item)
-                else:
-                    signed, leaf = item, item.leaf()
-                keys.accept(signed, index)
+                try:
+                    if isinstance(item, bytes | bytearray):
+                        signed = SignedStatement.parse(bytes(item), f"entry {index}")
+                        leaf = bytes(item)
+                    else:
+                        signed, leaf = item, item.leaf()
+                    checks.append((signed, keys.authorize(signed, index)))
+                except DetenteError as exc:
+                    refused = exc
+                    break
                 rows.append((signed.statement.kind, signed.statement.author, leaf))
+            # Signatures before the refused entry first: the error names the earliest bad one.
+            self._check_signatures(first, checks)
+            if refused is not None:
+                raise refused
 
             # The nodes a batch completes, plus the compact range before it, are all the
             # receipts' proofs need: a left sibling is either old (then it is in the compact
@@ -333,6 +368,50 @@ class Ledger(LedgerReader):
             proof = plan.rehash([known[node] for node in plan.node_ids], self._hasher)
             receipts.append(Receipt(index, known[NodeID(0, index)], head, tuple(proof)))
         return receipts
+
+    def _check_signatures(self, first: int, checks: Sequence[tuple[SignedStatement, bytes]]
+                          ) -> None:
+        """VerificationError for the first entry whose signature does not verify."""
+        bad: int | None
+        if self._workers and len(checks) >= PARALLEL_MIN_BATCH:
+            jobs = [(public, signed.signature, signed.statement.signing_message())
+                    for signed, public in checks]
+            bad = self._first_invalid_parallel(jobs)
+        else:
+            bad = first_invalid([(public, signed.signature, signed.statement.signing_message())
+                                 for signed, public in checks])
+        if bad is not None:
+            signed, public = checks[bad]
+            KeyRing.check_signature(signed, first + bad, public)
+            raise VerificationError(f"entry {first + bad}: signature does not verify")
+
+    def _first_invalid_parallel(self, jobs: list[tuple[bytes, bytes, bytes]]) -> int | None:
+        # One share per worker process plus one for this process, which would wait anyway.
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("spawn"))
+        shares = self._workers + 1
+        step = -(-len(jobs) // shares)
+        starts = list(range(0, len(jobs), step))
+        futures = [self._pool.submit(first_invalid, jobs[s:s + step]) for s in starts[:-1]]
+        results = [f.result() for f in futures]
+        results.append(first_invalid(jobs[starts[-1]:]))
+        for start, bad in zip(starts, results, strict=True):
+            if bad is not None:
+                return start + bad
+        return None
+
+    def close(self) -> None:
+        """Stop the signature-checking processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def add_cosignature(self, cosignature: Cosignature) -> None:
         """Store a party's cosignature after checking it against the head and the party's key."""

@@ -103,6 +103,8 @@ class ServiceSettings:
     future_tolerance_s: float = 30.0
     max_batch: int = 10_000
     max_body_bytes: int = 5 * 1024 * 1024
+    # The log's own Ed25519 key (PEM); created, mode 0600, where missing.
+    log_key_file: Path = Path("detente-log.pem")
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,8 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         future_tolerance_s=svc.number("future_tolerance_s", 30.0),
         max_batch=int(svc.number("max_batch", 10_000, strict=True)),
         max_body_bytes=int(svc.number("max_body_bytes", 5 * 1024 * 1024, strict=True)),
+        log_key_file=(base / svc.text("log_key")) if svc.has("log_key")
+        else Path("detente-log.pem"),
     )
     return Config(
         region_name=region.text("name", "region"),

@@ -61,13 +61,14 @@ class HotlineMessage:
     ack_at: float | None = None
     reply: str | None = None
     record_index: int | None = None  # the ledger entry of the message, once recorded
+    delivered_to: tuple[str, ...] = ()  # officials it has been pushed to
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HotlineMessage:
-        return cls(**d)
+        return cls(**{**d, "delivered_to": tuple(d.get("delivered_to", ()))})
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,23 @@ class Hotline:
         self._messages[m.id] = m
         return m, True
 
-    def set_record_index(self, message_id: str, index: int) -> None:
-        self._messages[message_id] = replace(self._messages[message_id], record_index=index)
+    def set_record_index(self, message_id: str, index: int) -> HotlineMessage:
+        m = replace(self._messages[message_id], record_index=index)
+        self._messages[message_id] = m
+        return m
+
+    def forget(self, message_id: str) -> None:
+        """Drop a message whose recording failed: it was never sent."""
+        self._messages.pop(message_id, None)
+
+    def mark_delivered(self, message_id: str, official: str) -> HotlineMessage | None:
+        """Note a first delivery to ``official``; None if it had been delivered already."""
+        m = self._messages.get(message_id)
+        if m is None or official in m.delivered_to:
+            return None
+        m = replace(m, delivered_to=(*m.delivered_to, official))
+        self._messages[message_id] = m
+        return m
 
     def addressed_to(self, m: HotlineMessage, official: str) -> bool:
         """Whether ``official`` is among the message's addressees now: the named official,

@@ -10,11 +10,12 @@ frames (the tracks a party may see) are ephemeral: they are re-sent every cycle.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,13 +25,19 @@ from sqlalchemy import Engine
 from detente.engines.tactical import detect_xy, pair_conflicts
 from detente.errors import ConflictingWriteError, InputError
 from detente.geo.projection import LocalProjection
+from detente.ledger import Receipt, SignedStatement
+from detente.model.intent import OperationalIntent
 from detente.model.reports import TrackReport, report_problem
 from detente.service.alerting import Alert, AlertBook, Finding, Transition, severity_for
+from detente.service.auth import Principal
 from detente.service.clock import Clock
 from detente.service.config import Agreement, Config
+from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.picture import Picture
-from detente.service.sharing import SharingPolicy
+from detente.service.record import Record
+from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
+from detente.store.intents import IntentIndex, WriteResult
 
 __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 
@@ -38,9 +45,6 @@ log = logging.getLogger("detente.service")
 
 _PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
 
-# Statement hook: (kind, body) -> None. The record (ledger) plugs in here; the mechanism does
-# not know how statements are signed or stored.
-RecordHook = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -78,11 +82,11 @@ class Subscriber:
 
 
 class Mechanism:
-    """Parameters: a Config, an SQLAlchemy Engine (tables created), a Clock, and an optional
-    record hook called for every statement that must enter the record."""
+    """Parameters: a Config, an SQLAlchemy Engine (tables created), a Clock, and the Record
+    (the ledger's service side); without one nothing is recorded (engine-only tests)."""
 
     def __init__(self, config: Config, engine: Engine, clock: Clock,
-                 record: RecordHook | None = None) -> None:
+                 record: Record | None = None) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
@@ -91,7 +95,11 @@ class Mechanism:
         self.sharing = SharingPolicy(config, self.projection)
         self.picture = Picture(config.settings.stale_s, self.sharing.max_delay_s())
         self.alerts = AlertBook()
+        self.hotline = Hotline(config)
+        self.intents = IntentIndex.load(engine, self.projection, now=clock.now())
+        self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
+        self._head_published = -1
         self._seq: dict[str, int] = rec.last_seqs(engine)
         self._subs: dict[str, set[Subscriber]] = {}
         self.last_cycle = CycleStats()
@@ -110,6 +118,8 @@ class Mechanism:
         for party, reports in by_party.items():
             self.picture.accept(party, reports, now)
         self.alerts.restore(_alert_from_body(b) for b in rec.open_alert_bodies(self.engine))
+        self.hotline.restore([HotlineMessage.from_dict(b)
+                              for b in rec.message_bodies(self.engine)])
 
     def close(self) -> None:
         self.recorder.close()
@@ -279,6 +289,8 @@ class Mechanism:
         detect_s = time.perf_counter() - t0
         transitions = self.alerts.cycle(found, now)
         await self._publish_transitions(transitions, now)
+        await self._escalate(now)
+        await self._publish_head(now)
         self._push_pictures(now, gone)
         self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
                                      detect_s, time.perf_counter() - started)
@@ -306,6 +318,7 @@ class Mechanism:
             return
         events: list[tuple[str, str, dict[str, Any]]] = []
         works = []
+        statements = []
         for tr in transitions:
             a = tr.alert
             works.append(rec.upsert_alert(a.id, tr.change != "cleared", now, _alert_body(a)))
@@ -313,13 +326,179 @@ class Mechanism:
                 view = self.sharing.alert_view(a, party, self.picture)
                 if view is not None:
                     events.append((party, "alert", view))
-            if self.record is not None and _reaches_warning(tr):
-                self.record("alert", {"transition": tr.change, "actor": actor,
-                                      **{k: v for k, v in a.as_dict().items()
-                                         if k != "detail"},
-                                      "detail": {k: v for k, v in a.detail.items()
-                                                 if not k.startswith("_")}})
+            if _reaches_warning(tr):
+                statements.append(("alert", {
+                    "transition": tr.change, "actor": actor,
+                    **{k: v for k, v in a.as_dict().items() if k != "detail"},
+                    "detail": {k: v for k, v in a.detail.items() if not k.startswith("_")},
+                }, None))
+        if self.record is not None:
+            await self.record.say(statements)
         await self.publish(events, now, extra_work=works)
+        for tr in transitions:
+            if _turns_urgent(tr):
+                await self._automatic_warnings(tr.alert, now)
+
+    # --- strategic --------------------------------------------------------------------------------
+
+    async def put_intent(self, party: str, intent: OperationalIntent, key: Sequence[str]
+                         ) -> WriteResult:
+        """Create or change one of ``party``'s operational intents under the F3548 rules; the
+        overlaps the rules allow are announced to both owners and recorded."""
+        if intent.owner != party:
+            raise ConflictingWriteError(
+                f"intent owner {intent.owner!r} is not your party ({party})")
+        now = self.clock.now()
+        result = await asyncio.to_thread(self.intents.put, intent, key=list(key),
+                                         policy=self.strategic_policy, now=now)
+        if result.overlaps:
+            events = []
+            statements = []
+            for ov in result.overlaps:
+                other = ov.other
+                start = min(intent.volumes[a].time_start_s for a, _ in ov.volume_pairs)
+                view = {
+                    "id": f"{intent.id}~{other.id}", "kind": "strategic", "state": "raised",
+                    "severity": "advisory", "parties": sorted({party, other.owner}),
+                    "intents": [{"id": intent.id, "owner": party},
+                                {"id": other.id, "owner": other.owner}],
+                    "volume_pairs": [list(p) for p in ov.volume_pairs],
+                    "t_to_go_s": max(start - now, 0.0), "point": None, "detail": {},
+                }
+                events += [(party, "alert", view), (other.owner, "alert", view)]
+                statements.append(("intent.overlap", {k: view[k] for k in (
+                    "id", "parties", "intents", "volume_pairs")}, None))
+            if self.record is not None:
+                await self.record.say(statements)
+            await self.publish(events, now)
+        return result
+
+    # --- hotline --------------------------------------------------------------------------------
+
+    async def _automatic_warnings(self, alert: Alert, now: float) -> None:
+        """A flash message on behalf of each other party's watch to each party whose aircraft
+        is in an alert that has just come within the warning time."""
+        if self.record is None:
+            return
+        for to_party, track_id in alert.tracks:
+            for from_party in alert.parties:
+                if from_party == to_party:
+                    continue
+                text = (f"AUTOMATIC WARNING from detente for {from_party}: your aircraft "
+                        f"{track_id} is predicted in {alert.kind} conflict with a {from_party} "
+                        f"aircraft in {alert.t_to_go_s:.0f} s. Acknowledge and change course.")
+                m, _ = self.hotline.send(
+                    from_party=from_party, from_official=None, to_party=to_party,
+                    to_official=None, priority="flash", body=text, alert_id=alert.id,
+                    now=now, automatic=True)
+                (receipt,) = await self.record.say([("hotline.message", {
+                    **_message_fields(m), "on_behalf_of": f"{from_party} watch"}, None)])
+                m = self.hotline.set_record_index(m.id, receipt.index)
+                await self._publish_message(m, "sent", now)
+
+    async def _publish_message(self, m: HotlineMessage, change: str, now: float) -> None:
+        data = message_event(m, change)
+        await self.publish([(p, "hotline", data) for p in (m.from_party, m.to_party)], now,
+                           extra_work=[rec.upsert_message(m.id, now, m.as_dict())])
+
+    async def send_message(self, caller: Principal, signed: SignedStatement
+                           ) -> tuple[HotlineMessage, Receipt | None]:
+        """An official's signed ``hotline.message``: checked, recorded, then delivered."""
+        if self.record is None:
+            raise ConflictingWriteError("this service keeps no record: no hotline")
+        self.record.check_party_statement(caller, signed, ["hotline.message"])
+        body = signed.statement.body
+        now = self.clock.now()
+        m, new = self.hotline.send(
+            from_party=caller.party, from_official=caller.official,
+            to_party=_text(body, "to_party"), to_official=_text(body, "to_official", None),
+            priority=_text(body, "priority"), body=_text(body, "body"),
+            alert_id=_text(body, "alert_id", None), now=now,
+            message_id=_text(body, "id"),
+        )
+        if not new:
+            return m, None
+        try:
+            (receipt,) = await self.record.append_party(caller, [signed], ["hotline.message"])
+        except BaseException:
+            self.hotline.forget(m.id)
+            raise
+        m = self.hotline.set_record_index(m.id, receipt.index)
+        await self._publish_message(m, "sent", now)
+        return m, receipt
+
+    async def acknowledge_message(self, caller: Principal, signed: SignedStatement
+                                  ) -> tuple[HotlineMessage, Receipt]:
+        """An addressee official's signed ``hotline.ack``, whose ref is the message's entry."""
+        if self.record is None:
+            raise ConflictingWriteError("this service keeps no record: no hotline")
+        self.record.check_party_statement(caller, signed, ["hotline.ack"])
+        body = signed.statement.body
+        message_id = _text(body, "message_id")
+        before = self.hotline.get(message_id)
+        if before is not None and signed.statement.ref != before.record_index:
+            raise InputError(f"ref: an acknowledgement refers to the message's record entry "
+                             f"({before.record_index}), got {signed.statement.ref}")
+        now = self.clock.now()
+        m = self.hotline.acknowledge(message_id, caller.party, caller.official,
+                                     _text(body, "reply", None), now)
+        try:
+            (receipt,) = await self.record.append_party(caller, [signed], ["hotline.ack"])
+        except BaseException:
+            assert before is not None
+            self.hotline.restore([before])
+            raise
+        await self._publish_message(m, "acknowledged", now)
+        return m, receipt
+
+    async def delivered(self, message_id: str, official: str) -> None:
+        """Record the first push of a message to an official of its addressee party."""
+        m = self.hotline.get(message_id)
+        if m is None or self.record is None or not self.hotline.addressed_to(m, official):
+            return
+        m = self.hotline.mark_delivered(message_id, official)
+        if m is None:
+            return
+        now = self.clock.now()
+        await self.record.say([("hotline.delivery", {
+            "message_id": m.id, "to_party": m.to_party, "official": official,
+            "level": m.level}, m.record_index)])
+        await asyncio.wrap_future(self.recorder.submit(
+            rec.upsert_message(m.id, now, m.as_dict())))
+
+    async def _escalate(self, now: float) -> None:
+        steps = self.hotline.due(now)
+        if not steps or self.record is None:
+            return
+        await self.record.say([
+            (f"hotline.{st.change}", {"message_id": st.message.id, "level": st.message.level,
+                                      "sender_level": st.message.sender_level,
+                                      "deadline": st.message.deadline}, st.message.record_index)
+            for st in steps
+        ])
+        for st in steps:
+            await self._publish_message(st.message, st.change, now)
+
+    async def _publish_head(self, now: float) -> None:
+        """Tell every party of a new signed tree head, so that its client checks and co-signs
+        it."""
+        if self.record is None:
+            return
+        head = self.record.ledger.tree_head()
+        if head.size == self._head_published:
+            return
+        self._head_published = head.size
+        data = self.head_view()
+        await self.publish([(p, "tree_head", data) for p in self.config.parties], now)
+
+    def head_view(self, size: int | None = None) -> dict[str, Any]:
+        assert self.record is not None
+        ledger = self.record.ledger
+        head = ledger.tree_head() if size is None else ledger.head(size)
+        cosigners = sorted({c.party for c in ledger.cosignatures(head.size)})
+        return {"head": head.to_json(), "size": head.size, "cosigned_by": cosigners,
+                "settled": set(self.config.parties) <= set(cosigners),
+                "log_key": base64.b64encode(ledger.log_public_key).decode()}
 
     async def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]], now: float,
                       extra_work: Sequence[rec.Work] = ()) -> None:
@@ -373,6 +552,37 @@ class Mechanism:
         views = (self.sharing.alert_view(a, party, self.picture)
                  for a in self.alerts.open_alerts())
         return [v for v in views if v is not None]
+
+
+def _turns_urgent(tr: Transition) -> bool:
+    """An alert that has just come within the warning time (raised there, or escalated)."""
+    urgent = ("warning", "critical")
+    return (tr.change in ("raised", "updated") and tr.alert.severity in urgent
+            and tr.previous_severity not in urgent)
+
+
+def _text(body: dict[str, Any], key: str, default: Any = ...) -> Any:
+    value = body.get(key, default)
+    if value is ...:
+        raise InputError(f"statement body: missing {key!r}")
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"statement body: {key!r} must be text, got {type(value).__name__}")
+    return value
+
+
+def _message_fields(m: HotlineMessage) -> dict[str, Any]:
+    return {"id": m.id, "to_party": m.to_party, "to_official": m.to_official,
+            "priority": m.priority, "body": m.body, "alert_id": m.alert_id,
+            "automatic": m.automatic}
+
+
+def message_event(m: HotlineMessage, change: str) -> dict[str, Any]:
+    """A message as the stream and the API show it: its fields, what changed, its ack."""
+    d = m.as_dict()
+    d["change"] = change
+    d["ack"] = (None if m.ack_by is None else
+                {"by": m.ack_by, "at": m.ack_at, "reply": m.reply})
+    return d
 
 
 def _reaches_warning(tr: Transition) -> bool:

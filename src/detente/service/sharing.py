@@ -19,7 +19,7 @@ from detente.service.alerting import Alert
 from detente.service.config import Config, Share
 from detente.service.picture import Picture
 
-__all__ = ["SharingPolicy"]
+__all__ = ["SharingPolicy", "StrategicPolicy"]
 
 
 def _grid(values: np.ndarray, step: float) -> np.ndarray:
@@ -159,3 +159,22 @@ class SharingPolicy:
         x, y = self.projection.forward(lat, lon)
         la, lo = self.projection.inverse(_grid(x, precision_m), _grid(y, precision_m))
         return round(float(la), 6), round(float(lo), 6)
+
+
+class StrategicPolicy:
+    """The agreements, as the F3548 rules ask them (``engines.f3548.AgreementPolicy``)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def allows_equal_priority(self, party_a: str, party_b: str) -> bool:
+        ag = self.config.agreement(party_a, party_b)
+        return ag is not None and ag.equal_priority_allowed
+
+    def shares_volumes(self, owner: str, viewer: str) -> bool:
+        """Volumes are shown to a party the owner shares tracks with (in some zone)."""
+        ag = self.config.agreement(owner, viewer)
+        if ag is None:
+            return False
+        zones = ag.shares[owner].zones
+        return zones is None or not zones.is_empty

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from detente.errors import StoreError
 from detente.store.database import Base
 
-__all__ = ["Recorder", "alerts_table", "events_table", "reports_table"]
+__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
 
 reports_table = Table(
     "track_reports", Base.metadata,
@@ -58,6 +58,13 @@ alerts_table = Table(
     Column("open", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("body", Text, nullable=False),  # JSON of the Alert, service-private fields included
+)
+
+hotline_table = Table(
+    "hotline_messages", Base.metadata,
+    Column("id", String(64), primary_key=True),
+    Column("updated_at", Float, nullable=False),
+    Column("body", Text, nullable=False),  # JSON of the HotlineMessage
 )
 
 events_table = Table(
@@ -206,4 +213,18 @@ def recent_reports(engine: Engine, since: float) -> list[dict[str, Any]]:
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(alerts_table.c.body).where(alerts_table.c.open == 1)).all()
+    return [json.loads(b) for (b,) in rows]
+
+
+def upsert_message(message_id: str, updated_at: float, body: dict[str, Any]) -> Work:
+    def work(conn: Any) -> None:
+        conn.execute(delete(hotline_table).where(hotline_table.c.id == message_id))
+        conn.execute(insert(hotline_table).values(id=message_id, updated_at=updated_at,
+                                                  body=json.dumps(body)))
+    return work
+
+
+def message_bodies(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(hotline_table.c.body)).all()
     return [json.loads(b) for (b,) in rows]

@@ -1,0 +1,65 @@
+"""Watch the record for your party: check each new signed tree head against the last one you
+accepted (consistency proof), co-sign it, and keep it.
+
+Runs until interrupted (or once with --once). Every accepted head is appended to --heads (JSON
+lines), which `detente verify --heads` checks a later export against. A head that contradicts
+one you accepted is a split view: the command prints an ALERT with both signed heads (the
+evidence), does not co-sign, and exits with status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from detente.ledger import SplitViewError, TreeHead
+from detente.ledger.keys import b64decode_strict
+
+SPLIT_VIEW_EXIT = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
+    parser.add_argument("--party", required=True)
+    parser.add_argument("--key", required=True, metavar="FILE", help="the party's key (PEM)")
+    parser.add_argument("--heads", default=None, metavar="FILE",
+                        help="JSON lines of accepted heads (default PARTY-heads.jsonl)")
+    parser.add_argument("--log-key", default=None, metavar="BASE64",
+                        help="the log's public key from your agreement (else trusted on first "
+                             "use and printed)")
+    parser.add_argument("--every", type=float, default=5.0, metavar="S",
+                        help="seconds between looks (default %(default)g)")
+    parser.add_argument("--once", action="store_true", help="look once and stop")
+
+
+def run(args: argparse.Namespace) -> int:
+    from detente.cli.client import ServiceClient, Witness
+
+    path = Path(args.heads or f"{args.party}-heads.jsonl")
+    kept = []
+    if path.exists():
+        kept = [TreeHead.from_json(json.loads(line)) for line in path.read_text().splitlines()
+                if line.strip()]
+    log_key = None if args.log_key is None else b64decode_strict(args.log_key, "--log-key")
+    with ServiceClient(args.url, args.party, args.key) as client:
+        w = Witness(client, log_key, kept)
+        while True:
+            try:
+                head = w.step()
+            except SplitViewError as exc:
+                ev = exc.evidence
+                print(f"ALERT {args.party}: the log showed two histories: {exc}\n"
+                      f"held:    {json.dumps(ev.held.to_json())}\n"
+                      f"offered: {json.dumps(ev.offered.to_json())}", file=sys.stderr)
+                return SPLIT_VIEW_EXIT
+            if head is not None:
+                with path.open("a") as f:
+                    f.write(json.dumps(head.to_json()) + "\n")
+                print(f"{args.party} co-signed tree head {head.size} "
+                      f"({head.root.hex()[:16]}...)", file=sys.stderr)
+            if args.once:
+                return 0
+            time.sleep(args.every)

@@ -1,0 +1,90 @@
+"""The mechanism's side of the record: what it says itself, and what it lets parties say.
+
+The service speaks as author ``detente`` with the log's own key (alerts, escalations,
+deliveries, automatic warnings); its key is registered in the log at first start. Parties and
+officials speak for themselves: the service checks that a statement's author is the caller
+(``TUR`` for a party login, ``TUR/tur-watch`` for an official), and that a key registered in
+the log is one the configuration lists for that author, then appends it. Appends are durable
+(fsync) before any receipt is returned, so they run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from detente.errors import ConflictingWriteError, InputError
+from detente.ledger import Ledger, Receipt, SignedStatement, key_statement, sign_statement
+from detente.ledger.keys import Ed25519PrivateKey, b64decode_strict, public_key_bytes
+from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE
+from detente.service.auth import Principal
+from detente.service.clock import Clock
+from detente.service.config import Config
+
+__all__ = ["SERVICE_AUTHOR", "Record", "author_of"]
+
+SERVICE_AUTHOR = "detente"
+
+
+def author_of(p: Principal) -> str:
+    """How a caller signs in the record: the party, or ``party/official``."""
+    return p.party if p.official is None else f"{p.party}/{p.official}"
+
+
+class Record:
+    def __init__(self, ledger: Ledger, log_key: Ed25519PrivateKey, config: Config,
+                 clock: Clock) -> None:
+        self.ledger = ledger
+        self.log_key = log_key
+        self.config = config
+        self.clock = clock
+        if ledger.keys.current(SERVICE_AUTHOR) is None:
+            ledger.append(key_statement(log_key, log_key, author=SERVICE_AUTHOR,
+                                        time=clock.now()))
+
+    def configured_keys(self, author: str) -> list[bytes]:
+        """The raw public keys the configuration allows ``author`` to register."""
+        party, _, official = author.partition("/")
+        if party not in self.config.parties:
+            return []
+        if official:
+            o = self.config.official(official)
+            return [] if o is None or o.party != party else [public_key_bytes(o.public_key)]
+        return [public_key_bytes(k) for k in self.config.parties[party].public_keys]
+
+    async def say(self, items: Sequence[tuple[str, dict[str, Any], int | None]]
+                  ) -> list[Receipt]:
+        """Append the service's own statements (kind, body, ref), in order, durably."""
+        if not items:
+            return []
+        now = self.clock.now()
+        signed = [sign_statement(self.log_key, kind=kind, author=SERVICE_AUTHOR, time=now,
+                                 body=body, ref=ref) for kind, body, ref in items]
+        return await asyncio.to_thread(self.ledger.append_many, signed)
+
+    def check_party_statement(self, caller: Principal, signed: SignedStatement,
+                              kinds: Sequence[str] | None = None) -> None:
+        """Refuse a statement the caller may not make (before anything is stored)."""
+        st = signed.statement
+        author = author_of(caller)
+        if st.author != author:
+            raise ConflictingWriteError(
+                f"statement author {st.author!r} is not the caller ({author})")
+        if kinds is not None and st.kind not in kinds:
+            raise InputError(f"statement kind {st.kind!r} is not one of {', '.join(kinds)}")
+        if st.kind in (KIND_KEY_REGISTER, KIND_KEY_ROTATE):
+            raw = b64decode_strict(str(st.body.get("public_key", "")), "public_key")
+            if raw not in self.configured_keys(author):
+                raise ConflictingWriteError(
+                    f"key {st.body.get('public_key')} is not a key the configuration lists "
+                    f"for {author}")
+        if abs(st.time - self.clock.now()) > 300:
+            raise InputError(f"statement time is {st.time - self.clock.now():+.0f} s from the "
+                             "service's clock (limit 300 s): check the signer's clock")
+
+    async def append_party(self, caller: Principal, statements: Sequence[SignedStatement],
+                           kinds: Sequence[str] | None = None) -> list[Receipt]:
+        for s in statements:
+            self.check_party_statement(caller, s, kinds)
+        return await asyncio.to_thread(self.ledger.append_many, list(statements))

@@ -1,0 +1,176 @@
+"""IntentIndex: write-through, rebuild from the table, expiry, and agreement with the engine."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from detente.engines.f3548 import DefaultPolicy, MissingKeyError, PriorityConflictError
+from detente.engines.strategic import find_conflicts
+from detente.errors import ConflictingWriteError, GeometryError, InputError
+from detente.geo import LocalProjection
+from detente.model.intent import Circle, OperationalIntent, Polygon, Volume4D
+from detente.store import intents as store
+from detente.store.database import open_database
+
+T0 = 1_795_000_000.0
+PROJ = LocalProjection(40.0, 30.0)
+
+
+def box(lat0, lon0, d=0.01) -> Polygon:
+    return Polygon((lat0, lat0, lat0 + d, lat0 + d), (lon0, lon0 + d, lon0 + d, lon0))
+
+
+def vol(fp, t0=T0, t1=T0 + 600.0, lo=0.0, hi=120.0) -> Volume4D:
+    return Volume4D(fp, lo, hi, t0, t1)
+
+
+def it(ident, owner, *volumes, priority=0, state="Accepted", version=None):
+    return OperationalIntent(ident, owner, state, priority, tuple(volumes), version)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return open_database(f"sqlite:///{tmp_path / 'd.sqlite'}")
+
+
+@pytest.fixture
+def index(engine):
+    counter = itertools.count(1)
+    return store.IntentIndex(engine, PROJ, new_version=lambda: f"v{next(counter)}")
+
+
+def test_create_gives_a_version_and_change_needs_it(index):
+    a = index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0).intent
+    assert a.version == "v1"
+    with pytest.raises(ConflictingWriteError, match="has changed since the version presented"):
+        index.put(it("a", "TR", vol(box(40.0, 30.0)), version="v0"), now=T0)
+    with pytest.raises(ConflictingWriteError, match="belongs to TR; RU may not change it"):
+        index.put(it("a", "RU", vol(box(40.0, 30.0)), version="v1"), now=T0)
+    b = index.put(it("a", "TR", vol(box(40.0, 30.02)), version="v1"), now=T0).intent
+    assert b.version == "v2" and index.get("a", now=T0) == b
+
+
+def test_key_and_priority_enforced_and_nothing_written_on_refusal(index, engine):
+    ru = index.put(it("r", "RU", vol(box(40.0, 30.0)), priority=5), now=T0).intent
+    low = it("t", "TR", vol(box(40.005, 30.005)), priority=1)
+    with pytest.raises(MissingKeyError, match="'r' of RU"):
+        index.put(low, now=T0)
+    with pytest.raises(PriorityConflictError, match="priority 5 is higher than 1"):
+        index.put(low, key={ru.version}, now=T0)
+    assert index.get("t", now=T0) is None
+    with engine.connect() as conn:
+        assert conn.execute(select(store.IntentRow.id)).scalars().all() == ["r"]
+    high = index.put(it("t", "TR", vol(box(40.005, 30.005)), priority=9), key={ru.version},
+                     now=T0)
+    assert [(o.other.id, o.volume_pairs) for o in high.overlaps] == [("r", ((0, 0),))]
+
+
+def test_equal_priority_follows_the_policy(index):
+    ru = index.put(it("r", "RU", vol(box(40.0, 30.0))), now=T0).intent
+    tr = it("t", "TR", vol(box(40.0, 30.0)))
+    with pytest.raises(PriorityConflictError, match="equal priority"):
+        index.put(tr, key={ru.version}, now=T0)
+    index.put(tr, key={ru.version}, policy=DefaultPolicy(equal_priority_allowed=True), now=T0)
+
+
+def test_own_intents_never_block(index):
+    index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0)
+    assert index.put(it("b", "TR", vol(box(40.0, 30.0))), now=T0).overlaps == ()
+
+
+def test_ids_are_never_reused(index):
+    first = index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0).intent
+    index.put(it("a", "TR", vol(box(40.0, 30.0)), state="Ended", version=first.version), now=T0)
+    assert index.get("a", now=T0) is None
+    with pytest.raises(ConflictingWriteError, match="already used"):
+        index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0)
+
+
+def test_expired_intents_leave_by_themselves(index):
+    ru = index.put(it("r", "RU", vol(box(40.0, 30.0), t1=T0 + 60)), now=T0).intent
+    late = it("t", "TR", vol(box(40.0, 30.0), t0=T0 + 30, t1=T0 + 600))
+    with pytest.raises(MissingKeyError):
+        index.put(late, now=T0 + 60)  # closed: at its end time it is still live
+    assert len(index) == 1
+    # After r's end, nothing is left to overlap: the write passes without a key.
+    assert index.put(late, now=T0 + 60.5).overlaps == ()
+    assert index.get("r", now=T0 + 60.5) is None and ru.version
+
+
+def test_refuses_intent_already_over_and_outside_region(index):
+    with pytest.raises(InputError, match="before now"):
+        index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0 + 601)
+    with pytest.raises(GeometryError, match="from the centre of the region served"):
+        index.put(it("a", "TR", vol(box(0.0, -60.0))), now=T0)
+
+
+def test_rebuild_from_database_equals_written_state(engine, index):
+    rng = np.random.default_rng(3)
+    written = {}
+    for k in range(60):
+        fp = (Circle(40 + rng.uniform(0, .1), 30 + rng.uniform(0, .1), float(rng.uniform(10, 500)))
+              if k % 2 else box(40 + rng.uniform(0, .1), 30 + rng.uniform(0, .1), 0.003))
+        t0 = T0 + float(rng.integers(0, 5)) * 600
+        # Each party writes with a full key and the highest priority so far: always allowed.
+        cand = it(f"i{k}", f"P{k}", vol(fp, t0=t0, t1=t0 + 600), priority=k)
+        key = {o.other.version for o in index.overlaps(cand, now=T0)}
+        r = index.put(cand, key=key, now=T0)
+        written[r.intent.id] = r.intent
+    ended = written.pop("i0")
+    index.put(it("i0", "P0", *ended.volumes, state="Ended", version=ended.version), now=T0)
+    reloaded = store.IntentIndex.load(engine, PROJ, now=T0)
+    assert {i: reloaded.get(i, now=T0) for i in written} == written
+    assert reloaded.get("i0", now=T0) is None
+    # The rebuilt index answers overlap queries as the engine does on the written intents.
+    probe = vol(box(40.03, 30.03, 0.04), t0=T0 + 300, t1=T0 + 900)
+    expected = {written[i].id for i in written
+                if len(find_conflicts([written[i], it("q", "Q", probe)], PROJ))}
+    assert {x.id for x in reloaded.query([probe], now=T0)} == expected
+    # Rows stored for another grid are projected afresh, to the same answers.
+    other = store.IntentIndex.load(engine, LocalProjection(41.0, 31.0), now=T0)
+    assert {i: other.get(i, now=T0) for i in written} == written
+    assert {x.id for x in other.query([probe], now=T0)} == expected
+    # And after the last volume has ended, it loads nothing.
+    assert len(store.IntentIndex.load(engine, PROJ, now=T0 + 3001)) == 0
+
+
+def test_index_equals_engine_through_tail_and_rebuilds(engine, monkeypatch):
+    # A tiny tail forces many tree rebuilds and compactions while intents change and expire.
+    monkeypatch.setattr(store, "_TAIL_MAX", 7)
+    index = store.IntentIndex(engine, PROJ)
+    rng = np.random.default_rng(5)
+    live = {}
+    used = set()
+    met = 0
+    now = T0
+    for k in range(150):
+        now += 5.0
+        ident = f"i{rng.integers(0, 40)}"
+        lat, lon = 40 + rng.uniform(0, .05), 30 + rng.uniform(0, .05)
+        fp = Circle(lat, lon, float(rng.uniform(50, 800))) if k % 3 else box(lat, lon, 0.004)
+        t0 = now + float(rng.uniform(0, 300))
+        prev = index.get(ident, now=now)
+        if prev is None and ident in used:  # expired: ids are never reused
+            ident = f"{ident}.{k}"
+        used.add(ident)
+        owner = prev.owner if prev else f"P{k % 4}"
+        cand = it(ident, owner, vol(fp, t0=t0, t1=t0 + float(rng.uniform(20, 400))),
+                  state="Nonconforming" if prev else "Accepted",
+                  version=prev.version if prev else None)
+        if prev is None:
+            cand = it(ident, owner, *cand.volumes, priority=1000 + k)
+        overlaps = index.overlaps(cand, now=now)
+        # Oracle: the engine over the intents that are live now.
+        live = {i: x for i, x in live.items() if x.is_live(now) and i != ident}
+        others = [x for x in live.values() if x.owner != owner]
+        found = find_conflicts([cand, *others], PROJ)
+        expected = sorted({others[j - 1].id for j in found.j[found.i == 0].tolist()})
+        assert [o.other.id for o in overlaps] == expected
+        met += bool(expected)
+        key = {o.other.version for o in overlaps}
+        live[ident] = index.put(cand, key=key, now=now).intent
+    assert met > 20  # the draw does meet other intents, through tree and tail alike
