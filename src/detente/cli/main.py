@@ -21,6 +21,7 @@ __all__ = ["COMMANDS", "main"]
 # `detente --help` stays fast and one command's heavy imports never slow another.
 COMMANDS: dict[str, tuple[str, str]] = {
     "conflicts": ("conflicts", "predict losses of separation between aircraft in a states CSV"),
+    "incursions": ("incursions", "predict entries into airspace protected by another party"),
     "serve": ("serve", "run the service (API, detection cycle, record)"),
     "login": ("login", "log in to a service with a key file and print a bearer token"),
     "witness": ("witness", "check, co-sign and keep the record's tree heads for your party"),
