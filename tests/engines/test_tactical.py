@@ -89,10 +89,11 @@ def check_against_oracle(x, y, z, vx, vy, vz, group, R=R, V=V, T=T):
     assert set(got) <= set(outer), f"spurious {set(got) - set(outer)}"
     for pair in inner:
         i, j = pair
-        still = math.hypot(vx[j] - vx[i], vy[j] - vy[i]) < 1e-6
+        still = math.hypot(vx[j] - vx[i], vy[j] - vy[i]) < 1e-3
         names = ("t_in", "t_out") if still else ("t_in", "t_out", "t_cpa", "d_cpa", "dv_cpa")
-        # Without relative motion (below 1e-6 m/s) the time of closest approach is any time;
-        # the engine says 0 by convention, so only the interval is compared.
+        # Without relative motion the time of closest approach is any time (the engine says 0
+        # by convention), and below 1 mm/s the oracle's textbook arithmetic cannot place it:
+        # there only the interval is compared.
         for name, a, b in zip(names, got[pair], exact[pair], strict=False):
             assert a == pytest.approx(b, rel=1e-7, abs=1e-5), (pair, name)
     return got
