@@ -1,7 +1,7 @@
 """Run the service: FastAPI on uvicorn, embedded SQLite by default.
 
 The configuration (TOML) declares the region, the parties with their public keys and officials,
-the protected airspaces and the agreements; see examples/border.toml.
+the protected airspaces and the agreements; see detente/data/demo/border.toml.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from detente.store.database import DEFAULT_DATABASE_URL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="examples/border.toml", metavar="FILE",
-                        help="configuration TOML (default %(default)s)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="configuration TOML (default: the built-in demo configuration, "
+                             "detente/data/demo/border.toml)")
     parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
                         help="SQLAlchemy database URL (default %(default)s, a file in the "
                              "working directory)")
@@ -27,9 +28,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from detente.api.app import create_app
+    from detente.data import bundled_path
     from detente.service.config import load_config
 
-    config = load_config(Path(args.config))
+    config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
     app = create_app(config, args.db)
     print(f"detente: {config.region_name}, {len(config.parties)} parties, "
           f"{len(config.agreements)} agreements; database {args.db}; "

@@ -1,7 +1,7 @@
 """The mechanism's configuration: region, parties and officials, airspaces, agreements.
 
-Read from TOML (see examples/border.toml). Every error names the key path and the offending
-value, e.g. ``agreements[0].shares.TUR.precision_m: expected a number >= 0, got 'fine'``.
+Read from TOML (see detente/data/demo/border.toml). Every error names the key path and the
+offending value, e.g. ``agreements[0].shares.TUR.precision_m: expected a number >= 0, got 'fine'``.
 
 Agreements are between two parties and are the only channel of sharing: a party with no
 agreement with another learns nothing about it, and detente predicts no conflict between them
@@ -22,7 +22,10 @@ import shapely
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shapely.geometry import shape
 
+from detente.data import bundled_path
 from detente.errors import InputError
+from detente.formats.airspace_geojson import read_airspace_geojson
+from detente.model.airspace import Airspace
 from detente.service.keys import parse_public_key
 
 __all__ = [
@@ -122,6 +125,20 @@ class Config:
             if set(ag.parties) == {a, b}:
                 return ag
         return None
+
+    def load_airspaces(self) -> list[Airspace]:
+        """The protected airspaces of the configuration's GeoJSON files."""
+        out: list[Airspace] = []
+        for path in self.airspace_files:
+            try:
+                with path.open(encoding="utf-8") as stream:
+                    out.extend(read_airspace_geojson(stream, str(path)))
+            except OSError as exc:
+                raise InputError(f"cannot read airspace file {path}: {exc.strerror}") from None
+        unknown = sorted({a.owner for a in out} - set(self.parties))
+        if unknown:
+            raise InputError(f"airspaces owned by undeclared parties: {', '.join(unknown)}")
+        return out
 
     def official(self, official_id: str) -> Official | None:
         for p in self.parties.values():
@@ -314,7 +331,13 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
     for k, entry in enumerate(root.raw("airspaces", [])):
         if not isinstance(entry, str):
             raise InputError(f"airspaces[{k}]: expected a GeoJSON file name, got {entry!r}")
-        files.append(base / entry)
+        if entry.startswith("detente:"):  # a file shipped in the package (detente/data)
+            try:
+                files.append(bundled_path(entry.removeprefix("detente:")))
+            except FileNotFoundError as exc:
+                raise InputError(f"airspaces[{k}]: {exc}") from None
+        else:
+            files.append(base / entry)
 
     svc = root.sub("service")
     settings = ServiceSettings(

@@ -22,9 +22,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from detente.engines import incursion
+from detente.engines.incursion import AirspaceIndex
 from detente.engines.tactical import detect_xy, pair_conflicts
 from detente.errors import ConflictingWriteError, InputError
 from detente.geo.projection import LocalProjection
+from detente.geo.stereographic import StereographicProjection
 from detente.ledger import Receipt, SignedStatement
 from detente.model.intent import OperationalIntent
 from detente.model.reports import TrackReport, report_problem
@@ -97,6 +100,9 @@ class Mechanism:
         self.alerts = AlertBook()
         self.hotline = Hotline(config)
         self.intents = IntentIndex.load(engine, self.projection, now=clock.now())
+        self.airspaces = config.load_airspaces()
+        self.airspace_index = AirspaceIndex.build(
+            self.airspaces, StereographicProjection(*config.centre))
         self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
         self._head_published = -1
@@ -205,7 +211,7 @@ class Mechanism:
         return await asyncio.to_thread(self._detect, states, fresh)
 
     def _detect(self, states: Any, fresh: set[tuple[str, str]] | None) -> list[Finding]:
-        if len(states) < 2 or not self.config.agreements:
+        if len(states) == 0 or not self.config.agreements:
             return []
         subset = None
         if fresh is not None:
@@ -213,6 +219,51 @@ class Mechanism:
                                      zip(states.party, states.id, strict=True)])
             if subset.size == 0:
                 return []
+        found = self._incursion_findings(states if subset is None else states.take(subset))
+        if len(states) < 2:
+            return found
+        return found + self._tactical(states, subset)
+
+    def _incursion_findings(self, states: Any) -> list[Finding]:
+        """Aircraft about to enter (or inside) airspace another party protects, between
+        parties that agreed."""
+        if not self.airspaces or len(states) == 0:
+            return []
+        lookahead = max(a.lookahead_s for a in self.config.agreements)
+        report = incursion.detect(states, self.airspace_index, lookahead_s=lookahead)
+        inc = report.incursions
+        out = []
+        seen: set[tuple] = set()
+        for k in range(len(inc)):
+            i, m = int(inc.i[k]), int(inc.airspace[k])
+            party, owner = str(states.party[i]), self.airspaces[m].owner
+            ag = self.config.agreement(party, owner)
+            key = ("incursion", party, str(states.id[i]), self.airspaces[m].name)
+            if ag is None or key in seen or float(inc.t_entry[k]) > ag.lookahead_s:
+                continue  # one alert per aircraft and airspace: its first stay inside
+            seen.add(key)
+            t_entry = float(inc.t_entry[k])
+            violation = bool(inc.violation[k])
+            point = (float(inc.entry_lon[k]), float(inc.entry_lat[k]))
+            t_exit = float(inc.t_exit[k])
+            out.append(Finding(
+                kind="incursion", key=key, parties=tuple(sorted({party, owner})),
+                tracks=((party, str(states.id[i])),), t_to_go_s=0.0 if violation else t_entry,
+                severity="critical" if violation else severity_for(
+                    t_entry, ag.warning_s, ag.critical_s),
+                point=point,
+                detail={
+                    "airspace": self.airspaces[m].name, "owner": owner,
+                    "kind": str(self.airspaces[m].kind), "violation": violation,
+                    "t_entry_s": round(t_entry, 1),
+                    "t_exit_s": None if not np.isfinite(t_exit) else round(t_exit, 1),
+                    "inside_m": round(float(inc.inside_m[k])),
+                    "_points": {party: point},
+                },
+            ))
+        return out
+
+    def _tactical(self, states: Any, subset: np.ndarray | None) -> list[Finding]:
         parties = states.party.astype(str)
         names, group = np.unique(parties, return_inverse=True)
         x, y, vx, vy = self.projection.motion(states.lat, states.lon, states.gs_mps,
@@ -384,9 +435,7 @@ class Mechanism:
             for from_party in alert.parties:
                 if from_party == to_party:
                     continue
-                text = (f"AUTOMATIC WARNING from detente for {from_party}: your aircraft "
-                        f"{track_id} is predicted in {alert.kind} conflict with a {from_party} "
-                        f"aircraft in {alert.t_to_go_s:.0f} s. Acknowledge and change course.")
+                text = _warning_text(alert, from_party, track_id)
                 m, _ = self.hotline.send(
                     from_party=from_party, from_official=None, to_party=to_party,
                     to_official=None, priority="flash", body=text, alert_id=alert.id,
@@ -552,6 +601,23 @@ class Mechanism:
         views = (self.sharing.alert_view(a, party, self.picture)
                  for a in self.alerts.open_alerts())
         return [v for v in views if v is not None]
+
+
+def _warning_text(alert: Alert, from_party: str, track_id: str) -> str:
+    """The words of an automatic warning, from ``from_party``'s watch about ``track_id``."""
+    head = f"AUTOMATIC WARNING from detente on behalf of {from_party} watch: your aircraft"
+    d = alert.detail
+    if alert.kind == "incursion":
+        lon, lat = alert.point
+        if d.get("violation"):
+            return (f"{head} {track_id} is INSIDE {d['airspace']} airspace ({d['owner']}). "
+                    "Leave it at once and acknowledge.")
+        return (f"{head} {track_id} will enter {d['airspace']} airspace ({d['owner']}) in "
+                f"{alert.t_to_go_s:.0f} s at {lat:.4f} N {lon:.4f} E. Change your heading "
+                "immediately and acknowledge.")
+    return (f"{head} {track_id} will lose separation with a {from_party} aircraft in "
+            f"{alert.t_to_go_s:.0f} s (closest {d.get('d_cpa_m', '?')} m, "
+            f"{d.get('dv_cpa_m', '?')} m vertically). Acknowledge and change course.")
 
 
 def _turns_urgent(tr: Transition) -> bool:
