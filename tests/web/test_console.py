@@ -215,9 +215,9 @@ def test_login_refuses_other_keys(console, tmp_path, content, error):
     assert console.page.evaluate("window.detenteConsole.source.lastLogin") is None
 
 
-def test_without_a_source_the_page_says_so(console):
-    console.open(query="")
-    expect(console.page.locator("#error")).to_contain_text("open the page with ?source=fake")
+def test_an_unknown_source_is_named(console):
+    console.open(query="?source=nope")
+    expect(console.page.locator("#error")).to_contain_text('no data source "nope"')
 
 
 def test_receipt_download(russian):

@@ -6,7 +6,8 @@ import { mountLogin } from "./login.js";
 import { MapView } from "./map.js";
 import { clock, renderAlerts, renderHotline, renderRecord, tick } from "./panels.js";
 
-const now = () => Date.now() / 1000;
+// The picture's clock is the source's: a compressed demo's service runs faster than the wall.
+const now = () => source?.now() ?? Date.now() / 1000;
 const params = new URLSearchParams(location.search);
 const $ = (selector) => document.querySelector(selector);
 
@@ -19,12 +20,16 @@ const picture = {
   hotline: new Map(),     // id -> message data, in order of arrival
   treeHead: null,
   selected: null,         // {kind: "alert" | "hotline", id}
+  connection: null,       // {state, detail} from the source
 };
 
 function apply({ seq, type, data }) {
-  // The service numbers its events; one seen before (after a reconnect, say) is dropped.
-  if (seq <= picture.lastSeq) return;
-  picture.lastSeq = seq;
+  // The service numbers its durable events; one seen before (after a reconnect, say) is
+  // dropped. What it does not keep (the picture's tracks, say) has no number.
+  if (seq !== null) {
+    if (seq <= picture.lastSeq) return;
+    picture.lastSeq = seq;
+  }
   switch (type) {
     case "track": picture.tracks.set(`${data.party}/${data.id}`, data); break;
     case "track_gone": picture.tracks.delete(`${data.party}/${data.id}`); break;
@@ -32,6 +37,7 @@ function apply({ seq, type, data }) {
     case "hotline": picture.hotline.set(data.id, data); break;
     case "tree_head": picture.treeHead = data; break;
     case "airspace": picture.airspaces.set(data.id ?? data.properties.name, data); break;
+    case "connection": picture.connection = data; break;
     default: console.warn(`unknown event type "${type}" (seq ${seq})`);
   }
   scheduleRender();
@@ -50,6 +56,8 @@ function render() {
   renderAlerts($("#alerts"), picture, actions);
   renderHotline($("#hotline"), picture, actions);
   renderRecord($("#record"), picture);
+  const c = picture.connection;
+  $("#source").textContent = source.label ?? (c ? `${c.state}${c.detail ? `: ${c.detail}` : ""}` : "");
   tick(document, now());
 }
 

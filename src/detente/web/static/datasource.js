@@ -1,30 +1,263 @@
 // The seam between the console and the service: everything the page knows arrives through one
-// object with five methods, so the page runs today on a recorded fixture and tomorrow on the
-// service's WebSocket without changing anything else.
+// object with these methods, so the page runs on the service (LiveSource, the default) or on a
+// recorded fixture (FakeSource, ?source=fake) without changing anything else.
 //
-//   connect(onEvent)            -> Promise<close()>  delivers {seq, type, data} events in seq order
-//   login(party, official, sign) -> Promise<{party, official}>
-//       sign(bytes: Uint8Array) -> Promise<Uint8Array> is the official's Ed25519 signature. The
-//       source signs the service's challenge with it, and keeps it for the session's statements
-//       (acknowledgements, messages), which the service logs as signed by their author.
-//   acknowledge(kind, id, text) -> Promise<void>      kind: "alert" | "hotline"
-//   send(message)               -> Promise<string>    {to_party, priority, body, alert_id}; its id
-//   receipt(kind, id)           -> Promise<object>    proof that the statement is in the record
+//   connect(onEvent)              -> Promise<close()>  delivers {seq, type, data} events
+//   login(party, official, signer) -> Promise<{party, official}>
+//       signer = {sign(bytes: Uint8Array) -> Promise<Uint8Array>, publicKey: raw 32 bytes}: the
+//       official's Ed25519 key. The source signs the service's challenge with it, and keeps it
+//       for the session's statements (acknowledgements, messages), which the service records as
+//       signed by their author.
+//   acknowledge(kind, id, text)   -> Promise<void>      kind: "alert" | "hotline"
+//   send(message)                 -> Promise<string>    {to_party, priority, body, alert_id}; its id
+//   receipt(kind, id)             -> Promise<object>    proof that the statement is in the record
+//   now()                         -> number             the picture's clock (s, UTC epoch)
 //
-// The page never changes its own state on a call: the effect of an acknowledgement or a message
-// comes back as an event, as it will from the service, so there is one way for state to change.
+// Events, whichever the source: "track" and "track_gone" (seq null when live: the service
+// sends the whole picture every cycle and keeps none of it), "alert", "hotline", "tree_head"
+// and "airspace" in the shapes the static README lists, and "connection" {state, detail}.
+// The page never changes its own state on a call: the effect of an acknowledgement or a
+// message comes back as an event, so there is one way for state to change.
+
+import { b64, signStatement, unb64 } from "./statements.js";
+
+const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
+const RECONNECT_MS = 1000;
 
 /**
- * The source named by the page's query string: ?source=fake replays the bundled fixture, at
- * once, or one event every `step_ms` milliseconds (?source=fake&step_ms=500) to watch it unfold.
+ * The source named by the page's query string: none (or ?source=live) is the service that
+ * serves the page; ?source=fake replays the bundled fixture, at once, or one event every
+ * `step_ms` milliseconds (?source=fake&step_ms=500) to watch it unfold.
  */
 export function openSource(params) {
   const name = params.get("source") ?? "live";
+  if (name === "live") return new LiveSource(new URL("/", location.href));
   if (name === "fake") {
     return new FakeSource(new URL("fake/hatay.json", import.meta.url),
                           { stepMs: Number(params.get("step_ms") ?? 0) });
   }
-  throw new Error(`data source "${name}" is not available yet; open the page with ?source=fake`);
+  throw new Error(`no data source "${name}": use ?source=live (the default) or ?source=fake`);
+}
+
+/**
+ * The service: its REST API for calls, its WebSocket stream for events, translated into the
+ * page's event shapes here and nowhere else. `base` is the service's origin.
+ */
+export class LiveSource {
+  constructor(base) {
+    this.base = base;
+    this.token = null;
+    this.session = null;
+    this.signer = null;
+    this.registered = null;     // Promise: the official's key is in the record
+    this.clock = null;          // {time, at, rate}: the service's clock, from the stream's hello
+    this.lastSeq = 0;           // the last durable event seen; a reconnection resumes after it
+    this.tracks = new Set();    // "party/id" of the tracks in the last picture frame
+    this.messages = new Map();  // hotline id -> the service's message, for its record index
+    this.onEvent = null;
+    this.socket = null;
+  }
+
+  /** The service's clock, which a compressed demo runs faster than the wall clock. */
+  now() {
+    const wall = Date.now() / 1000;
+    const c = this.clock;
+    return c ? c.time + (wall - c.at) * c.rate : wall;
+  }
+
+  async login(party, official, signer) {
+    const { challenge } = await this.#call("POST", "v1/auth/challenge", { party, official });
+    const bytes = unb64(challenge);
+    const message = new Uint8Array(LOGIN_CONTEXT.length + bytes.length);
+    message.set(LOGIN_CONTEXT);
+    message.set(bytes, LOGIN_CONTEXT.length);
+    const signature = b64(await signer.sign(message));
+    const session = await this.#call("POST", "v1/auth/token", { challenge, signature });
+    this.token = session.token;
+    this.signer = signer;
+    this.session = { party: session.party, official: session.official };
+    return this.session;
+  }
+
+  /** Resolves once the stream said hello; the stream's own backlog then brings the history. */
+  async connect(onEvent) {
+    this.onEvent = onEvent;
+    await this.#open();
+    this.#airspaces().catch((error) => this.#status("connected", `no airspaces: ${error.message}`));
+    return () => { this.onEvent = null; this.socket?.close(); };
+  }
+
+  async acknowledge(kind, id, text) {
+    if (kind === "alert") {
+      await this.#call("POST", `v1/alerts/${encodeURIComponent(id)}/ack`);
+    } else if (kind === "hotline") {
+      const message = this.#message(id);
+      const body = { message_id: id, ...(text ? { reply: text } : {}) };
+      const entry = await this.#statement("hotline.ack", body, message.record_index);
+      await this.#call("POST", `v1/hotline/messages/${encodeURIComponent(id)}/ack`, entry);
+    } else {
+      throw new Error(`cannot acknowledge a "${kind}"; expected "alert" or "hotline"`);
+    }
+  }
+
+  async send({ to_party, priority, body, alert_id = null }) {
+    // The id is chosen here and signed: sending again after a lost reply makes no second message.
+    const id = [...crypto.getRandomValues(new Uint8Array(16))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const statement = { id, to_party, priority, body, ...(alert_id ? { alert_id } : {}) };
+    await this.#call("POST", "v1/hotline/messages",
+                     await this.#statement("hotline.message", statement, null));
+    return id;
+  }
+
+  async receipt(kind, id) {
+    if (kind !== "hotline") {
+      throw new Error("the service does not say where an alert is in the record: " +
+                      "select a hotline message for a receipt");
+    }
+    const index = this.#message(id).record_index;
+    return this.#call("GET", `v1/record/receipts/${index}`);
+  }
+
+  // --- the stream ------------------------------------------------------------------------------
+
+  #open() {
+    const url = new URL(`v1/stream?token=${encodeURIComponent(this.token)}&since=${this.lastSeq}`,
+                        this.base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const socket = this.socket = new WebSocket(url);
+    return new Promise((resolve, reject) => {
+      socket.onmessage = (message) => {
+        const event = JSON.parse(message.data);
+        if (event.type === "hello") {
+          const { time, rate } = event.data;
+          this.clock = { time, rate, at: Date.now() / 1000 };
+          this.#status("connected", "");
+          resolve();
+        } else {
+          this.#receive(event);
+        }
+      };
+      socket.onclose = (close) => {
+        reject(new Error(`the service's stream closed (${close.code} ${close.reason})`));
+        if (!this.onEvent || socket !== this.socket) return;
+        if (close.code === 4401) {
+          this.#status("closed", "the session expired: log in again");
+        } else {
+          this.#status("reconnecting", close.reason);
+          setTimeout(() => this.onEvent && this.#open().catch(() => {}), RECONNECT_MS);
+        }
+      };
+    });
+  }
+
+  #receive({ seq, type, data }) {
+    if (seq !== null) {
+      if (seq <= this.lastSeq) return;
+      this.lastSeq = seq;
+    }
+    switch (type) {
+      case "picture": return this.#picture(data);
+      case "alert": return this.#emit(seq, "alert", this.#alert(data));
+      case "hotline":
+        this.messages.set(data.id, data);
+        return this.#emit(seq, "hotline", hotlineView(data));
+      case "tree_head": return this.#emit(seq, "tree_head", {
+        size: data.size, root_hash: data.head.root, time: data.head.time,
+        signature: data.head.signature, cosigned_by: data.cosigned_by, settled: data.settled });
+      default: console.warn(`unknown event type from the service: "${type}"`);
+    }
+  }
+
+  /** A picture frame holds every track the party may see now: the others are gone. */
+  #picture({ tracks }) {
+    const now = new Set();
+    for (const t of tracks) {
+      now.add(`${t.party}/${t.id}`);
+      this.#emit(null, "track", t);
+    }
+    for (const key of this.tracks) {
+      if (!now.has(key)) {
+        const [party, ...id] = key.split("/");
+        this.#emit(null, "track_gone", { party, id: id.join("/") });
+      }
+    }
+    this.tracks = now;
+  }
+
+  /** The page counts an alert's time to go from the event's arrival: age it to now. The
+   *  service's t_to_go_s holds at updated_at, and the backlog brings old announcements. */
+  #alert(a) {
+    const age = a.updated_at == null ? 0 : Math.max(0, this.now() - a.updated_at);
+    return { ...a, t_to_go_s: Math.max(0, a.t_to_go_s - age) };
+  }
+
+  async #airspaces() {
+    const collection = await this.#call("GET", "v1/airspaces");
+    for (const feature of collection.features) this.#emit(null, "airspace", feature);
+  }
+
+  #emit(seq, type, data) {
+    this.onEvent?.({ seq, type, data });
+  }
+
+  #status(state, detail) {
+    this.#emit(null, "connection", { state, detail });
+  }
+
+  // --- calls -------------------------------------------------------------------------------------
+
+  /** A statement of this official's, signed here; its key is registered in the record first. */
+  async #statement(kind, body, ref) {
+    this.registered ??= this.#register().catch((error) => {
+      this.registered = null;
+      throw error;
+    });
+    await this.registered;
+    return signStatement(this.signer, { kind, author: this.#author(), time: this.now(), body, ref });
+  }
+
+  async #register() {
+    const author = this.#author();
+    const { key } = await this.#call("GET", `v1/record/keys/${author}`);
+    const mine = b64(this.signer.publicKey);
+    if (key?.public_key === mine) return;
+    const entry = await signStatement(this.signer, {
+      kind: "key.register", author, time: this.now(), body: { public_key: mine }, ref: null });
+    await this.#call("POST", "v1/record/statements", { statements: [entry] });
+  }
+
+  #author() {
+    if (!this.session) throw new Error("log in first");
+    return `${this.session.party}/${this.session.official}`;
+  }
+
+  #message(id) {
+    const message = this.messages.get(id);
+    if (!message) throw new Error(`no hotline message "${id}"`);
+    return message;
+  }
+
+  /** A call to the API; a problem document (RFC 9457) becomes an Error with its detail. */
+  async #call(method, path, body) {
+    const headers = { ...(this.token && { Authorization: `Bearer ${this.token}` }),
+                      ...(body !== undefined && { "Content-Type": "application/json" }) };
+    const response = await fetch(new URL(path, this.base), {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const reply = response.headers.get("content-type")?.includes("json")
+      ? await response.json() : await response.text();
+    if (!response.ok) {
+      throw new Error(`${method} /${path}: ${response.status} ${reply?.detail ?? reply}`);
+    }
+    return reply;
+  }
+}
+
+/** A message as the page shows it: its acknowledgement as {party, official, time, text}. */
+function hotlineView(m) {
+  const ack = m.ack && { party: m.to_party, official: m.ack.by, time: m.ack.at,
+                         text: m.ack.reply ?? "" };
+  return { ...m, ack };
 }
 
 /**
@@ -68,9 +301,9 @@ export class FakeSource {
     return () => { this.onEvent = null; };
   }
 
-  async login(party, official, sign) {
+  async login(party, official, signer) {
     const challenge = crypto.getRandomValues(new Uint8Array(32));
-    const signature = await sign(challenge);
+    const signature = await signer.sign(challenge);
     this.lastLogin = { party, official, challenge: b64(challenge), signature: b64(signature) };
     this.session = { party, official };
     return this.session;
@@ -142,8 +375,4 @@ function rebase(type, data, shift) {
                              { entry_t: data.detail.entry_t + shift }) } };
     default: return data;
   }
-}
-
-export function b64(bytes) {
-  return btoa(String.fromCharCode(...bytes));
 }

@@ -9,6 +9,8 @@ const PARTY_COLOURS = ["#2f7fd8", "#c23b9b", "#1f9e6e", "#8a5cd6", "#b8860b"];
 const EMPTY = { type: "FeatureCollection", features: [] };
 // Cyprus to the Caspian, Crete to the Black Sea: the extent of basemap/countries.geojson.
 const BOUNDS = [[25, 28], [50, 45]];
+const LOOKAHEAD_S = 300; // the predicted path: as far ahead as the conflict look-ahead
+const EARTH_RADIUS_M = 6_371_008.8; // mean radius: a path drawn to a pixel, not a geodesic
 
 function style(basemapUrl) {
   const severity = ["match", ["get", "severity"],
@@ -67,7 +69,7 @@ export class MapView {
       { type: "FeatureCollection", features: [...picture.airspaces.values()] });
     this.map.getSource("paths").setData({ type: "FeatureCollection", features:
       [...picture.tracks.values()].map((t) => ({
-        type: "Feature", geometry: { type: "LineString", coordinates: t.path },
+        type: "Feature", geometry: { type: "LineString", coordinates: predictedPath(t) },
         properties: { party: t.party, id: t.id, colour: this.partyColour(t.party) } })) });
     this.map.getSource("alerts").setData({ type: "FeatureCollection", features:
       [...picture.alerts.values()].filter((a) => a.state !== "cleared")
@@ -103,13 +105,37 @@ export class MapView {
   }
 }
 
-/** The alert's point, and a line to it from each aircraft involved that is on the map. */
+/**
+ * Where the aircraft will be, on a straight line (a great circle) at its ground speed and
+ * track, every 30 s over the look-ahead: [[lon, lat], ...] from its reported position.
+ */
+export function predictedPath(t, seconds = LOOKAHEAD_S, step = 30) {
+  const rad = Math.PI / 180;
+  const lat1 = t.lat * rad;
+  const trk = t.trk_deg * rad;
+  const path = [];
+  for (let s = 0; s <= seconds; s += step) {
+    const d = (t.gs_mps * s) / EARTH_RADIUS_M; // angular distance
+    const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(trk));
+    const dlon = Math.atan2(Math.sin(trk) * Math.sin(d) * Math.cos(lat1),
+                            Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
+    path.push([t.lon + dlon / rad, lat2 / rad]);
+  }
+  return path;
+}
+
+/**
+ * The alert's point (entry or closest approach; none for planned operations), and a line to it
+ * from each aircraft involved that the viewer can place: its own on the map, another party's
+ * where the alert gives its (coarsened) position.
+ */
 function alertFeatures(alert, tracks) {
+  if (!alert.point) return [];
   const properties = { id: alert.id, kind: alert.kind, severity: alert.severity };
   const features = [{ type: "Feature", geometry: { type: "Point", coordinates: alert.point },
                       properties }];
-  for (const { party, id } of alert.tracks) {
-    const t = tracks.get(`${party}/${id}`);
+  for (const a of alert.tracks) {
+    const t = (a.id !== null && tracks.get(`${a.party}/${a.id}`)) || (a.lat != null && a);
     if (t) features.push({ type: "Feature", properties, geometry: { type: "LineString",
       coordinates: [[t.lon, t.lat], alert.point] } });
   }

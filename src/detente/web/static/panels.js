@@ -65,7 +65,8 @@ export function renderAlerts(list, picture, actions) {
     set(li, ".severity", a.severity);
     set(li, ".kind", `${a.kind} ${a.id}`);
     set(li, ".state", a.state);
-    set(li, ".tracks", a.tracks.map((t) => `${t.party} ${t.id}`).join(", "));
+    // Another party's aircraft comes without its id: the service keeps that to its owner.
+    set(li, ".tracks", a.tracks.map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", "));
     // t_to_go_s counts from the moment the event arrived (app.js stamps it).
     countdown(li.querySelector(".ttg"), a.state === "cleared" ? null : a.received + a.t_to_go_s);
     li.querySelector(".ack").hidden =
@@ -94,16 +95,22 @@ export function renderHotline(list, picture, actions) {
     li.dataset.state = m.state;
     li.classList.toggle("selected", isSelected(picture, "hotline", m.id));
     set(li, ".priority", m.priority + (m.automatic ? " (automatic)" : ""));
-    set(li, ".route", `${m.from_party}/${m.from_official} → ${m.to_party} [${m.level}]` +
+    // An automatic message is the service's, on behalf of the party's watch: no official.
+    set(li, ".route", `${author(m.from_party, m.from_official)} → ` +
+                      `${author(m.to_party, m.to_official)} [${m.level}]` +
                       (m.alert_id ? ` re ${m.alert_id}` : ""));
     set(li, ".state", m.state);
     set(li, ".body", m.body);
     set(li, ".ackinfo", m.ack ? `acknowledged by ${m.ack.party}/${m.ack.official}` +
                                 ` at ${clock(m.ack.time)}: ${m.ack.text}` : "");
     countdown(li.querySelector(".ttg"), m.state === "acknowledged" ? null : m.deadline);
-    li.querySelector(".ackform").hidden =
-      m.state === "acknowledged" || m.to_party !== picture.me?.party;
+    li.querySelector(".ackform").hidden = m.state === "acknowledged" ||
+      m.to_party !== picture.me?.party || (m.to_official && m.to_official !== picture.me.official);
   });
+}
+
+function author(party, official) {
+  return official ? `${party}/${official}` : party;
 }
 
 /** The latest signed tree head and the receipt button for the selected item. */
