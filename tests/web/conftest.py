@@ -9,7 +9,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 STATIC = Path(str(files("detente.web") / "static"))
+DEMO_KEYS = Path(str(files("detente.data") / "demo" / "keys"))
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -64,7 +70,8 @@ class Page:
         self.base = base
         self.errors: list[str] = []
         self.requests: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(
+            f"{m.text} ({m.location.get('url')})"))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", lambda r: self.requests.append(r.url))
 
@@ -81,8 +88,9 @@ class Page:
 
 
 @contextlib.contextmanager
-def open_console(browser: Any, base: str) -> Iterator[Page]:
-    """A fresh browser context on the console; fails if the page logged an error."""
+def open_console(browser: Any, base: str, allow: tuple[str, ...] = ()) -> Iterator[Page]:
+    """A fresh browser context on the console; fails if the page logged an error (other than
+    one naming an address in ``allow``)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     # Nothing may leave loopback: such requests are recorded (by Page) and refused here.
     context.route(lambda url: not url.startswith(("http://127.0.0.1:", "blob:", "data:")),
@@ -90,10 +98,50 @@ def open_console(browser: Any, base: str) -> Iterator[Page]:
     page = Page(context.new_page(), base)
     yield page
     context.close()
-    assert page.errors == [], "the page logged errors"
+    errors = [e for e in page.errors if not any(a in e for a in allow)]
+    assert errors == [], "the page logged errors"
 
 
 @pytest.fixture
 def console(browser: Any, console_url: str) -> Iterator[Page]:
     with open_console(browser, console_url) as page:
         yield page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def detente(args: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """``python -m detente ARGS`` in ``cwd``, stdout piped, stopped with SIGINT (Ctrl-C)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "detente", *args], cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield process
+    finally:
+        process.send_signal(2)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited ({process.returncode}): "
+                               f"{process.stdout.read() if process.stdout else ''}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the service at {url} did not answer within {timeout} s")
