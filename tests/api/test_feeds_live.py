@@ -80,3 +80,24 @@ def test_real_files(server):
             assert r.status_code == 200, r.text
             got += r.json()["accepted"]
         assert got == 70  # every position with a known velocity, as the reader's own test
+
+
+def test_airspaces_as_geojson(tmp_path):
+    from detente.data import bundled_path
+    from detente.service.config import load_config
+
+    key = Ed25519PrivateKey.generate()
+    cfg = load_config(bundled_path("demo/border.toml"))
+    import dataclasses
+
+    cfg = dataclasses.replace(
+        cfg, parties={**cfg.parties, "TUR": dataclasses.replace(
+            cfg.parties["TUR"], public_keys=(key.public_key(),))},
+        settings=dataclasses.replace(cfg.settings, log_key_file=tmp_path / "log.pem"))
+    with serve(create_app(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}")) as base:
+        token = login(base, key, "TUR")
+        fc = httpx.get(f"{base}/v1/airspaces", headers={"Authorization": f"Bearer {token}"},
+                       timeout=30).json()
+    (f,) = fc["features"]
+    assert f["properties"]["owner"] == "TUR" and f["properties"]["ceiling_m"] is None
+    assert f["geometry"]["type"] == "MultiPolygon"

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+import shapely.geometry
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -127,6 +129,21 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         now = mech.clock.now()
         tracks = mech.sharing.visible_tracks(me.party, mech.picture, now)
         return {"t": now, "tracks": tracks}
+
+    @app.get("/v1/airspaces", tags=["picture"])
+    async def airspaces(me: Me, mech: Mech) -> dict[str, Any]:
+        """The protected airspaces, as a GeoJSON FeatureCollection (lon/lat; floor and ceiling
+        in m, null for unbounded)."""
+        features = []
+        for k, a in enumerate(mech.airspaces):
+            features.append({
+                "type": "Feature", "id": k, "geometry": shapely.geometry.mapping(a.geometry),
+                "properties": {"name": a.name, "owner": a.owner, "kind": str(a.kind),
+                               "floor_m": a.floor_m if math.isfinite(a.floor_m) else None,
+                               "ceiling_m": a.ceiling_m if math.isfinite(a.ceiling_m) else None,
+                               "buffer_m": a.buffer_m},
+            })
+        return {"type": "FeatureCollection", "features": features}
 
     @app.get("/v1/alerts", tags=["alerts"])
     async def alerts(me: Me, mech: Mech) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "conflicts": ("conflicts", "predict losses of separation between aircraft in a states CSV"),
     "incursions": ("incursions", "predict entries into airspace protected by another party"),
+    "demo": ("demo", "the built-in 2015 border scenario with the service and the console"),
     "serve": ("serve", "run the service (API, detection cycle, record)"),
     "login": ("login", "log in to a service with a key file and print a bearer token"),
     "witness": ("witness", "check, co-sign and keep the record's tree heads for your party"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "ScaledClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -36,3 +36,18 @@ class ManualClock:
 
     def set(self, t: float) -> None:
         self._t = float(t)
+
+
+class ScaledClock:
+    """A clock that starts at ``start`` (default: now) and runs ``rate`` times faster than the
+    machine's: a compressed demo or replay. ``rate`` is public so that clients can follow."""
+
+    def __init__(self, rate: float = 1.0, start: float | None = None) -> None:
+        if not rate > 0:
+            raise ValueError(f"clock rate must be > 0, got {rate}")
+        self.rate = float(rate)
+        self._wall0 = time.time()
+        self._start = self._wall0 if start is None else float(start)
+
+    def now(self) -> float:
+        return self._start + (time.time() - self._wall0) * self.rate

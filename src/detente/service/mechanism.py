@@ -106,6 +106,7 @@ class Mechanism:
         self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
         self._head_published = -1
+        self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self._seq: dict[str, int] = rec.last_seqs(engine)
         self._subs: dict[str, set[Subscriber]] = {}
         self.last_cycle = CycleStats()
@@ -545,8 +546,11 @@ class Mechanism:
         ledger = self.record.ledger
         head = ledger.tree_head() if size is None else ledger.head(size)
         cosigners = sorted({c.party for c in ledger.cosignatures(head.size)})
+        settled = set(self.config.parties) <= set(cosigners)
+        if settled and head.size > self.latest_settled:
+            self.latest_settled = head.size
         return {"head": head.to_json(), "size": head.size, "cosigned_by": cosigners,
-                "settled": set(self.config.parties) <= set(cosigners),
+                "settled": settled, "latest_settled": self.latest_settled,
                 "log_key": base64.b64encode(ledger.log_public_key).decode()}
 
     async def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]], now: float,
