@@ -4,15 +4,18 @@
 
 const ACTIVE = new Set(["raised", "updated"]);
 
-/** One <li> per item, created once, updated by `update(li, item)`, removed when gone. */
+/**
+ * One <li> per item, created once, updated by `update(li, item)`, removed when gone. A node is
+ * moved only when it is out of place: moving one takes the focus from a field in it.
+ */
 function syncList(list, items, create, update) {
   const seen = new Set();
-  for (const item of items) {
+  for (const [at, item] of items.entries()) {
     seen.add(item.id);
     let li = list.querySelector(`:scope > li[data-id="${CSS.escape(item.id)}"]`);
-    if (!li) { li = create(item); li.dataset.id = item.id; }
+    if (!li) { li = create(item); li.dataset.id = item.id; li.title = item.id; }
     update(li, item);
-    list.append(li); // append moves an existing node: the list follows the items' order
+    if (list.children[at] !== li) list.insertBefore(li, list.children[at] ?? null);
   }
   for (const li of [...list.children]) if (!seen.has(li.dataset.id)) li.remove();
 }
@@ -63,7 +66,7 @@ export function renderAlerts(list, picture, actions) {
     li.classList.toggle("cleared", a.state === "cleared");
     li.classList.toggle("selected", isSelected(picture, "alert", a.id));
     set(li, ".severity", a.severity);
-    set(li, ".kind", `${a.kind} ${a.id}`);
+    set(li, ".kind", `${a.kind} ${short(a.id)}`);
     set(li, ".state", a.state);
     // Another party's aircraft comes without its id: the service keeps that to its owner.
     set(li, ".tracks", a.tracks.map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", "));
@@ -71,6 +74,7 @@ export function renderAlerts(list, picture, actions) {
     countdown(li.querySelector(".ttg"), a.state === "cleared" ? null : a.received + a.t_to_go_s);
     li.querySelector(".ack").hidden =
       !ACTIVE.has(a.state) || !a.parties.includes(picture.me?.party);
+    li.querySelector(".warn").hidden = a.state === "cleared";
   });
 }
 
@@ -98,7 +102,7 @@ export function renderHotline(list, picture, actions) {
     // An automatic message is the service's, on behalf of the party's watch: no official.
     set(li, ".route", `${author(m.from_party, m.from_official)} → ` +
                       `${author(m.to_party, m.to_official)} [${m.level}]` +
-                      (m.alert_id ? ` re ${m.alert_id}` : ""));
+                      (m.alert_id ? ` re ${short(m.alert_id)}` : ""));
     set(li, ".state", m.state);
     set(li, ".body", m.body);
     set(li, ".ackinfo", m.ack ? `acknowledged by ${m.ack.party}/${m.ack.official}` +
@@ -107,6 +111,11 @@ export function renderHotline(list, picture, actions) {
     li.querySelector(".ackform").hidden = m.state === "acknowledged" ||
       m.to_party !== picture.me?.party || (m.to_official && m.to_official !== picture.me.official);
   });
+}
+
+/** The service's ids are 32 hex digits: 8 tell them apart on a screen (the tooltip has all). */
+function short(id) {
+  return id.length > 12 ? `${id.slice(0, 8)}…` : id;
 }
 
 function author(party, official) {
@@ -124,7 +133,7 @@ export function renderRecord(panel, picture) {
   const selected = picture.selected;
   panel.querySelector(".receipt").disabled = !selected;
   set(panel, ".selection",
-      selected ? `${selected.kind} ${selected.id}` : "select an alert or message");
+      selected ? `${selected.kind} ${short(selected.id)}` : "select an alert or message");
 }
 
 /** Refresh every countdown on the page; `now` in s, UTC epoch. */

@@ -1,0 +1,137 @@
+"""Issue 5's end-to-end test: `detente demo` at 20x, and its console in headless Chromium.
+
+The test starts the demo as a newcomer would (``python -m detente demo``), reads the console's
+address and the officials' key files from what it prints, logs in as the Russian watch officer,
+waits for the incursion warning, checks that the map draws it, acknowledges the automatic flash
+message addressed to Russia, then logs in as the Turkish watch officer in a second browser
+context and sees the acknowledgement. DETENTE_SCREENSHOTS=1 writes docs/screenshots/demo-*.png.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import detente, free_port, open_console, wait_for_health
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+SPEED = 20
+WARNING_TIMEOUT_MS = 150_000  # the Su-24's first warning comes about a minute in, at 20x
+REPLY = "Understood, turning south"
+
+
+@dataclass
+class Demo:
+    console: str                                                  # the console's address
+    keys: dict[tuple[str, str], Path] = field(default_factory=dict)  # (party, official) -> file
+    output: list[str] = field(default_factory=list)               # everything it printed
+
+
+def read_lines(stream, lines: queue.Queue[str | None]) -> None:
+    """Drain the demo's output (a full pipe would stop it), line by line."""
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[Demo]:
+    if importlib.util.find_spec("detente.cli.demo") is None:
+        pytest.skip("`detente demo` is not in this checkout yet (detente.cli.demo)")
+    folder = tmp_path_factory.mktemp("demo")
+    args = ["demo", "--speed", str(SPEED), "--port", str(free_port()), "--no-browser"]
+    with detente(args, folder) as process:
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+        found = Demo(console="")
+        deadline = time.monotonic() + 60
+        # The address, then a line per official's key; the first line after those ends it.
+        while not (found.keys and not found.output[-1].startswith("key:")):
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line is None:
+                pytest.fail("the demo exited: " + "\n".join(found.output))
+            found.output.append(line)
+            if m := re.fullmatch(r"console: (http://127\.0\.0\.1:\d+/console/)", line):
+                found.console = m[1]
+            elif m := re.fullmatch(r"key: (\S+) (\S+) (.+\.pem)", line):
+                found.keys[m[1], m[2]] = Path(m[3])
+        assert found.console, "the demo printed no console address: " + "\n".join(found.output)
+        wait_for_health(found.console.removesuffix("console/"), process)
+        yield found
+
+
+def log_in(console, demo: Demo, party: str, official: str) -> None:
+    console.open(query="")
+    console.login(party, official, demo.keys[party, official])
+    console.page.wait_for_selector("body.logged-in")
+
+
+def screenshot(page, name: str) -> None:
+    if os.environ.get("DETENTE_SCREENSHOTS"):
+        folder = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=folder / name)
+
+
+def test_demo_warning_flash_and_acknowledgement(browser, demo):
+    with open_console(browser, demo.console) as russian:
+        page = russian.page
+        log_in(russian, demo, "RUS", "rus-watch")
+
+        # The incursion warning: listed, with its time to go, and drawn on the map.
+        alert = page.locator('#alerts li.alert:is([data-severity="warning"], '
+                             '[data-severity="critical"]):not(.cleared)',
+                             has_text="incursion").first
+        alert.wait_for(timeout=WARNING_TIMEOUT_MS)
+        alert_id = alert.get_attribute("data-id")
+        assert "RUS SU24" in alert.inner_text()
+        # At 20x the aircraft is through in seconds: look at the map before the alert clears.
+        page.wait_for_function(
+            """(id) => {
+                const c = window.detenteConsole;
+                const a = c.picture.alerts.get(id);
+                return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
+                            .some((f) => f.properties.id === id);
+            }""", arg=alert_id, timeout=5_000)
+        assert page.locator('#map .aircraft[data-track^="RUS/SU24"]').count() > 0
+
+        # The service's automatic flash on behalf of Turkey's watch, addressed to Russia, sent
+        # in the same cycle as the warning.
+        first = page.locator('#hotline li[data-priority="flash"]:not([data-state="acknowledged"])',
+                             has_text="TUR → RUS").first
+        first.wait_for(timeout=10_000)
+        message_id = first.get_attribute("data-id")
+        page.locator(f'#alerts li[data-id="{alert_id}"] .kind').click()  # selected: outlined
+        screenshot(page, "demo-rus.png")  # the warning on the map, the flash waiting
+        flash = page.locator(f'#hotline li[data-id="{message_id}"]')  # newer ones go above it
+        assert "automatic" in flash.inner_text().lower()
+        flash.locator("input[name=text]").fill(REPLY)
+        expect(flash.locator("input[name=text]")).to_have_value(REPLY)  # kept as others arrive
+        flash.locator(".ackform button").click()
+        expect(flash).to_have_attribute("data-state", "acknowledged")
+        assert "acknowledged by RUS/rus-watch" in flash.inner_text()
+
+        # The other side of the hotline, in a browser of its own.
+        with open_console(browser, demo.console) as turkish:
+            log_in(turkish, demo, "TUR", "tur-watch")
+            # Russia shares all its aircraft with Turkey: the Su-24s are on Turkey's map too.
+            turkish.page.wait_for_selector('#map .aircraft[data-track^="RUS/SU24"]')
+            seen = turkish.page.locator(f'#hotline li[data-id="{message_id}"]')
+            expect(seen).to_have_attribute("data-state", "acknowledged", timeout=15_000)
+            assert "acknowledged by RUS/rus-watch" in seen.inner_text()
+            assert REPLY in seen.inner_text()
+            assert not seen.locator(".ackform").is_visible()
+            seen.locator(".body").click()
+            seen.scroll_into_view_if_needed()
+            expect(turkish.page.locator("#record .settled")).not_to_have_text("–")
+            screenshot(turkish.page, "demo-tur.png")
