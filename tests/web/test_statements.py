@@ -1,0 +1,96 @@
+"""The page's own arithmetic, run in Chromium, against independent Python implementations:
+canonical JSON against the ``rfc8785`` package, statements signed with WebCrypto against
+``detente.ledger`` (which the service uses to check them), predicted paths against pyproj's
+geodesics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import rfc8785
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pyproj import Geod
+
+from detente.ledger import SignedStatement, key_id, public_key_bytes
+
+from .conftest import open_console
+
+TRICKY: list[Any] = [
+    {"b": 1, "a": 2, "": 0, "aa": 3, "A": 4},
+    # Keys sort by UTF-16 code units: a surrogate pair (D83D...) before U+E000, unlike code points.
+    {"\ue000": 1, "\U0001f600": 2, "\u00e9": 3, "\u20ac": 4, "\x7f": 5},
+    [1.5, -0.0, 0.0, 1e21, 1e20, 1e-7, 1e-6, 0.1 + 0.2, 5e-324, 1.7976931348623157e308,
+     2.0**53, -(2.0**53), 123456789.123456789, 1448349785.1234567, 333333333.3333333, 100, -7],
+    "\u2028\u2029 \x00\x08\t\n\x0c\r\x1f \"\\/ \u00e9 \U0001f600 \x7f \ufeff",
+    {"nested": [{"z": None, "y": True, "x": False}, [], {}], "time": 1448349785.25},
+]
+
+
+@pytest.fixture(scope="module")
+def page(browser, console_url):
+    with open_console(browser, console_url) as console:
+        console.page.goto(console_url + "fake/hatay.json")  # any page of the origin will do
+        yield console.page
+
+
+def run(page, module: str, body: str, arg: Any) -> Any:
+    """Evaluate ``body`` in the page, with ``m`` the imported module, ``base`` the address of
+    the console's folder and ``arg``."""
+    return page.evaluate(
+        f"async ([base, arg]) => {{ const m = await import(base + {module!r}); {body} }}",
+        [page.url.rsplit("/", 2)[0] + "/", arg])
+
+
+def test_canonical_json_is_rfc8785(page):
+    got = run(page, "statements.js", "return arg.map(m.canonicalize);", TRICKY)
+    assert got == [rfc8785.dumps(v).decode() for v in TRICKY]
+
+
+def test_canonicalize_refuses_what_json_cannot_say(page):
+    errors = run(page, "statements.js", """
+        return [NaN, Infinity, undefined, () => 1].map((v) => {
+            try { m.canonicalize([v]); return null; } catch (e) { return e.name; }
+        });""", None)
+    assert errors == ["TypeError"] * 4
+
+
+def test_statement_signed_in_the_page_verifies_in_python(page):
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    body = {"id": "0" * 32, "to_party": "TUR", "priority": "flash",
+            "body": "Turning south \u2014 \U0001f6e9 \"now\"", "alert_id": "a1"}
+    entry = run(page, "statements.js", """
+        const { signerFromPem } = await import(base + "login.js");
+        const signer = await signerFromPem(arg.pem);
+        return m.signStatement(signer, {kind: "hotline.message", author: "RUS/rus-watch",
+                                        time: 1448349785.125, body: arg.body, ref: 7});""",
+        {"pem": pem, "body": body})
+    signed = SignedStatement.from_json(entry)
+    public = public_key_bytes(key)
+    assert signed.statement.key_id == key_id(public)
+    assert signed.statement.body == body and signed.statement.ref == 7
+    signed.verify(public)  # raises VerificationError if the page signed other bytes
+
+
+@pytest.mark.parametrize("track", [
+    {"lat": 35.844, "lon": 36.362, "gs_mps": 120.0, "trk_deg": 260.1},
+    {"lat": 36.05, "lon": 36.25, "gs_mps": 250.0, "trk_deg": 0.0},
+    {"lat": 60.0, "lon": 10.0, "gs_mps": 250.0, "trk_deg": 45.0},
+    {"lat": -33.9, "lon": 151.2, "gs_mps": 300.0, "trk_deg": 135.0},
+])
+def test_predicted_path_follows_the_geodesic(page, track):
+    path = run(page, "map.js", "return m.predictedPath(arg);", track)
+    assert len(path) == 11  # every 30 s over the 300 s look-ahead
+    geod = Geod(ellps="WGS84")
+    for k, (lon, lat) in enumerate(path):
+        distance = track["gs_mps"] * 30 * k
+        want_lon, want_lat, _ = geod.fwd(track["lon"], track["lat"], track["trk_deg"], distance)
+        _, _, off = geod.inv(lon, lat, want_lon, want_lat)
+        # A sphere for the ellipsoid: off by under 0.5 % of the distance (a pixel at the
+        # console's zoom), never more.
+        assert off <= 0.005 * distance + 1e-6, (k, off)
+    assert math.isclose(path[0][0], track["lon"]) and math.isclose(path[0][1], track["lat"])
