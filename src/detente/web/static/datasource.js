@@ -15,7 +15,7 @@
 //
 // Events, whichever the source: "track" and "track_gone" (seq null when live: the service
 // sends the whole picture every cycle and keeps none of it), "alert", "hotline", "tree_head"
-// and "airspace" in the shapes the static README lists, and "connection" {state, detail}.
+// and "airspace" in the shapes the README beside this file lists, and "connection".
 // The page never changes its own state on a call: the effect of an acknowledgement or a
 // message comes back as an event, so there is one way for state to change.
 
