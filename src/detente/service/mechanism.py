@@ -595,7 +595,11 @@ class Mechanism:
             if not subs:
                 continue
             tracks = self.sharing.visible_tracks(party, self.picture, now)
-            frame = {"seq": None, "type": "picture", "data": {"t": now, "tracks": tracks}}
+            # Encoded once per party, not once per connected client: at 10,000 tracks a frame
+            # is ~1.5 MB of JSON.
+            frame = {"seq": None, "type": "picture",
+                     "text": json.dumps({"seq": None, "type": "picture",
+                                         "data": {"t": now, "tracks": tracks}})}
             for sub in subs:
                 sub.offer(frame, durable=False)
 
