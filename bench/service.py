@@ -112,18 +112,25 @@ async def main_async(args: argparse.Namespace) -> None:
         server = subprocess.Popen(
             [sys.executable, "-m", "detente", "serve", "--config", str(cfg), "--db",
              f"sqlite:///{tmp / 'bench.sqlite'}", "--port", str(port)],
-            stderr=subprocess.DEVNULL,
+            stderr=open(tmp / "server.log", "w"),
         )
         base = f"http://127.0.0.1:{port}"
+        if os.environ.get("DETENTE_PROFILE"):  # py-spy top-down profile of the server
+            subprocess.Popen(["py-spy", "record", "-o", os.environ["DETENTE_PROFILE"], "-d",
+                              str(args.seconds), "-f", "raw", "-p", str(server.pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await run_load(args, keys, base, server.pid)
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)
+            errors = (tmp / "server.log").read_text().strip()
+            if errors:
+                print("server said:\n" + errors[-2000:], file=sys.stderr)
 
 
 async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=120) as c:
         for _ in range(200):
             try:
                 if (await c.get("/health")).status_code == 200:

@@ -187,6 +187,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                     if msg["seq"] <= last:
                         continue  # already sent from the backlog
                     last = msg["seq"]
+                if "text" in msg:  # pre-encoded (picture frames)
+                    await ws.send_text(msg["text"])
+                    continue
                 await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
                     # The message reached this official's screen: that is a delivery, and the

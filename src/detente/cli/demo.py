@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         base_config.settings, log_key_file=workdir / "log.pem", cycle_s=0.5))
     clock = ScaledClock(rate=args.speed)
     app = create_app(config, db, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port,
-                                           log_level="warning", ws="websockets-sansio"))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", ws="websockets-sansio",
+        ws_per_message_deflate=False))
     url = f"http://127.0.0.1:{args.port}"
     keys = bundled_path("demo/border.toml").parent / "keys"
     print(f"detente demo: {LABEL}; {BACKGROUND_LABEL}. Time runs x{args.speed:g}.")

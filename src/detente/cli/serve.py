@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
           f"{len(config.agreements)} agreements; database {args.db}; "
           f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                ws="websockets-sansio")
+                ws="websockets-sansio", ws_per_message_deflate=False)
     return 0

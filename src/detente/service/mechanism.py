@@ -387,9 +387,8 @@ class Mechanism:
         if self.record is not None:
             await self.record.say(statements)
         await self.publish(events, now, extra_work=works)
-        for tr in transitions:
-            if _turns_urgent(tr):
-                await self._automatic_warnings(tr.alert, now)
+        await self._automatic_warnings([tr.alert for tr in transitions if _turns_urgent(tr)],
+                                       now)
 
     # --- strategic --------------------------------------------------------------------------------
 
@@ -427,24 +426,35 @@ class Mechanism:
 
     # --- hotline --------------------------------------------------------------------------------
 
-    async def _automatic_warnings(self, alert: Alert, now: float) -> None:
+    async def _automatic_warnings(self, alerts: Sequence[Alert], now: float) -> None:
         """A flash message on behalf of each other party's watch to each party whose aircraft
-        is in an alert that has just come within the warning time."""
-        if self.record is None:
+        is in an alert that has just come within the warning time. All of a cycle's warnings
+        go into the record in one append (one fsync), then out."""
+        if self.record is None or not alerts:
             return
-        for to_party, track_id in alert.tracks:
-            for from_party in alert.parties:
-                if from_party == to_party:
-                    continue
-                text = _warning_text(alert, from_party, track_id)
-                m, _ = self.hotline.send(
-                    from_party=from_party, from_official=None, to_party=to_party,
-                    to_official=None, priority="flash", body=text, alert_id=alert.id,
-                    now=now, automatic=True)
-                (receipt,) = await self.record.say([("hotline.message", {
-                    **_message_fields(m), "on_behalf_of": f"{from_party} watch"}, None)])
-                m = self.hotline.set_record_index(m.id, receipt.index)
-                await self._publish_message(m, "sent", now)
+        messages: list[HotlineMessage] = []
+        for alert in alerts:
+            for to_party, track_id in alert.tracks:
+                for from_party in alert.parties:
+                    if from_party == to_party:
+                        continue
+                    m, _ = self.hotline.send(
+                        from_party=from_party, from_official=None, to_party=to_party,
+                        to_official=None, priority="flash",
+                        body=_warning_text(alert, from_party, track_id), alert_id=alert.id,
+                        now=now, automatic=True)
+                    messages.append(m)
+        receipts = await self.record.say([
+            ("hotline.message", {**_message_fields(m), "on_behalf_of": f"{m.from_party} watch"},
+             None) for m in messages])
+        events = []
+        works = []
+        for m, receipt in zip(messages, receipts, strict=True):
+            m = self.hotline.set_record_index(m.id, receipt.index)
+            data = message_event(m, "sent")
+            events += [(p, "hotline", data) for p in (m.from_party, m.to_party)]
+            works.append(rec.upsert_message(m.id, now, m.as_dict()))
+        await self.publish(events, now, extra_work=works)
 
     async def _publish_message(self, m: HotlineMessage, change: str, now: float) -> None:
         data = message_event(m, change)
@@ -526,8 +536,13 @@ class Mechanism:
                                       "deadline": st.message.deadline}, st.message.record_index)
             for st in steps
         ])
+        events = []
+        works = []
         for st in steps:
-            await self._publish_message(st.message, st.change, now)
+            data = message_event(st.message, st.change)
+            events += [(p, "hotline", data) for p in (st.message.from_party, st.message.to_party)]
+            works.append(rec.upsert_message(st.message.id, now, st.message.as_dict()))
+        await self.publish(events, now, extra_work=works)
 
     async def _publish_head(self, now: float) -> None:
         """Tell every party of a new signed tree head, so that its client checks and co-signs
@@ -580,7 +595,11 @@ class Mechanism:
             if not subs:
                 continue
             tracks = self.sharing.visible_tracks(party, self.picture, now)
-            frame = {"seq": None, "type": "picture", "data": {"t": now, "tracks": tracks}}
+            # Encoded once per party, not once per connected client: at 10,000 tracks a frame
+            # is ~1.5 MB of JSON.
+            frame = {"seq": None, "type": "picture",
+                     "text": json.dumps({"seq": None, "type": "picture",
+                                         "data": {"t": now, "tracks": tracks}})}
             for sub in subs:
                 sub.offer(frame, durable=False)
 
