@@ -101,7 +101,7 @@ export class LiveSource {
   }
 
   async send({ to_party, priority, body, alert_id = null }) {
-    // The id is chosen here and signed: sending again after a lost reply makes no second message.
+    // The id is chosen here and signed: the service takes a retry with it for the same message.
     const id = [...crypto.getRandomValues(new Uint8Array(16))]
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     const statement = { id, to_party, priority, body, ...(alert_id ? { alert_id } : {}) };
