@@ -183,3 +183,25 @@ def test_turkish_watch_sees_the_acknowledgement_and_warns(browser, live):
     assert [s.kind for s in said] == ["key.register", "hotline.message"]
     assert said[1].body["body"] == "Turn south now"
     assert said[1].body["to_party"] == "RUS"
+
+
+def test_coalition_sees_only_what_it_is_given_and_resumes_after_a_drop(browser, live):
+    with open_console(browser, console_at(live), allow=live.missing) as console:
+        page = console.page
+        log_in(console, "COA", "coa-watch")
+        # TUR shares all its aircraft with COA (coarsened to 5 km), RUS none of them.
+        page.wait_for_selector('#map .aircraft[data-track="TUR/F16-1"]')
+        page.wait_for_function("window.detenteConsole.source.lastSeq > 0")  # a tree head
+        assert page.locator('#map .aircraft[data-track^="RUS/"]').count() == 0
+
+        # The stream drops: the source comes back asking for what came after the last event.
+        with page.expect_websocket() as reopened:
+            seq = page.evaluate("""() => {
+                const source = window.detenteConsole.source;
+                source.socket.close();
+                return source.lastSeq;
+            }""")
+        assert reopened.value.url.endswith(f"&since={seq}")
+        expect(page.locator("#source")).to_have_text("connected")
+        position = "window.detenteConsole.picture.tracks.get('TUR/F16-1').t"
+        page.wait_for_function(f"(t) => {position} > t", arg=page.evaluate(position))  # moving
