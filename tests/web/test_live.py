@@ -128,6 +128,9 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
                 return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
                             .some((f) => f.properties.id === id);
             }""", arg=alert_id)
+        # Acknowledged by the service (no statement of the official's: the service records it).
+        page.locator(f'#alerts li[data-id="{alert_id}"] .ack').click()
+        expect(page.locator(f'#alerts li[data-id="{alert_id}"] .state')).to_have_text("acknowledged")
 
         flash = page.locator('#hotline li[data-priority="flash"]').first
         flash.wait_for(timeout=20_000)
