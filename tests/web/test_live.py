@@ -129,8 +129,9 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
                             .some((f) => f.properties.id === id);
             }""", arg=alert_id)
         # Acknowledged by the service (no statement of the official's: the service records it).
-        page.locator(f'#alerts li[data-id="{alert_id}"] .ack').click()
-        expect(page.locator(f'#alerts li[data-id="{alert_id}"] .state')).to_have_text("acknowledged")
+        listed = page.locator(f'#alerts li[data-id="{alert_id}"]')
+        listed.locator(".ack").click()
+        expect(listed.locator(".state")).to_have_text("acknowledged")
 
         flash = page.locator('#hotline li[data-priority="flash"]').first
         flash.wait_for(timeout=20_000)
@@ -208,3 +209,12 @@ def test_coalition_sees_only_what_it_is_given_and_resumes_after_a_drop(browser, 
         expect(page.locator("#source")).to_have_text("connected")
         position = "window.detenteConsole.picture.tracks.get('TUR/F16-1').t"
         page.wait_for_function(f"(t) => {position} > t", arg=page.evaluate(position))  # moving
+
+
+def test_a_key_that_is_not_the_officials_is_refused(browser, live):
+    refused = (*live.missing, "/v1/auth/token")  # the browser logs the 401 as an error
+    with open_console(browser, console_at(live), allow=refused) as console:
+        console.open(query="")
+        console.login("RUS", "rus-watch", DEMO_KEYS / "tur-watch.pem")
+        expect(console.page.locator("#login .status")).to_contain_text("POST /v1/auth/token: 401")
+        assert not console.page.evaluate("document.body.classList.contains('logged-in')")
