@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 STATIC = Path(str(files("detente.web") / "static"))
+LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:", "blob:", "data:")
 DEMO_KEYS = Path(str(files("detente.data") / "demo" / "keys"))
 
 
@@ -93,13 +94,14 @@ def open_console(browser: Any, base: str, allow: tuple[str, ...] = ()) -> Iterat
     one naming an address in ``allow``)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     # Nothing may leave loopback: such requests are recorded (by Page) and refused here.
-    context.route(lambda url: not url.startswith(("http://127.0.0.1:", "blob:", "data:")),
-                  lambda route: route.abort())
+    context.route(lambda url: not url.startswith(LOOPBACK), lambda route: route.abort())
     page = Page(context.new_page(), base)
     yield page
     context.close()
     errors = [e for e in page.errors if not any(a in e for a in allow)]
     assert errors == [], "the page logged errors"
+    outside = [u for u in page.requests if not u.startswith(LOOPBACK)]
+    assert outside == [], "the page asked for something beyond loopback"
 
 
 @pytest.fixture
