@@ -56,8 +56,8 @@ function render() {
   renderAlerts($("#alerts"), picture, actions);
   renderHotline($("#hotline"), picture, actions);
   renderRecord($("#record"), picture);
-  const c = picture.connection;
-  $("#source").textContent = source.label ?? (c ? `${c.state}${c.detail ? `: ${c.detail}` : ""}` : "");
+  const c = picture.connection; // a recorded source says so instead
+  $("#source").textContent = source.label ?? [c?.state, c?.detail].filter(Boolean).join(": ");
   tick(document, now());
 }
 

@@ -116,7 +116,8 @@ export function predictedPath(t, seconds = LOOKAHEAD_S, step = 30) {
   const path = [];
   for (let s = 0; s <= seconds; s += step) {
     const d = (t.gs_mps * s) / EARTH_RADIUS_M; // angular distance
-    const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(trk));
+    const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) +
+                           Math.cos(lat1) * Math.sin(d) * Math.cos(trk));
     const dlon = Math.atan2(Math.sin(trk) * Math.sin(d) * Math.cos(lat1),
                             Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
     path.push([t.lon + dlon / rad, lat2 / rad]);
@@ -134,7 +135,7 @@ function alertFeatures(alert, tracks) {
   const properties = { id: alert.id, kind: alert.kind, severity: alert.severity };
   const features = [{ type: "Feature", geometry: { type: "Point", coordinates: alert.point },
                       properties }];
-  for (const a of alert.tracks) {
+  for (const a of alert.tracks ?? []) {
     const t = (a.id !== null && tracks.get(`${a.party}/${a.id}`)) || (a.lat != null && a);
     if (t) features.push({ type: "Feature", properties, geometry: { type: "LineString",
       coordinates: [[t.lon, t.lat], alert.point] } });

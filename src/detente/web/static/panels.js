@@ -68,14 +68,21 @@ export function renderAlerts(list, picture, actions) {
     set(li, ".severity", a.severity);
     set(li, ".kind", `${a.kind} ${short(a.id)}`);
     set(li, ".state", a.state);
-    // Another party's aircraft comes without its id: the service keeps that to its owner.
-    set(li, ".tracks", a.tracks.map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", "));
+    set(li, ".tracks", involved(a));
     // t_to_go_s counts from the moment the event arrived (app.js stamps it).
     countdown(li.querySelector(".ttg"), a.state === "cleared" ? null : a.received + a.t_to_go_s);
     li.querySelector(".ack").hidden =
       !ACTIVE.has(a.state) || !a.parties.includes(picture.me?.party);
     li.querySelector(".warn").hidden = a.state === "cleared";
   });
+}
+
+/** What an alert is about: aircraft (tactical, incursion) or planned operations (strategic). */
+function involved(a) {
+  // Another party's aircraft comes without its id: the service keeps that to its owner.
+  const aircraft = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`);
+  const intents = (a.intents ?? []).map((i) => `${i.owner} intent ${i.id}`);
+  return [...aircraft, ...intents].join(", ");
 }
 
 /** Hotline messages, newest first; `actions` = {acknowledge, select}. */

@@ -1,7 +1,8 @@
-"""The page's own arithmetic, run in Chromium, against independent Python implementations:
-canonical JSON against the ``rfc8785`` package, statements signed with WebCrypto against
-``detente.ledger`` (which the service uses to check them), predicted paths against pyproj's
-geodesics."""
+"""The page's modules one at a time, in Chromium. Their arithmetic against independent Python
+implementations: canonical JSON against the ``rfc8785`` package, statements signed with
+WebCrypto against ``detente.ledger`` (which the service uses to check them), predicted paths
+against pyproj's geodesics; and the panels on a shape of the service's that the demo does not
+produce."""
 
 from __future__ import annotations
 
@@ -94,3 +95,19 @@ def test_predicted_path_follows_the_geodesic(page, track):
         # console's zoom), never more.
         assert off <= 0.005 * distance + 1e-6, (k, off)
     assert math.isclose(path[0][0], track["lon"]) and math.isclose(path[0][1], track["lat"])
+
+
+def test_a_strategic_alert_names_the_planned_operations(page):
+    """The service's alert for overlapping operational intents has no aircraft and no point
+    (Mechanism.put_intent); the list names the intents."""
+    alert = {"id": "tr-cap~ru-sortie", "kind": "strategic", "state": "raised",
+             "severity": "advisory", "parties": ["RUS", "TUR"],
+             "intents": [{"id": "tr-cap", "owner": "TUR"}, {"id": "ru-sortie", "owner": "RUS"}],
+             "volume_pairs": [[0, 0]], "t_to_go_s": 600.0, "point": None, "detail": {}}
+    text = run(page, "panels.js", """
+        const list = document.createElement("ul");
+        const picture = {alerts: new Map([[arg.id, {...arg, received: 0}]]), selected: null,
+                         me: {party: "TUR", official: "tur-watch"}};
+        m.renderAlerts(list, picture, {});
+        return list.querySelector(".tracks").textContent;""", alert)
+    assert text == "TUR intent tr-cap, RUS intent ru-sortie"
