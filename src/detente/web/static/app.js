@@ -14,7 +14,7 @@ const $ = (selector) => document.querySelector(selector);
 const picture = {
   me: null,               // {party, official} once logged in
   lastSeq: 0,
-  airspaces: new Map(),   // feature id -> GeoJSON Feature
+  airspaces: new Map(),   // feature id -> GeoJSON Feature; replaced, never changed in place
   tracks: new Map(),      // "party/id" -> track data
   alerts: new Map(),      // id -> alert data + `received` (s, UTC epoch)
   hotline: new Map(),     // id -> message data, in order of arrival
@@ -36,7 +36,9 @@ function apply({ seq, type, data }) {
     case "alert": picture.alerts.set(data.id, { ...data, received: now() }); break;
     case "hotline": picture.hotline.set(data.id, data); break;
     case "tree_head": picture.treeHead = data; break;
-    case "airspace": picture.airspaces.set(data.id ?? data.properties.name, data); break;
+    case "airspace":
+      picture.airspaces = new Map(picture.airspaces).set(data.id ?? data.properties.name, data);
+      break;
     case "connection": picture.connection = data; break;
     default: console.warn(`unknown event type "${type}" (seq ${seq})`);
   }

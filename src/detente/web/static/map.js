@@ -53,6 +53,7 @@ export class MapView {
     });
     this.markers = new Map(); // "party/id" -> maplibregl.Marker
     this.colours = new Map(); // party -> colour, in order of appearance
+    this.airspaces = null;    // the airspaces drawn (see render)
     this.ready = new Promise((resolve) => this.map.once("load", resolve));
   }
 
@@ -65,8 +66,13 @@ export class MapView {
 
   /** Draw the picture: {airspaces: Map, tracks: Map, alerts: Map} (see app.js). */
   render(picture) {
-    this.map.getSource("airspaces").setData(
-      { type: "FeatureCollection", features: [...picture.airspaces.values()] });
+    // Airspaces are large (Turkey's border: 1 MB) and change rarely: drawn again only when
+    // the picture holds another Map of them. The rest is small and changes every cycle.
+    if (picture.airspaces !== this.airspaces) {
+      this.airspaces = picture.airspaces;
+      this.map.getSource("airspaces").setData(
+        { type: "FeatureCollection", features: [...picture.airspaces.values()] });
+    }
     this.map.getSource("paths").setData({ type: "FeatureCollection", features:
       [...picture.tracks.values()].map((t) => ({
         type: "Feature", geometry: { type: "LineString", coordinates: predictedPath(t) },
