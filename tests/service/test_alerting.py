@@ -78,3 +78,11 @@ def test_partial_looks_raise_and_update_but_never_clear():
     assert book.cycle([finding(45, key="b")], now=5) == []
     (cleared,) = book.cycle([finding(44, key="b")], now=6)
     assert cleared.change == "cleared" and cleared.alert.key == ("a",)
+
+
+def test_acknowledging_keeps_the_countdown():
+    book = AlertBook()
+    (tr,) = book.cycle([finding(100)], now=0)
+    ack = book.acknowledge(tr.alert.id, "A", now=30)
+    # 30 s later the alert is 70 s away, and says so from its new update time.
+    assert ack.alert.t_to_go_s == 70 and ack.alert.updated_at == 30

@@ -33,7 +33,9 @@ ENTRY_S = 240.0  # the lead's first entry into Turkey, in scenario seconds
 BACKGROUND_LABEL = ("background: real ADS-B flights recorded over Paris on 2021-10-07 "
                     "(OpenSky Network), moved to the region")
 _PARIS = (48.86, 2.35)
-_BACKGROUND_CENTRE = (36.55, 36.85)
+# South of the border, so that the real flights fly over Syria and Iraq rather than into
+# Turkey (each such crossing would be an incursion of a coalition aircraft, on every lap).
+_BACKGROUND_CENTRE = (34.6, 37.4)
 _BACKGROUND_PERIOD_S = 900.0
 
 

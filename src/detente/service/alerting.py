@@ -182,6 +182,8 @@ class AlertBook:
         old = self._by_id.get(alert_id)
         if old is None or party not in old.parties or party in old.acknowledged_by:
             return None
+        # Re-aged to now, since updated_at moves: a client counts down from both.
         a = self._put(replace(old, state="acknowledged", updated_at=now,
+                              t_to_go_s=max(old.t_to_go_s - (now - old.updated_at), 0.0),
                               acknowledged_by=(*old.acknowledged_by, party)))
         return Transition(a, "acknowledged", old.severity)
