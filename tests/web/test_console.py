@@ -145,19 +145,21 @@ def test_tracks_on_the_map_follow_track_and_track_gone(russian):
     assert "FL190" in lead and "233kt" in lead  # 5,791 m = 18,999 ft; 120 m/s = 233.3 kt
 
 
-def test_warn_about_an_alert(russian):
+def test_warn_about_an_alert_in_one_click(russian):
     page = russian.page
     page.locator('#alerts li[data-id="A-1"] .warn').click()
+    warned = page.locator("#hotline li", has_text="WARNING from RUS rus-watch")
+    warned.wait_for()
+    assert "RUS/rus-watch → TUR" in warned.inner_text() and "re A-1" in warned.inner_text()
+    # Anything more goes through the form.
     compose = page.locator("#compose")
-    assert compose.locator("[name=to_party]").input_value() == "TUR"
-    assert compose.locator("[name=alert_id]").input_value() == "A-1"
-    assert compose.locator("[name=priority]").input_value() == "flash"
+    compose.locator("[name=to_party]").fill("TUR")
+    compose.locator("[name=priority]").select_option("flash")
     compose.locator("[name=body]").fill("Turning south now")
     compose.locator("button").click()
-    sent = page.locator('#hotline li[data-id="H-RUS-1"]')
+    sent = page.locator("#hotline li", has_text="Turning south now")
     sent.wait_for()
-    assert "RUS/rus-watch → TUR [watch] re A-1" in sent.inner_text()
-    assert "Turning south now" in sent.inner_text()
+    assert "RUS/rus-watch → TUR" in sent.inner_text()
     assert not sent.locator(".ackform").is_visible()  # one's own message: nothing to acknowledge
 
 

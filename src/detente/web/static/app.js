@@ -71,13 +71,18 @@ function report(error) {
 const actions = {
   acknowledge: (kind, id, text) => source.acknowledge(kind, id, text).catch(report),
   select: (kind, id) => { picture.selected = { kind, id }; scheduleRender(); },
+  // One click sends a standard warning about the alert to the other party; the form below the
+  // hotline is for anything more to say.
   warn: (alertId) => {
     const alert = picture.alerts.get(alertId);
-    const form = $("#compose");
-    form.to_party.value = alert.parties.find((p) => p !== picture.me?.party) ?? "";
-    form.alert_id.value = alertId;
-    form.priority.value = alert.severity === "critical" ? "flash" : "urgent";
-    form.body.focus();
+    const to = alert.parties.find((p) => p !== picture.me?.party);
+    if (!to) return report(new Error("this alert involves no other party"));
+    const ours = (alert.tracks ?? []).filter((t) => t.party === to && t.id).map((t) => t.id);
+    const body = `WARNING from ${picture.me.party} ${picture.me.official}: ${alert.kind} ` +
+      `alert ${alertId.slice(0, 8)} (${alert.severity}) involves your aircraft` +
+      `${ours.length ? " " + ours.join(", ") : ""}. Change course and acknowledge.`;
+    source.send({ to_party: to, priority: alert.severity === "critical" ? "flash" : "urgent",
+                  body, alert_id: alertId }).catch(report);
   },
 };
 
