@@ -48,6 +48,7 @@ from detente.ledger.tree import (
     compact_range_ids,
     consistency_plan,
     inclusion_plan,
+    inclusion_proofs,
 )
 from detente.store.ledger_tables import HeadRow, LedgerStore
 
@@ -347,7 +348,8 @@ class Ledger(LedgerReader):
             # receipts' proofs need: a left sibling is either old (then it is in the compact
             # range) or new, and every right sibling is new.
             grown = self._range.copy()
-            known = dict(zip(compact_range_ids(first), grown.hashes, strict=True))
+            known: dict[tuple[int, int], bytes] = dict(
+                zip(compact_range_ids(first), grown.hashes, strict=True))
             new_nodes: list[tuple[int, int, bytes]] = []
 
             def visit(node: NodeID, value: bytes) -> None:
@@ -361,13 +363,9 @@ class Ledger(LedgerReader):
             self._store.commit_batch(first, rows, new_nodes, _head_row(head))
             self._range, self._keys, self._head = grown, keys, head
 
-        receipts = []
-        for k in range(len(rows)):
-            index = first + k
-            plan = inclusion_plan(index, head.size)
-            proof = plan.rehash([known[node] for node in plan.node_ids], self._hasher)
-            receipts.append(Receipt(index, known[NodeID(0, index)], head, tuple(proof)))
-        return receipts
+        proofs = inclusion_proofs(first, grown, known, self._hasher)
+        return [Receipt(first + k, known[(0, first + k)], head, tuple(proof))
+                for k, proof in enumerate(proofs)]
 
     def _check_signatures(self, first: int, checks: Sequence[tuple[SignedStatement, bytes]]
                           ) -> None:
