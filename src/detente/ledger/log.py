@@ -55,6 +55,9 @@ from detente.store.ledger_tables import HeadRow, LedgerStore
 __all__ = ["EXPORT_FORMAT", "PARALLEL_MIN_BATCH", "Ledger", "LedgerReader"]
 
 EXPORT_FORMAT = "detente-record/1"
+# Nodes an export keeps between two tree heads (about 100 bytes each) before it falls back to
+# reading that head's consistency proof from the store.
+EXPORT_NODES_IN_MEMORY = 1 << 20
 # Below this many statements, handing them to other processes costs more than it saves.
 PARALLEL_MIN_BATCH = 64
 
@@ -190,11 +193,31 @@ class LedgerReader:
         pending = iter(heads)
         next_head = next(pending)
         previous = 0
+        # The consistency proofs come from the entries as they stream by, not from one node
+        # query per head: a proof from m to n needs only the compact range of m and nodes
+        # completed between m and n (see ``inclusion_proofs``), kept here for one head at a
+        # time. Past EXPORT_NODES_IN_MEMORY such nodes, that head's proof is read from the store.
+        tree = CompactRange(self._hasher)
+        since: dict[tuple[int, int], bytes] | None = {}
+
+        def keep(node: NodeID, value: bytes) -> None:
+            nonlocal since
+            if since is not None:
+                since[node] = value
+                if len(since) > EXPORT_NODES_IN_MEMORY:
+                    since = None
 
         def write_heads_at(size: int) -> None:
-            nonlocal next_head, previous, lines
+            nonlocal next_head, previous, lines, since
             while next_head is not None and next_head[0] == size:
-                proof = self.consistency_proof(previous, size) if 0 < previous < size else []
+                if not 0 < previous < size:
+                    proof = []
+                elif since is None:
+                    plan = consistency_plan(previous, size)
+                    proof = plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
+                else:
+                    plan = consistency_plan(previous, size)
+                    proof = plan.rehash([since[node] for node in plan.node_ids], self._hasher)
                 head = self._head_from_row(next_head)
                 out.write(canonical_json({
                     "consistency": [b64encode(p) for p in proof],
@@ -202,6 +225,7 @@ class LedgerReader:
                     "head": head.to_json()}) + b"\n")
                 lines += 1
                 previous = size
+                since = dict(zip(compact_range_ids(size), tree.hashes, strict=True))
                 next_head = next(pending, None)
 
         write_heads_at(0)
@@ -209,6 +233,7 @@ class LedgerReader:
             # The stored bytes are canonical, so they can be spliced in without re-encoding.
             out.write(b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n")
             lines += 1
+            tree.append(self._hasher.hash_leaf(data), keep)
             write_heads_at(index + 1)
         return lines
 
