@@ -364,10 +364,11 @@ class Ledger(LedgerReader):
                     refused = exc
                     break
                 rows.append((signed.statement.kind, signed.statement.author, leaf))
-            # Signatures before the refused entry first: the error names the earliest bad one.
-            self._check_signatures(first, checks)
-            if refused is not None:
-                raise refused
+            jobs = [(public, signed.signature, signed.statement.signing_message())
+                    for signed, public in checks]
+            # Worker processes, if any, check their share of the signatures while this one
+            # hashes the tree; nothing is signed or stored before every signature verified.
+            finish = self._start_checks(jobs)
 
             # The nodes a batch completes, plus the compact range before it, are all the
             # receipts' proofs need: a left sibling is either old (then it is in the compact
@@ -381,8 +382,17 @@ class Ledger(LedgerReader):
                 known[node] = value
                 new_nodes.append((node.level, node.index, value))
 
-            for _kind, _author, leaf in rows:
-                grown.append(self._hasher.hash_leaf(leaf), visit)
+            if refused is None:
+                for _kind, _author, leaf in rows:
+                    grown.append(self._hasher.hash_leaf(leaf), visit)
+            # Signatures before the refused entry first: the error names the earliest bad one.
+            bad = finish()
+            if bad is not None:
+                signed, public = checks[bad]
+                KeyRing.check_signature(signed, first + bad, public)
+                raise VerificationError(f"entry {first + bad}: signature does not verify")
+            if refused is not None:
+                raise refused
             head = sign_tree_head(self._key, self._origin, grown.size, grown.root(),
                                   max(self._clock(), self._head.time))
             self._store.commit_batch(first, rows, new_nodes, _head_row(head))
@@ -392,24 +402,15 @@ class Ledger(LedgerReader):
         return [Receipt(first + k, known[(0, first + k)], head, tuple(proof))
                 for k, proof in enumerate(proofs)]
 
-    def _check_signatures(self, first: int, checks: Sequence[tuple[SignedStatement, bytes]]
-                          ) -> None:
-        """VerificationError for the first entry whose signature does not verify."""
-        bad: int | None
-        if self._workers and len(checks) >= PARALLEL_MIN_BATCH:
-            jobs = [(public, signed.signature, signed.statement.signing_message())
-                    for signed, public in checks]
-            bad = self._first_invalid_parallel(jobs)
-        else:
-            bad = first_invalid([(public, signed.signature, signed.statement.signing_message())
-                                 for signed, public in checks])
-        if bad is not None:
-            signed, public = checks[bad]
-            KeyRing.check_signature(signed, first + bad, public)
-            raise VerificationError(f"entry {first + bad}: signature does not verify")
+    def _start_checks(self, jobs: list[tuple[bytes, bytes, bytes]]) -> Callable[[], int | None]:
+        """Start checking ``(public_key, signature, message)`` jobs; the returned function
+        finishes and gives the position of the first that does not verify, or None.
 
-    def _first_invalid_parallel(self, jobs: list[tuple[bytes, bytes, bytes]]) -> int | None:
-        # One share per worker process plus one for this process, which would wait anyway.
+        With workers and a batch of at least PARALLEL_MIN_BATCH, each worker process gets a
+        share at once and this process checks the last share when ``finish`` is called.
+        """
+        if not self._workers or len(jobs) < PARALLEL_MIN_BATCH:
+            return lambda: first_invalid(jobs)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self._workers, mp_context=multiprocessing.get_context("spawn"))
@@ -417,12 +418,16 @@ class Ledger(LedgerReader):
         step = -(-len(jobs) // shares)
         starts = list(range(0, len(jobs), step))
         futures = [self._pool.submit(first_invalid, jobs[s:s + step]) for s in starts[:-1]]
-        results = [f.result() for f in futures]
-        results.append(first_invalid(jobs[starts[-1]:]))
-        for start, bad in zip(starts, results, strict=True):
-            if bad is not None:
-                return start + bad
-        return None
+
+        def finish() -> int | None:
+            own = first_invalid(jobs[starts[-1]:])
+            results = [f.result() for f in futures] + [own]
+            for start, bad in zip(starts, results, strict=True):
+                if bad is not None:
+                    return start + bad
+            return None
+
+        return finish
 
     def close(self) -> None:
         """Stop the signature-checking processes, if any were started."""
