@@ -259,7 +259,9 @@ class Ledger(LedgerReader):
         Returns UTC epoch seconds; tree-head times never go backwards even if it does.
     verify_workers : int, optional
         Extra processes that check authors' signatures in batches of at least
-        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost); 0 checks them in this process.
+        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost), while this process hashes the
+        batch into the tree; 0 checks them in this process. They pay only when a core is
+        free: on a busy machine they compete with the work they would offload.
         Call ``close`` (or use ``with``) to stop them.
     """
 
