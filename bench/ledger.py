@@ -11,7 +11,10 @@ What is measured:
   Every append verifies the author's Ed25519 signature and canonical form, hashes, persists
   entries and Merkle nodes, signs one tree head per batch, commits (fsync), and only then
   builds one receipt (inclusion proof) per entry. A batch size of 1 is the fsync-bound worst
-  case.
+  case. Each line also gives this process's CPU time per entry, less sensitive than the rate to
+  other work on a shared machine, and the load average when it ended. Pre-signed statements
+  carry their canonical bytes; the "received as JSON" line is the service's case, where the
+  log serializes each statement once (RFC 8785) to check its signature.
 - proofs at n: inclusion and consistency proof build (``Ledger.inclusion_proof``: one SQL query
   for O(log n) nodes) and verify (``detente.ledger.verify``), median of many random indexes.
 """
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from detente.ledger import Ledger, generate_private_key, key_statement, sign_statement
 from detente.ledger.hashing import RFC9162_SHA256
-from detente.ledger.statements import canonical_json
+from detente.ledger.statements import SignedStatement, canonical_json
 from detente.ledger.verify import verify_consistency, verify_inclusion
 from detente.store.database import open_database
 
@@ -47,17 +50,19 @@ def fresh_ledger(directory, name, log_key, tur, workers=0):
     return ledger
 
 
-def append_rate(directory, log_key, tur, statements, batch, workers=0):
-    with fresh_ledger(directory, f"rate-{batch}-{workers}.sqlite", log_key, tur,
+def append_rate(directory, log_key, tur, statements, batch, workers=0, tag=""):
+    """Appends per second (wall clock) and this process's CPU seconds per append."""
+    with fresh_ledger(directory, f"rate-{batch}-{workers}{tag}.sqlite", log_key, tur,
                       workers) as ledger:
         if workers:
             ledger.append_many(statements[:batch])  # start the worker processes untimed
             statements = statements[batch:]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         receipts = 0
         for k in range(0, len(statements), batch):
             receipts += len(ledger.append_many(statements[k:k + batch]))
-        return receipts / (time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return receipts / wall, cpu / receipts
 
 
 def main():
@@ -96,14 +101,27 @@ def main():
     for s in sample:
         s.verify(public)
     verify_us = (time.perf_counter() - t0) / len(sample) * 1e6
-    print(f"log-side cost per statement: RFC 8785 serialization {canon_us:.1f} us, "
+    print(f"log-side cost per statement: RFC 8785 serialization {canon_us:.1f} us "
+          f"(once per statement received as JSON), "
           f"Ed25519 signature check {verify_us:.1f} us")
 
-    for batch, workers in ((1, 0), (100, 0), (args.batch, 0), (args.batch, args.workers)):
+    configs = [(1, 0), (100, 0), (args.batch, 0), (5 * args.batch, 0)]
+    configs += [(args.batch, args.workers)] if args.workers else []
+    for batch, workers in configs:
         n = min(len(statements), 500 if batch == 1 else len(statements))
-        rate = append_rate(directory, log_key, tur, statements[:n], batch, workers)
+        rate, cpu = append_rate(directory, log_key, tur, statements[:n], batch, workers)
         print(f"signed appends, batch {batch:>5}, {workers} extra signature processes: "
-              f"{rate:,.0f} /s ({n:,} entries, receipt after durable commit)")
+              f"{rate:,.0f} /s ({n:,} entries, receipt after durable commit; "
+              f"{cpu * 1e6:.0f} us CPU per entry in this process, "
+              f"load {os.getloadavg()[0]:.2f})")
+
+    # What the service hands the log: statements rebuilt from JSON, so the log serializes each
+    # one (RFC 8785) to check its signature, where pre-signed ones carry their bytes.
+    received = [SignedStatement.from_json(s.to_json()) for s in statements]
+    rate, cpu = append_rate(directory, log_key, tur, received, args.batch, tag="-json")
+    print(f"signed appends, batch {args.batch:>5}, statements received as JSON: {rate:,.0f} /s "
+          f"({len(received):,} entries; {cpu * 1e6:.0f} us CPU per entry in this process, "
+          f"load {os.getloadavg()[0]:.2f})")
 
     # The big tree, through the same append path.
     big = fresh_ledger(directory, "big.sqlite", log_key, tur)

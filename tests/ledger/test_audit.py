@@ -1,4 +1,6 @@
+import base64
 import io
+import itertools
 import json
 import random
 
@@ -158,3 +160,28 @@ def test_a_truncated_file_is_found(record):
         audit_export(lines(data[:-1]))
     with pytest.raises(VerificationError, match="no tree head"):
         audit_export(lines(data.split(b"\n", 1)[0] + b"\n"))
+
+
+def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tur, monkeypatch):
+    # The export computes consistency proofs from the entries it streams; past a bound on the
+    # nodes it keeps it reads them from the store. Both must give the store's proofs.
+    import detente.ledger.log as log
+
+    n = 2
+    for batch in (1, 2, 5, 1, 9, 16, 3, 1, 1, 33):
+        ledger.append_many([alert(tur, "TUR", n + k) for k in range(batch)])
+        n += batch
+    out = io.BytesIO()
+    ledger.export(out)
+    rows = [json.loads(r) for r in out.getvalue().splitlines()]
+    heads = [r for r in rows if "head" in r]
+    assert len(heads) == 13
+    for older, newer in itertools.pairwise(heads):
+        m, size = older["head"]["size"], newer["head"]["size"]
+        want = ledger.consistency_proof(m, size) if m else []
+        assert newer["consistency"] == [base64.b64encode(p).decode() for p in want], (m, size)
+    monkeypatch.setattr(log, "EXPORT_NODES_IN_MEMORY", 4)
+    again = io.BytesIO()
+    ledger.export(again)
+    assert again.getvalue() == out.getvalue()
+    assert audit_export(lines(again.getvalue()), log_key=ledger.log_public_key).entries == n

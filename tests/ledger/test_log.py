@@ -76,6 +76,19 @@ def test_reopening_continues_the_same_tree(db_url, ledger, log_key, tur):
     assert reader.inclusion_proof(3) == ref.inclusion(3, 12)
 
 
+def test_a_second_writer_on_the_same_database_is_refused_whole(db_url, ledger, log_key, tur):
+    other = Ledger(open_database(db_url), log_key, origin="detente/test", clock=Clock(2e9))
+    ledger.append_many([alert(tur, "TUR", 2), alert(tur, "TUR", 3)])
+    before = ledger.tree_head()
+    with pytest.raises(ConflictingWriteError, match="another writer"):
+        other.append_many([alert(tur, "TUR", 4), alert(tur, "TUR", 5)])
+    reader = LedgerReader(open_database(db_url))
+    assert reader.tree_head() == before
+    assert [reader.entry_bytes(i) for i in range(4)] == leaves(ledger)
+    with pytest.raises(InputError):
+        reader.entry_bytes(4)
+
+
 def test_a_database_belongs_to_one_log_key_and_origin(db_url, ledger, log_key):
     with pytest.raises(ConflictingWriteError, match="log key"):
         Ledger(open_database(db_url), fixed_key(7), origin="detente/test")

@@ -15,6 +15,7 @@ from detente.ledger.tree import (
     compact_range_ids,
     consistency_plan,
     inclusion_plan,
+    inclusion_proofs,
     subtree_ids,
 )
 
@@ -99,6 +100,33 @@ def test_consistency_plans_match_reference_for_all_m_le_n_le_64():
             assert len(plan.node_ids) <= 2 * max(1, math.ceil(math.log2(n))), (m, n)
 
 
+def batch_proofs(leaves, first, n):
+    """``inclusion_proofs`` for a batch ``[first, n)`` given only what a ledger holds: the
+    compact range before the batch and the nodes the batch completes."""
+    before = CompactRange(RFC9162_SHA256)
+    for data in leaves[:first]:
+        before.append(RFC9162_SHA256.hash_leaf(data))
+    nodes = dict(zip(compact_range_ids(first), before.hashes, strict=True))
+    grown = before.copy()
+    for data in leaves[first:n]:
+        grown.append(RFC9162_SHA256.hash_leaf(data), nodes.__setitem__)
+    return inclusion_proofs(first, grown, nodes, RFC9162_SHA256)
+
+
+def test_batch_inclusion_proofs_match_reference_for_all_batches_up_to_64():
+    for n in range(1, N_MAX + 1):
+        for first in range(n):
+            proofs = batch_proofs(LEAVES, first, n)
+            assert proofs == [REF.inclusion(i, n) for i in range(first, n)], (first, n)
+
+
+def test_batch_inclusion_proofs_of_an_empty_batch_and_bad_first():
+    cr, nodes = grow(5)
+    assert inclusion_proofs(5, cr, nodes, RFC9162_SHA256) == []
+    with pytest.raises(ValueError):
+        inclusion_proofs(6, cr, nodes, RFC9162_SHA256)
+
+
 def test_plans_only_ask_for_complete_nodes():
     # A node the tree of size n has not completed does not exist in the store yet.
     for n in range(1, N_MAX + 1):
@@ -158,3 +186,11 @@ def test_proofs_beyond_64_match_reference(case):
     nodes = _grow_big()
     assert prove(inclusion_plan(i, n), nodes) == BIG_REF.inclusion(i, n)
     assert prove(consistency_plan(m, n), nodes) == BIG_REF.consistency(m, n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, BIG).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))))
+def test_batch_inclusion_proofs_beyond_64_match_reference(case):
+    n, first = case
+    proofs = batch_proofs(BIG_REF.leaves, first, n)
+    assert proofs == [BIG_REF.inclusion(i, n) for i in range(first, n)]

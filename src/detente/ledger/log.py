@@ -48,12 +48,16 @@ from detente.ledger.tree import (
     compact_range_ids,
     consistency_plan,
     inclusion_plan,
+    inclusion_proofs,
 )
 from detente.store.ledger_tables import HeadRow, LedgerStore
 
 __all__ = ["EXPORT_FORMAT", "PARALLEL_MIN_BATCH", "Ledger", "LedgerReader"]
 
 EXPORT_FORMAT = "detente-record/1"
+# Nodes an export keeps between two tree heads (about 100 bytes each) before it falls back to
+# reading that head's consistency proof from the store.
+EXPORT_NODES_IN_MEMORY = 1 << 20
 # Below this many statements, handing them to other processes costs more than it saves.
 PARALLEL_MIN_BATCH = 64
 
@@ -189,11 +193,31 @@ class LedgerReader:
         pending = iter(heads)
         next_head = next(pending)
         previous = 0
+        # The consistency proofs come from the entries as they stream by, not from one node
+        # query per head: a proof from m to n needs only the compact range of m and nodes
+        # completed between m and n (see ``inclusion_proofs``), kept here for one head at a
+        # time. Past EXPORT_NODES_IN_MEMORY such nodes, that head's proof is read from the store.
+        tree = CompactRange(self._hasher)
+        since: dict[tuple[int, int], bytes] | None = {}
+
+        def keep(node: NodeID, value: bytes) -> None:
+            nonlocal since
+            if since is not None:
+                since[node] = value
+                if len(since) > EXPORT_NODES_IN_MEMORY:
+                    since = None
 
         def write_heads_at(size: int) -> None:
-            nonlocal next_head, previous, lines
+            nonlocal next_head, previous, lines, since
             while next_head is not None and next_head[0] == size:
-                proof = self.consistency_proof(previous, size) if 0 < previous < size else []
+                if not 0 < previous < size:
+                    proof = []
+                elif since is None:
+                    plan = consistency_plan(previous, size)
+                    proof = plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
+                else:
+                    plan = consistency_plan(previous, size)
+                    proof = plan.rehash([since[node] for node in plan.node_ids], self._hasher)
                 head = self._head_from_row(next_head)
                 out.write(canonical_json({
                     "consistency": [b64encode(p) for p in proof],
@@ -201,6 +225,7 @@ class LedgerReader:
                     "head": head.to_json()}) + b"\n")
                 lines += 1
                 previous = size
+                since = dict(zip(compact_range_ids(size), tree.hashes, strict=True))
                 next_head = next(pending, None)
 
         write_heads_at(0)
@@ -208,6 +233,7 @@ class LedgerReader:
             # The stored bytes are canonical, so they can be spliced in without re-encoding.
             out.write(b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n")
             lines += 1
+            tree.append(self._hasher.hash_leaf(data), keep)
             write_heads_at(index + 1)
         return lines
 
@@ -233,7 +259,9 @@ class Ledger(LedgerReader):
         Returns UTC epoch seconds; tree-head times never go backwards even if it does.
     verify_workers : int, optional
         Extra processes that check authors' signatures in batches of at least
-        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost); 0 checks them in this process.
+        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost), while this process hashes the
+        batch into the tree; 0 checks them in this process. They pay only when a core is
+        free: on a busy machine they compete with the work they would offload.
         Call ``close`` (or use ``with``) to stop them.
     """
 
@@ -338,55 +366,53 @@ class Ledger(LedgerReader):
                     refused = exc
                     break
                 rows.append((signed.statement.kind, signed.statement.author, leaf))
-            # Signatures before the refused entry first: the error names the earliest bad one.
-            self._check_signatures(first, checks)
-            if refused is not None:
-                raise refused
+            jobs = [(public, signed.signature, signed.statement.signing_message())
+                    for signed, public in checks]
+            # Worker processes, if any, check their share of the signatures while this one
+            # hashes the tree; nothing is signed or stored before every signature verified.
+            finish = self._start_checks(jobs)
 
             # The nodes a batch completes, plus the compact range before it, are all the
             # receipts' proofs need: a left sibling is either old (then it is in the compact
             # range) or new, and every right sibling is new.
             grown = self._range.copy()
-            known = dict(zip(compact_range_ids(first), grown.hashes, strict=True))
+            known: dict[tuple[int, int], bytes] = dict(
+                zip(compact_range_ids(first), grown.hashes, strict=True))
             new_nodes: list[tuple[int, int, bytes]] = []
 
             def visit(node: NodeID, value: bytes) -> None:
                 known[node] = value
                 new_nodes.append((node.level, node.index, value))
 
-            for _kind, _author, leaf in rows:
-                grown.append(self._hasher.hash_leaf(leaf), visit)
+            if refused is None:
+                for _kind, _author, leaf in rows:
+                    grown.append(self._hasher.hash_leaf(leaf), visit)
+            # Signatures before the refused entry first: the error names the earliest bad one.
+            bad = finish()
+            if bad is not None:
+                signed, public = checks[bad]
+                KeyRing.check_signature(signed, first + bad, public)
+                raise VerificationError(f"entry {first + bad}: signature does not verify")
+            if refused is not None:
+                raise refused
             head = sign_tree_head(self._key, self._origin, grown.size, grown.root(),
                                   max(self._clock(), self._head.time))
             self._store.commit_batch(first, rows, new_nodes, _head_row(head))
             self._range, self._keys, self._head = grown, keys, head
 
-        receipts = []
-        for k in range(len(rows)):
-            index = first + k
-            plan = inclusion_plan(index, head.size)
-            proof = plan.rehash([known[node] for node in plan.node_ids], self._hasher)
-            receipts.append(Receipt(index, known[NodeID(0, index)], head, tuple(proof)))
-        return receipts
+        proofs = inclusion_proofs(first, grown, known, self._hasher)
+        return [Receipt(first + k, known[(0, first + k)], head, tuple(proof))
+                for k, proof in enumerate(proofs)]
 
-    def _check_signatures(self, first: int, checks: Sequence[tuple[SignedStatement, bytes]]
-                          ) -> None:
-        """VerificationError for the first entry whose signature does not verify."""
-        bad: int | None
-        if self._workers and len(checks) >= PARALLEL_MIN_BATCH:
-            jobs = [(public, signed.signature, signed.statement.signing_message())
-                    for signed, public in checks]
-            bad = self._first_invalid_parallel(jobs)
-        else:
-            bad = first_invalid([(public, signed.signature, signed.statement.signing_message())
-                                 for signed, public in checks])
-        if bad is not None:
-            signed, public = checks[bad]
-            KeyRing.check_signature(signed, first + bad, public)
-            raise VerificationError(f"entry {first + bad}: signature does not verify")
+    def _start_checks(self, jobs: list[tuple[bytes, bytes, bytes]]) -> Callable[[], int | None]:
+        """Start checking ``(public_key, signature, message)`` jobs; the returned function
+        finishes and gives the position of the first that does not verify, or None.
 
-    def _first_invalid_parallel(self, jobs: list[tuple[bytes, bytes, bytes]]) -> int | None:
-        # One share per worker process plus one for this process, which would wait anyway.
+        With workers and a batch of at least PARALLEL_MIN_BATCH, each worker process gets a
+        share at once and this process checks the last share when ``finish`` is called.
+        """
+        if not self._workers or len(jobs) < PARALLEL_MIN_BATCH:
+            return lambda: first_invalid(jobs)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self._workers, mp_context=multiprocessing.get_context("spawn"))
@@ -394,12 +420,16 @@ class Ledger(LedgerReader):
         step = -(-len(jobs) // shares)
         starts = list(range(0, len(jobs), step))
         futures = [self._pool.submit(first_invalid, jobs[s:s + step]) for s in starts[:-1]]
-        results = [f.result() for f in futures]
-        results.append(first_invalid(jobs[starts[-1]:]))
-        for start, bad in zip(starts, results, strict=True):
-            if bad is not None:
-                return start + bad
-        return None
+
+        def finish() -> int | None:
+            own = first_invalid(jobs[starts[-1]:])
+            results = [f.result() for f in futures] + [own]
+            for start, bad in zip(starts, results, strict=True):
+                if bad is not None:
+                    return start + bad
+            return None
+
+        return finish
 
     def close(self) -> None:
         """Stop the signature-checking processes, if any were started."""

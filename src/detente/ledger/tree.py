@@ -19,7 +19,7 @@ Nothing here verifies proofs: ``detente.ledger.verify`` does, by another algorit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,6 +32,7 @@ __all__ = [
     "compact_range_ids",
     "consistency_plan",
     "inclusion_plan",
+    "inclusion_proofs",
     "subtree_ids",
 ]
 
@@ -211,3 +212,44 @@ def consistency_plan(size1: int, size2: int) -> ProofPlan:
         # SUBPROOF(m, D[m], false) = [MTH(D[m])]: the old subtree the verifier cannot know.
         ranges.append((begin, end))
     return _plan(ranges[::-1])
+
+
+def inclusion_proofs(
+    first: int,
+    tree: CompactRange,
+    nodes: Mapping[tuple[int, int], bytes],
+    hasher: Hasher,
+) -> list[list[bytes]]:
+    """Inclusion proofs of leaves ``first, ..., tree.size - 1`` in the tree of ``tree.size``.
+
+    What ``inclusion_plan(i, tree.size)`` and ``ProofPlan.rehash`` give for each ``i``, for
+    the leaves of one append batch at once, without a plan per leaf. ``nodes`` maps
+    ``(level, index)`` to the hash of every node the batch completed and of every node of
+    the compact range before it (a left sibling of a new node is one of those).
+
+    The path of leaf ``i`` leaves the path of leaf ``size`` at the level ``inner`` of the
+    highest bit where ``i`` and ``size`` differ (after transparency-dev/merkle ``proof.go``).
+    Below it, the siblings are complete nodes ``(level, (i >> level) ^ 1)``; from it up, the
+    proof is the same for every leaf that forks there: the fold of the compact-range nodes
+    below ``inner`` (the incomplete right sibling, if there is one), then the compact-range
+    nodes above ``inner``, nearest first. Those tails are computed once per batch.
+    """
+    size = tree.size
+    if not 0 <= first <= size:
+        raise ValueError(f"requires 0 <= first <= size, got first {first}, size {size}")
+    hashes = tree.hashes
+    levels = [node.level for node in compact_range_ids(size)]
+    tails: dict[int, list[bytes]] = {}
+    right: bytes | None = None
+    for pos in range(len(hashes) - 1, -1, -1):
+        tail = [] if right is None else [right]
+        tail.extend(reversed(hashes[:pos]))
+        tails[levels[pos]] = tail
+        right = hashes[pos] if right is None else hasher.hash_children(hashes[pos], right)
+    proofs = []
+    for i in range(first, size):
+        inner = (i ^ size).bit_length() - 1
+        proof = [nodes[(level, (i >> level) ^ 1)] for level in range(inner)]
+        proof.extend(tails[inner])
+        proofs.append(proof)
+    return proofs

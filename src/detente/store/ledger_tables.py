@@ -160,11 +160,14 @@ class LedgerStore:
         only once COMMIT returned (durable: synchronous=FULL)."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(_ENTRIES.insert(), [
-                    {"idx": first + k, "kind": kind, "author": author, "data": data}
+                # Positional rows straight to the driver's executemany: the Core insert builds
+                # and processes a parameter dict per row, which costs more than SQLite's insert.
+                insert_entries, insert_nodes = _batch_inserts(conn.dialect.paramstyle)
+                conn.exec_driver_sql(insert_entries, [
+                    (first + k, kind, author, data)
                     for k, (kind, author, data) in enumerate(entries)])
-                conn.execute(_NODES.insert(), [
-                    {"level": level, "idx": idx, "hash": value} for level, idx, value in nodes])
+                if nodes:
+                    conn.exec_driver_sql(insert_nodes, list(nodes))
                 conn.execute(_HEADS.insert(), [_head_params(head)])
         except IntegrityError as exc:
             raise ConflictingWriteError(
@@ -275,6 +278,24 @@ def _nodes_sql(count: int) -> TextClause:
     # than the query itself.
     where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
     return text(f"SELECT level, idx, hash FROM {_NODES.name} WHERE {where}")
+
+
+@functools.lru_cache(maxsize=8)
+def _batch_inserts(paramstyle: str) -> tuple[str, str]:
+    """The INSERTs of ``commit_batch`` with positional parameters in the driver's style."""
+    def insert(table: Any, columns: Sequence[str]) -> str:
+        if paramstyle == "qmark":
+            marks = ["?"] * len(columns)
+        elif paramstyle in ("format", "pyformat"):
+            marks = ["%s"] * len(columns)
+        elif paramstyle == "numeric":
+            marks = [f":{k + 1}" for k in range(len(columns))]
+        else:
+            raise StoreError(f"ledger store: unsupported driver parameter style {paramstyle!r}")
+        return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                f"VALUES ({', '.join(marks)})")
+    return (insert(_ENTRIES, ("idx", "kind", "author", "data")),
+            insert(_NODES, ("level", "idx", "hash")))
 
 
 def _head_params(head: HeadRow) -> dict[str, Any]:
