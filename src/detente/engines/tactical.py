@@ -479,7 +479,7 @@ def _detect_compiled(
         r2=r2, near_r2=_near_r2(x, y, r2, aeqd_metric),
         v_min=float(vertical_m) - VERTICAL_TOLERANCE_M, horizon=float(lookahead_s),
         aeqd=aeqd_metric, still_sq=_STILL_SQ,
-        earth_r=MEAN_EARTH_RADIUS_M, slab_m=_SLAB_HEIGHT_M, max_cells=_CELLS_PER_AIRCRAFT * n,
+        earth_r=MEAN_EARTH_RADIUS_M, max_cells=_CELLS_PER_AIRCRAFT * n,
     )
     # Rows come in the order of grid cells: sort them by (i, j) as the general path does. One
     # key, i * n + j, sorts faster than a lexsort on two.
