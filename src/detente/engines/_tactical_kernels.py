@@ -46,9 +46,9 @@ _SINC_ZERO = 1.0e-20
 # gets several. More chunks cost a little bookkeeping each.
 _CHUNKS_PER_THREAD = 8
 
-# Below this many box pairs to look at (~10 ms on one core) the kernel runs on the calling thread
-# alone: on a loaded machine, waking a second thread and waiting for it at the end of the loop
-# took a median 25 ms here, more than it saves.
+# Below this many pairs of entries sharing a cell (a few ms of work on one core) the kernel runs on
+# the calling thread alone: with the machine's load average at 7, waking a second thread and
+# waiting for it at the end of the loop took a median 25 ms here, more than it saves.
 _PARALLEL_MIN_WORK = 500_000
 
 # Output rows reserved per aircraft before the first pass (see grid_conflicts).
