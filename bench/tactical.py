@@ -7,7 +7,7 @@
 Traffic as the issue specifies: uniform in a square centred on 37 N 37.5 E, FL100-FL400,
 100-250 m/s, random tracks, a fifth climbing or descending at 2.5-15 m/s. For each size: the
 median wall time of 5 detection cycles of `detect` (lat/lon in, pairs out: projection, pruning
-and exact test), its peak resident memory above the process's baseline, the number of
+and exact test) and their median CPU time, its peak resident memory above the process's baseline, the number of
 conflicting pairs, and the same for a plain N x N numpy formulation where its matrices fit in
 memory, with the ratio.
 
@@ -93,8 +93,13 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def measure(fn, s: States, runs: int) -> tuple[float, float, int]:
-    """Median wall time (s), peak memory above the resident baseline (MiB), fn's result.
+def measure(fn, s: States, runs: int) -> tuple[float, float, float, int]:
+    """Median wall time (s), median CPU time (s, all threads), peak memory above the resident
+    baseline (MiB), fn's result.
+
+    CPU time is what the cycle cost the machine: on an idle machine the compiled path's wall
+    time is below it (two threads); on one busy with other work, wall time is above it by
+    however long the scheduler kept us waiting.
 
     Peak memory is the kernel's resident high-water mark (VmHWM), reset before the run through
     /proc/self/clear_refs: it counts everything, GEOS and PROJ allocations included, which
@@ -104,12 +109,13 @@ def measure(fn, s: States, runs: int) -> tuple[float, float, int]:
     base = _status_kib("VmRSS")
     result = fn(s)
     peak = (_status_kib("VmHWM") - base) / 1024
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn(s)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), peak, result
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu), peak, result
 
 
 FIRST_CALL = """
@@ -152,21 +158,21 @@ def main() -> None:
         print(f"  new process, numba cache as it is:         {first_call(None)}")
     # Warm-up in this process: compilation (or cache loading) stays out of the figures below.
     detect(traffic(100, 100.0), all_pairs=True, method=args.method)
-    print(f"{'N':>7} {'square':>8} {'pairs':>8} {'detente s':>10} {'peak MiB':>9} "
+    print(f"{'N':>7} {'square':>8} {'pairs':>8} {'detente s':>10} {'cpu s':>7} {'peak MiB':>9} "
           f"{'NxN s':>8} {'NxN MiB':>8} {'ratio':>7}")
     for n, size in cases:
         s = traffic(n, size)
         print(f"  running N = {n} ...", file=sys.stderr)
-        t_d, m_d, pairs = measure(
+        t_d, c_d, m_d, pairs = measure(
             lambda st: len(detect(st, all_pairs=True, method=args.method)), s, args.runs)
         if n * n * 8 * 8 < NXN_LIMIT_BYTES:
-            t_n, m_n, pairs_n = measure(nxn, s, min(args.runs, 3))
+            t_n, _, m_n, pairs_n = measure(nxn, s, min(args.runs, 3))
             nxn_cols = f"{t_n:8.3f} {m_n:8.0f} {t_n / t_d:6.0f}x"
             if abs(pairs_n - pairs) > 0.03 * pairs:
                 nxn_cols += f"  (NxN counted {pairs_n} pairs)"
         else:
             nxn_cols = f"{'-':>8} {'-':>8} {'-':>7}  (NxN needs ~{n * n * 64 / 1e9:.0f} GB)"
-        print(f"{n:7d} {size:6.0f}km {pairs:8d} {t_d:10.3f} {m_d:9.0f} {nxn_cols}")
+        print(f"{n:7d} {size:6.0f}km {pairs:8d} {t_d:10.3f} {c_d:7.3f} {m_d:9.0f} {nxn_cols}")
     print(f"load average {_load()} at end")
 
 
