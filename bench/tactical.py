@@ -7,9 +7,9 @@
 Traffic as the issue specifies: uniform in a square centred on 37 N 37.5 E, FL100-FL400,
 100-250 m/s, random tracks, a fifth climbing or descending at 2.5-15 m/s. For each size: the
 median wall time of 5 detection cycles of `detect` (lat/lon in, pairs out: projection, pruning
-and exact test) and their median CPU time, its peak resident memory above the process's baseline, the number of
-conflicting pairs, and the same for a plain N x N numpy formulation where its matrices fit in
-memory, with the ratio.
+and exact test) and their median CPU time, its peak resident memory above the process's
+baseline, the number of conflicting pairs, and the same for a plain N x N numpy formulation
+where its matrices fit in memory, with the ratio.
 
 The compiled path's kernels are compiled by numba on the first call of a process, or loaded from
 its cache (``__pycache__`` beside the module): that first call is timed apart, in fresh
