@@ -74,8 +74,12 @@ def scenario(draw):
 
 
 def check_against_oracle(x, y, z, vx, vy, vz, group, R=R, V=V, T=T):
+    # Both paths, whatever size "auto" would pick them at (test_tactical_kernels.py also holds
+    # them to each other).
     got = as_dict(detect_xy(x, y, z, vx, vy, vz, group, horizontal_m=R, vertical_m=V,
-                            lookahead_s=T))
+                            lookahead_s=T, method="general"))
+    assert as_dict(detect_xy(x, y, z, vx, vy, vz, group, horizontal_m=R, vertical_m=V,
+                             lookahead_s=T, method="compiled")) == got
     tol = VERTICAL_TOLERANCE_M
     # A sandwich, so that pairs on a boundary (floating-point ties) cannot flake the test:
     # everything the oracle finds with slightly tighter minima must be found, and nothing it
