@@ -167,21 +167,18 @@ def test_turkish_watch_sees_the_acknowledgement_and_warns(browser, live):
         assert not acked.locator(".ackform").is_visible()
         expect(page.locator("#record .size")).not_to_have_text("–")
 
-        # A warning from the page about the alert: signed here, recorded, delivered.
+        # A warning from the page about the alert, in one click: signed here, recorded,
+        # delivered.
         alert = page.locator("#alerts li.alert", has_text="incursion").first
         alert.locator(".warn").click()
-        compose = page.locator("#compose")
-        assert compose.locator("[name=to_party]").input_value() == "RUS"
-        compose.locator("[name=body]").fill("Turn south now")
-        compose.locator("button").click()
-        sent = page.locator("#hotline li", has_text="Turn south now")
+        sent = page.locator("#hotline li", has_text="WARNING from TUR tur-watch")
         sent.wait_for()
         assert "TUR/tur-watch → RUS" in sent.inner_text()
 
     said = [s.statement for s in record(live) if s.statement.author == "TUR/tur-watch"]
     assert [s.kind for s in said] == ["key.register", "hotline.message"]
-    assert said[1].body["body"] == "Turn south now"
-    assert said[1].body["to_party"] == "RUS"
+    assert said[1].body["body"].startswith("WARNING from TUR tur-watch: incursion alert")
+    assert said[1].body["to_party"] == "RUS" and said[1].body["alert_id"]
 
 
 def test_coalition_sees_only_what_it_is_given_and_resumes_after_a_drop(browser, live):

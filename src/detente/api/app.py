@@ -30,6 +30,7 @@ from detente.api.schemas import (
     TokenRequest,
     TokenResponse,
 )
+from detente.engines import tactical
 from detente.errors import DetenteError, InputError, VerificationError
 from detente.ledger import Ledger
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
@@ -51,6 +52,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The tactical engine's compiled path compiles (or loads from cache) here, not in
+        # the middle of the first busy detection cycle.
+        await asyncio.to_thread(tactical.warm_up)
         engine = open_database(database_url)
         key_file = config.settings.log_key_file
         if not key_file.exists():

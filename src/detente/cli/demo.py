@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_browser:
         threading.Thread(target=_open_browser, args=(server, f"{url}/console/"),
                          daemon=True).start()
+    print("starting: the first run compiles the detection kernels (about 10 s)...",
+          file=sys.stderr, flush=True)
     server.run()  # returns on Ctrl-C, after a clean shutdown
     print("detente demo stopped.", file=sys.stderr)
     return 0

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"detente: {config.region_name}, {len(config.parties)} parties, "
           f"{len(config.agreements)} agreements; database {args.db}; "
           f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)
+    print("starting: the first run compiles the detection kernels (about 10 s)...",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 ws="websockets-sansio", ws_per_message_deflate=False)
     return 0

@@ -57,6 +57,7 @@ __all__ = [
     "detect",
     "detect_xy",
     "pair_conflicts",
+    "warm_up",
 ]
 
 DEFAULT_HORIZONTAL_M = 9_260.0  # 5 NM
@@ -578,3 +579,14 @@ def detect(
         horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
         aeqd_metric=True, method=method,
     )
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the compiled path now, on a small synthetic
+    picture, so that the first real detection of ``AUTO_COMPILED_MIN`` aircraft or more does
+    not stall a live service for the 0.5-15 s that takes."""
+    n = AUTO_COMPILED_MIN
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1e5, 1e5, n), rng.uniform(-1e5, 1e5, n)
+    z, v = rng.uniform(3_000, 12_000, n), rng.uniform(-200, 200, n)
+    detect_xy(x, y, z, v, v[::-1].copy(), np.zeros(n), method="compiled")
