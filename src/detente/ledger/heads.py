@@ -30,7 +30,7 @@ from detente.ledger.keys import (
     public_key_bytes,
     verify_signature,
 )
-from detente.ledger.statements import canonical_json
+from detente.ledger.statements import canonical_json, check_fields
 from detente.ledger.verify import verify_inclusion
 
 __all__ = ["COSIGNATURE_CONTEXT", "Cosignature", "Receipt", "TreeHead", "cosign", "sign_tree_head"]
@@ -43,13 +43,6 @@ def _field(value: dict[str, Any], name: str, kind: type | tuple[type, ...], what
     if not isinstance(item, kind) or isinstance(item, bool):
         raise InputError(f"{what}: field {name!r} missing or of the wrong type")
     return item
-
-
-def _check_fields(value: Any, names: set[str], what: str) -> dict[str, Any]:
-    if not isinstance(value, dict) or set(value) != names:
-        got = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise InputError(f"{what}: want fields {sorted(names)}, got {got}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +69,7 @@ class TreeHead:
 
     @classmethod
     def from_json(cls, value: Any, what: str = "tree head") -> TreeHead:
-        value = _check_fields(value, {"origin", "root", "signature", "size", "time"}, what)
+        value = check_fields(value, {"origin", "root", "signature", "size", "time"}, what)
         return cls(
             origin=_field(value, "origin", str, what),
             size=_field(value, "size", int, what),
@@ -125,7 +118,7 @@ class Cosignature:
 
     @classmethod
     def from_json(cls, value: Any, what: str = "cosignature") -> Cosignature:
-        value = _check_fields(value, {"key_id", "party", "signature", "size", "time"}, what)
+        value = check_fields(value, {"key_id", "party", "signature", "size", "time"}, what)
         return cls(
             party=_field(value, "party", str, what),
             key_id=_field(value, "key_id", str, what),
@@ -174,7 +167,7 @@ class Receipt:
 
     @classmethod
     def from_json(cls, value: Any, what: str = "receipt") -> Receipt:
-        value = _check_fields(value, {"head", "index", "leaf_hash", "proof"}, what)
+        value = check_fields(value, {"head", "index", "leaf_hash", "proof"}, what)
         proof: Sequence[Any] = _field(value, "proof", list, what)
         if not all(isinstance(p, str) for p in proof):
             raise InputError(f"{what}: proof must be a list of base64 hashes")

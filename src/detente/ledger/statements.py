@@ -65,6 +65,14 @@ def canonical_json(value: Any) -> bytes:
         raise InputError(f"not representable in canonical JSON: {exc}") from exc
 
 
+def check_fields(value: Any, names: set[str] | frozenset[str], what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object with exactly the fields ``names``; else InputError."""
+    if not isinstance(value, dict) or set(value) != names:
+        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise InputError(f"{what}: want fields {sorted(names)}, got {got}")
+    return value
+
+
 def parse_canonical(data: bytes, what: str) -> Any:
     """Parse JSON that must be in RFC 8785 canonical form; VerificationError if it is not."""
     try:
@@ -124,9 +132,7 @@ class Statement:
 
     @classmethod
     def from_json(cls, value: Any, what: str = "statement") -> Statement:
-        if not isinstance(value, dict) or set(value) != _STATEMENT_FIELDS:
-            got = sorted(value) if isinstance(value, dict) else type(value).__name__
-            raise InputError(f"{what}: want fields {sorted(_STATEMENT_FIELDS)}, got {got}")
+        value = check_fields(value, _STATEMENT_FIELDS, what)
         return cls(kind=value["kind"], author=value["author"], key_id=value["key_id"],
                    time=value["time"], body=value["body"], ref=value["ref"])
 
@@ -152,9 +158,7 @@ class SignedStatement:
 
     @classmethod
     def from_json(cls, value: Any, what: str = "entry") -> SignedStatement:
-        if not isinstance(value, dict) or set(value) != _LEAF_FIELDS:
-            got = sorted(value) if isinstance(value, dict) else type(value).__name__
-            raise InputError(f"{what}: want fields {sorted(_LEAF_FIELDS)}, got {got}")
+        value = check_fields(value, _LEAF_FIELDS, what)
         if not isinstance(value["signature"], str):
             raise InputError(f"{what}: signature must be base64 text")
         signature = b64decode_strict(value["signature"], f"{what} signature")
