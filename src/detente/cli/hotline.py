@@ -12,21 +12,15 @@ import datetime as dt
 import json
 from typing import Any
 
+from detente.cli.options import add_login_options
 from detente.errors import InputError
 from detente.ledger.audit import audit_export
-
-
-def _login_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
-    p.add_argument("--party", required=True)
-    p.add_argument("--official", required=True, help="the official acting")
-    p.add_argument("--key", required=True, metavar="FILE", help="the official's key (PEM)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     send = sub.add_parser("send", help="send a message to another party")
-    _login_options(send)
+    add_login_options(send, official="required")
     send.add_argument("--to", required=True, metavar="PARTY", help="addressee party")
     send.add_argument("--to-official", default=None, help="a named official of that party")
     send.add_argument("--priority", default="urgent", choices=("routine", "urgent", "flash"))
@@ -34,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     send.add_argument("--id", default=None, help="message id (to retry without duplicates)")
     send.add_argument("text", help="the message (up to 4,000 characters)")
     ls = sub.add_parser("list", help="messages of your party, oldest first")
-    _login_options(ls)
+    add_login_options(ls, official="required")
     ack = sub.add_parser("ack", help="acknowledge a message addressed to you")
-    _login_options(ack)
+    add_login_options(ack, official="required")
     ack.add_argument("message_id")
     ack.add_argument("--reply", default=None, help="an optional reply text")
     tl = sub.add_parser("timeline", help="a message's history from a record export (offline)")

@@ -11,7 +11,19 @@ from typing import TextIO
 
 from detente.errors import InputError
 
-__all__ = ["non_negative_float", "open_input", "positive_float"]
+__all__ = ["add_login_options", "non_negative_float", "open_input", "positive_float"]
+
+
+def add_login_options(parser: argparse.ArgumentParser, official: str = "optional") -> None:
+    """--url, --party, --key and, unless ``official`` is "none", --official ("optional" or
+    "required"): how a command logs in to a service."""
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
+    parser.add_argument("--party", required=True)
+    if official != "none":
+        parser.add_argument("--official", required=official == "required", default=None,
+                            help="the official acting for the party")
+    parser.add_argument("--key", required=True, metavar="FILE",
+                        help="the key (PEM) of the official, or of the party")
 
 
 def positive_float(text: str) -> float:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from detente.cli.options import add_login_options
 from detente.ledger import SplitViewError, TreeHead
 from detente.ledger.keys import b64decode_strict
 
@@ -22,9 +23,7 @@ SPLIT_VIEW_EXIT = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL")
-    parser.add_argument("--party", required=True)
-    parser.add_argument("--key", required=True, metavar="FILE", help="the party's key (PEM)")
+    add_login_options(parser, official="none")
     parser.add_argument("--heads", default=None, metavar="FILE",
                         help="JSON lines of accepted heads (default PARTY-heads.jsonl)")
     parser.add_argument("--log-key", default=None, metavar="BASE64",
