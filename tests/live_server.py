@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import uvicorn
+import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from detente.service.keys import login_message
+from detente.cli.client import ServiceClient
 
 
 def free_port() -> int:
@@ -50,10 +52,21 @@ def public_b64(key: Ed25519PrivateKey) -> str:
 
 
 def login(base: str, key: Ed25519PrivateKey, party: str, official: str | None = None) -> str:
-    with httpx.Client(base_url=base) as c:
-        ch = c.post("/v1/auth/challenge", json={"party": party, "official": official}).json()
-        sig = key.sign(login_message(base64.b64decode(ch["challenge"])))
-        r = c.post("/v1/auth/token", json={"challenge": ch["challenge"],
-                                           "signature": base64.b64encode(sig).decode()})
-        r.raise_for_status()
-        return r.json()["token"]
+    with ServiceClient(base, party, key, official=official) as client:
+        return client.token
+
+
+async def collect(base: str, token: str, seconds: float, since: int | None = None) -> list[dict]:
+    """Every message of the party's stream for ``seconds`` (resuming after ``since``)."""
+    url = base.replace("http", "ws") + f"/v1/stream?token={token}"
+    if since is not None:
+        url += f"&since={since}"
+    got = []
+    async with websockets.connect(url) as ws:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+            except TimeoutError:
+                break
+    return got

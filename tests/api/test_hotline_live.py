@@ -4,14 +4,12 @@ WebSocket delivery, escalation on both ladders, the record and its timeline."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import websockets
 
 from detente.api.app import create_app
 from detente.cli.client import ServiceClient
@@ -19,7 +17,7 @@ from detente.errors import ConflictingWriteError, InputError
 from detente.ledger.keys import generate_private_key
 from detente.service.clock import ManualClock
 from detente.service.config import parse_config
-from tests.live_server import public_b64, serve
+from tests.live_server import collect, public_b64, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIALS = [f"{p}-{n}" for p in "TR" for n in (1, 2, 3)]
@@ -50,20 +48,8 @@ def client(setup, official):
 
 
 async def listen(base, token, seconds, since=None):
-    url = base.replace("http", "ws") + f"/v1/stream?token={token}"
-    if since is not None:
-        url += f"&since={since}"
-    got = []
-    async with websockets.connect(url) as ws:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            try:
-                m = json.loads(await asyncio.wait_for(ws.recv(), left))
-            except TimeoutError:
-                break
-            if m["seq"] is not None:
-                got.append(m)
-    return got
+    """The durable events only (picture frames have no seq)."""
+    return [m for m in await collect(base, token, seconds, since) if m["seq"] is not None]
 
 
 def wait_for(predicate, timeout=5.0):

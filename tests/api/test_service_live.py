@@ -7,18 +7,16 @@ B shares everything at full precision), C has none. C must learn nothing of A an
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import httpx
 import pytest
-import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.api.app import create_app
 from detente.geo import geodesic_destination, geodesic_distance
 from detente.service.config import parse_config
-from tests.live_server import login, public_b64, serve
+from tests.live_server import collect, login, public_b64, serve
 
 CENTRE = (36.0, 36.0)
 # A's shared zone: a box south-west of the centre (lon/lat).
@@ -63,21 +61,6 @@ def post(server, token, states):
     with httpx.Client(base_url=server) as c:
         return c.post("/v1/states", json={"states": states},
                       headers={"Authorization": f"Bearer {token}"})
-
-
-async def collect(server, token, seconds, since=None):
-    url = server.replace("http", "ws") + f"/v1/stream?token={token}"
-    if since is not None:
-        url += f"&since={since}"
-    got = []
-    async with websockets.connect(url) as ws:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                got.append(json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic())))
-            except TimeoutError:
-                break
-    return got
 
 
 def test_need_to_know_end_to_end(server, tokens):
