@@ -447,19 +447,20 @@ class Mechanism:
         receipts = await self.record.say([
             ("hotline.message", {**_message_fields(m), "on_behalf_of": f"{m.from_party} watch"},
              None) for m in messages])
-        events = []
-        works = []
-        for m, receipt in zip(messages, receipts, strict=True):
-            m = self.hotline.set_record_index(m.id, receipt.index)
-            data = message_event(m, "sent")
-            events += [(p, "hotline", data) for p in (m.from_party, m.to_party)]
-            works.append(rec.upsert_message(m.id, now, m.as_dict()))
-        await self.publish(events, now, extra_work=works)
+        await self._publish_messages(
+            [(self.hotline.set_record_index(m.id, r.index), "sent")
+             for m, r in zip(messages, receipts, strict=True)], now)
 
-    async def _publish_message(self, m: HotlineMessage, change: str, now: float) -> None:
-        data = message_event(m, change)
-        await self.publish([(p, "hotline", data) for p in (m.from_party, m.to_party)], now,
-                           extra_work=[rec.upsert_message(m.id, now, m.as_dict())])
+    async def _publish_messages(self, changed: Sequence[tuple[HotlineMessage, str]],
+                                now: float) -> None:
+        """Store messages as they now stand and tell both parties of each what changed, in
+        one commit."""
+        events = []
+        for m, change in changed:
+            data = message_event(m, change)
+            events += [(p, "hotline", data) for p in (m.from_party, m.to_party)]
+        await self.publish(events, now, extra_work=[
+            rec.upsert_message(m.id, now, m.as_dict()) for m, _ in changed])
 
     async def send_message(self, caller: Principal, signed: SignedStatement
                            ) -> tuple[HotlineMessage, Receipt | None]:
@@ -484,7 +485,7 @@ class Mechanism:
             self.hotline.forget(m.id)
             raise
         m = self.hotline.set_record_index(m.id, receipt.index)
-        await self._publish_message(m, "sent", now)
+        await self._publish_messages([(m, "sent")], now)
         return m, receipt
 
     async def acknowledge_message(self, caller: Principal, signed: SignedStatement
@@ -508,7 +509,7 @@ class Mechanism:
             assert before is not None
             self.hotline.restore([before])
             raise
-        await self._publish_message(m, "acknowledged", now)
+        await self._publish_messages([(m, "acknowledged")], now)
         return m, receipt
 
     async def delivered(self, message_id: str, official: str) -> None:
@@ -536,13 +537,7 @@ class Mechanism:
                                       "deadline": st.message.deadline}, st.message.record_index)
             for st in steps
         ])
-        events = []
-        works = []
-        for st in steps:
-            data = message_event(st.message, st.change)
-            events += [(p, "hotline", data) for p in (st.message.from_party, st.message.to_party)]
-            works.append(rec.upsert_message(st.message.id, now, st.message.as_dict()))
-        await self.publish(events, now, extra_work=works)
+        await self._publish_messages([(st.message, st.change) for st in steps], now)
 
     async def _publish_head(self, now: float) -> None:
         """Tell every party of a new signed tree head, so that its client checks and co-signs
