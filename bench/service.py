@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import numpy as np
 import websockets
 from cryptography.hazmat.primitives import serialization
@@ -38,6 +39,7 @@ from detente.service.keys import login_message
 
 PARTIES = ("P0", "P1", "P2")
 CENTRE = (36.0, 38.0)
+FRAME_PREFIX = '{"seq":null,"type":"picture"'
 
 
 def pct(values: list[float], q: float) -> float:
@@ -116,7 +118,8 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         base = f"http://127.0.0.1:{port}"
         if os.environ.get("DETENTE_PROFILE"):  # py-spy top-down profile of the server
-            subprocess.Popen(["py-spy", "record", "-o", os.environ["DETENTE_PROFILE"], "-d",
+            spy = Path(sys.executable).with_name("py-spy")  # pip install py-spy
+            subprocess.Popen([str(spy), "record", "-o", os.environ["DETENTE_PROFILE"], "-d",
                               str(args.seconds), "-f", "raw", "-p", str(server.pid)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -145,6 +148,8 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
         cycle_s: list[float] = []
         latency: list[float] = []
         probe_sent: dict[str, float] = {}
+        frames: dict[str, int] = {}
+        frame_bytes: dict[str, int] = {}
         rss = [rss_mib(pid)]
         stop = asyncio.Event()
 
@@ -153,9 +158,16 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
             async with websockets.connect(url, max_size=None) as ws:
                 while not stop.is_set():
                     try:
-                        msg = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                        raw = await asyncio.wait_for(ws.recv(), 0.5)
                     except TimeoutError:
                         continue
+                    if raw.startswith(FRAME_PREFIX):
+                        # Picture frames are counted, not decoded: on a 2-core machine the
+                        # client's CPU is the server's.
+                        frames[party] = frames.get(party, 0) + 1
+                        frame_bytes[party] = len(raw)
+                        continue
+                    msg = json.loads(raw)
                     if msg["type"] == "alert" and msg["data"]["state"] == "raised":
                         for t in msg["data"]["tracks"]:
                             sent = probe_sent.pop(t["id"] or "", None) if party == "P0" else None
@@ -166,7 +178,9 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
             h = {"Authorization": f"Bearer {tokens[party]}"}
             while not stop.is_set():
                 t0 = time.perf_counter()
-                r = await c.post("/v1/states", json={"states": fleets[party].batch()}, headers=h)
+                body = msgspec.json.encode({"states": fleets[party].batch()})
+                r = await c.post("/v1/states", content=body,
+                                 headers={**h, "content-type": "application/json"})
                 post_s.append(time.perf_counter() - t0)
                 if r.status_code == 200:
                     posted.append(r.json()["accepted"])
@@ -217,6 +231,8 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
           f"p99 {pct(cycle_s, 99) * 1e3:.0f} ms, max {max(cycle_s) * 1e3:.0f} ms")
     print(f"report -> alert on the WebSocket: p50 {pct(latency, 50) * 1e3:.0f} ms, "
           f"p99 {pct(latency, 99) * 1e3:.0f} ms ({len(latency)} probes)")
+    print(f"picture frames: {sum(frames.values())} received by 3 parties, last ones "
+          f"{', '.join(f'{b / 1e6:.2f}' for b in frame_bytes.values())} MB")
     print(f"server RSS: start {rss[0]:.0f} MiB, middle {rss[1]:.0f} MiB, end {rss[-1]:.0f} MiB")
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from detente.api.app import create_app
 from detente.geo import geodesic_destination, geodesic_distance
 from detente.service.config import parse_config
+from detente.service.frames import frame_tracks
 from tests.live_server import collect, login, public_b64, serve
 
 CENTRE = (36.0, 36.0)
@@ -89,16 +90,16 @@ def test_need_to_know_end_to_end(server, tokens):
     assert hello["C"]["data"]["alerts"] == [] and alerts["C"] == []
     for m in msgs["C"]:
         if m["type"] == "picture":
-            assert {t["party"] for t in m["data"]["tracks"]} == {"C"}
+            assert {t["party"] for t in frame_tracks(m["data"])} == {"C"}
     # B sees a1 (inside A's zone) rounded to 5 km, not a2; A sees b1 at full precision.
-    pic_b = [m for m in msgs["B"] if m["type"] == "picture"][-1]["data"]["tracks"]
+    pic_b = frame_tracks([m for m in msgs["B"] if m["type"] == "picture"][-1]["data"])
     seen_b = {(t["party"], t["id"]): t for t in pic_b}
     assert ("A", "a2") not in seen_b and ("C", "c1") not in seen_b
     a1_view = seen_b[("A", "a1")]
     assert a1_view["precision_m"] == 5000
     off = geodesic_distance(a1[0], a1[1], a1_view["lat"], a1_view["lon"])
     assert 0 < off < 5000 * 0.75  # within half a cell diagonal
-    pic_a = [m for m in msgs["A"] if m["type"] == "picture"][-1]["data"]["tracks"]
+    pic_a = frame_tracks([m for m in msgs["A"] if m["type"] == "picture"][-1]["data"])
     b1_view = {(t["party"], t["id"]): t for t in pic_a}[("B", "b1")]
     assert b1_view["precision_m"] == 0
     # B's view of the alert tells of "an A aircraft, about here": no id, rounded position.

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detente.geo import geodesic_distance
 from detente.model.reports import TrackReport
@@ -81,3 +83,32 @@ def test_retention_prunes_old_records(tmp_path):
 
     asyncio.run(go())
     mech.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 20),
+                                   st.floats(-89, 89)), max_size=12), max_size=6))
+def test_accept_keeps_the_newest_report_of_each_track_like_a_plain_dict(batches):
+    """Oracle: a dict updated report by report, in arrival order, where a report replaces the
+    current one when it is not older (a repeat of the same instant: the latest word)."""
+    p = Picture(stale_s=15)
+    expected: dict[str, tuple[float, float]] = {}
+    for k, batch in enumerate(batches):
+        now = 5.0 + 3 * k
+        p.accept("A", [r(i, float(t), lat=lat) for i, t, lat in batch], now=now)
+        for i, t, lat in batch:
+            if t >= now - 15 and (i not in expected or t >= expected[i][0]):
+                expected[i] = (float(t), lat)
+    got = {tr.id: (tr.last.t, tr.last.lat) for tr in p}
+    assert got == expected
+
+
+def test_rows_freed_by_expiry_are_reused_without_mixing_tracks():
+    p = Picture(stale_s=10)
+    p.accept("A", [r(f"a{k}", 0.0, lat=k) for k in range(100)], now=0)
+    p.accept("B", [r("b", 5.0, lat=-1)], now=5)
+    assert len(p.expire(now=10.5)) == 100
+    p.accept("C", [r(f"c{k}", 11.0, lat=k / 2) for k in range(50)], now=11)
+    party, ids, c = p.columns()
+    got = sorted(zip(party.tolist(), ids.tolist(), c[:, 1].tolist(), strict=True))
+    assert got == sorted([("B", "b", -1.0)] + [("C", f"c{k}", k / 2) for k in range(50)])

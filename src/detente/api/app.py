@@ -13,9 +13,9 @@ from typing import Any
 
 import shapely.geometry
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
 
 from detente import __version__
 from detente.api import routes_feeds, routes_hotline, routes_intents, routes_record
@@ -26,15 +26,15 @@ from detente.api.schemas import (
     ChallengeRequest,
     ChallengeResponse,
     IngestResponse,
-    StatesBatch,
     TokenRequest,
     TokenResponse,
 )
+from detente.api.states_body import decode_states, states_body_schema
 from detente.engines import tactical
 from detente.errors import DetenteError, InputError, VerificationError
 from detente.ledger import Ledger
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
-from detente.model.reports import TrackReport
+from detente.model.reports import ReportBatch
 from detente.service.auth import Authenticator, Principal
 from detente.service.clock import Clock, SystemClock
 from detente.service.config import Config
@@ -85,6 +85,17 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     )
     app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
     install_problem_handlers(app)
+    # The states body is decoded by msgspec, not FastAPI: its schema joins the document here.
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate_openapi()
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(
+                states_body_schema())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(routes_hotline.router)
     app.include_router(routes_record.router)
     app.include_router(routes_intents.router)
@@ -113,19 +124,24 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         return TokenResponse(token=tok, party=p.party, official=p.official,
                              expires_at=p.expires_at)
 
-    def own_reports(batch: StatesBatch, me: Principal) -> list[TrackReport]:
-        for k, s in enumerate(batch.states):
-            if s.party is not None and s.party != me.party:
+    def own_batch(body: bytes, me: Principal) -> ReportBatch:
+        batch, parties = decode_states(body)
+        for k, p in enumerate(parties):
+            if p is not None and p != me.party:
                 raise ForbiddenError(
-                    f"states[{k}].party: {s.party!r} is not your party ({me.party}); a party "
+                    f"states[{k}].party: {p!r} is not your party ({me.party}); a party "
                     "reports only its own aircraft"
                 )
-        return [s.report() for s in batch.states]
+        return batch
 
-    @app.post("/v1/states", tags=["ingest"])
-    async def post_states(batch: StatesBatch, me: Me, mech: Mech) -> IngestResponse:
+    @app.post("/v1/states", tags=["ingest"], openapi_extra={"requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatesBody"}}},
+    }})
+    async def post_states(request: Request, me: Me, mech: Mech) -> IngestResponse:
         """A batch of the caller's own aircraft states: all accepted, or none."""
-        return IngestResponse(**await mech.ingest(me.party, own_reports(batch, me)))
+        batch = own_batch(await request.body(), me)
+        return IngestResponse(**await mech.ingest(me.party, batch))
 
     @app.get("/v1/picture", tags=["picture"])
     async def picture(me: Me, mech: Mech) -> dict[str, Any]:
@@ -219,12 +235,11 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             while True:
                 text = await ws.receive_text()
                 try:
-                    batch = StatesBatch.model_validate_json(text)
-                    result = await mech.ingest(me.party, own_reports(batch, me))
+                    result = await mech.ingest(me.party, own_batch(text.encode(), me))
                     await ws.send_json(result)
-                except ValidationError as exc:
+                except RequestValidationError as exc:
                     e = exc.errors()[0]
-                    where = ".".join(str(p) for p in e["loc"])
+                    where = ".".join(str(p) for p in e["loc"] if p != "body")
                     await ws.send_json({"type": "/problems/invalid-request", "status": 422,
                                         "detail": f"{where}: {e['msg']}"})
                 except (DetenteError, InputError) as exc:

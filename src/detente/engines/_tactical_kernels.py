@@ -55,7 +55,7 @@ _PARALLEL_MIN_WORK = 500_000
 _HITS_PER_AIRCRAFT = 4
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _exact(
     i: int, j: int, st: np.ndarray,
     r2: float, near_r2: float, v_min: float, horizon: float, aeqd: bool, still_sq: float,
@@ -147,7 +147,7 @@ def _exact(
             abs(dz + dw * t_cpa))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _build(
     keep: np.ndarray, rows: np.ndarray, orig: np.ndarray, cx0: np.ndarray, cx1: np.ndarray,
     cy0: np.ndarray, cy1: np.ndarray, ncx: int, ncy: int,
@@ -187,7 +187,7 @@ def _build(
     return start, ent, elow, eorig
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _scan(
     chunks: np.ndarray, bounds: np.ndarray, offset: np.ndarray, cap: np.ndarray,
     start: np.ndarray, ent: np.ndarray, elow: np.ndarray, eorig: np.ndarray, ncx: int,

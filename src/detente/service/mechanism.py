@@ -30,11 +30,12 @@ from detente.geo.projection import LocalProjection
 from detente.geo.stereographic import StereographicProjection
 from detente.ledger import Receipt, SignedStatement
 from detente.model.intent import OperationalIntent
-from detente.model.reports import TrackReport, report_problem
+from detente.model.reports import ReportBatch, TrackReport
 from detente.service.alerting import Alert, AlertBook, Finding, Transition, severity_for
 from detente.service.auth import Principal
 from detente.service.clock import Clock
 from detente.service.config import Agreement, Config
+from detente.service.frames import encode_picture_frame
 from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.picture import Picture
 from detente.service.record import Record
@@ -47,6 +48,14 @@ __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 log = logging.getLogger("detente.service")
 
 _PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
+
+# A partial look at up to this many fresh tracks first narrows the picture to the aircraft near
+# them (one pass over the picture per fresh track); more look at the whole picture.
+_NEAR_MAX_FRESH = 64
+# Lower bounds of the length of a degree on WGS84: of latitude (at the equator), of longitude
+# at the equator (times cos(latitude) elsewhere; the ellipsoid only lengthens it).
+_M_PER_DEG_LAT_MIN = 110_574.0
+_M_PER_DEG_LON_EQUATOR = 111_319.0
 
 
 
@@ -110,6 +119,9 @@ class Mechanism:
         self._seq: dict[str, int] = rec.last_seqs(engine)
         self._subs: dict[str, set[Subscriber]] = {}
         self.last_cycle = CycleStats()
+        self._fresh: set[tuple[str, str]] = set()
+        self._fresh_waiters: list[asyncio.Future[None]] = []
+        self._looking: asyncio.Task[None] | None = None
         self._restore()
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -160,43 +172,72 @@ class Mechanism:
 
     # --- ingest ---------------------------------------------------------------------------------
 
-    def check_batch(self, reports: Sequence[TrackReport], now: float) -> None:
+    def check_batch(self, batch: ReportBatch, now: float) -> None:
         """Refuse a whole batch at its first bad report, naming index and field."""
         limit = self.config.settings.max_batch
-        if len(reports) > limit:
-            raise InputError(f"batch of {len(reports)} states is over the limit of {limit}")
+        if len(batch) > limit:
+            raise InputError(f"batch of {len(batch)} states is over the limit of {limit}")
+        problem = batch.first_problem()
+        if problem is not None:
+            k, name, words = problem
+            raise InputError(f"states[{k}].{name}: {words}")
         future = now + self.config.settings.future_tolerance_s
-        for k, r in enumerate(reports):
-            problem = report_problem(r)
-            if problem is not None:
-                raise InputError(f"states[{k}].{problem[0]}: {problem[1]}")
-            if r.t > future:
-                raise InputError(
-                    f"states[{k}].t: {r.t - now:.0f} s in the future (limit "
-                    f"{self.config.settings.future_tolerance_s:g} s): check the sender's clock"
-                )
+        ahead = batch.values[:, 0] > future
+        if ahead.any():
+            k = int(np.argmax(ahead))
+            raise InputError(
+                f"states[{k}].t: {batch.values[k, 0] - now:.0f} s in the future (limit "
+                f"{self.config.settings.future_tolerance_s:g} s): check the sender's clock"
+            )
 
-    async def ingest(self, party: str, reports: Sequence[TrackReport]) -> dict[str, int]:
-        """Accept a batch of ``party``'s own reports: all or nothing, durable before return."""
+    async def ingest(self, party: str, reports: Sequence[TrackReport] | ReportBatch
+                     ) -> dict[str, int]:
+        """Accept a batch of ``party``'s own reports: all or nothing, durable before return.
+
+        The batch is looked at for new conflicts before the call returns, together with any
+        other batches that arrive meanwhile (one look for many batches under load).
+        """
         if party not in self.config.parties:
             raise ConflictingWriteError(f"unknown party {party!r}")
+        batch = reports if isinstance(reports, ReportBatch) else ReportBatch.from_reports(
+            reports)
         now = self.clock.now()
-        self.check_batch(reports, now)
-        rows = [
-            {"party": party, "track_id": r.id, "t": r.t, "received": now, "lat": r.lat,
-             "lon": r.lon, "alt_m": r.alt_m, "gs_mps": r.gs_mps, "trk_deg": r.trk_deg % 360.0,
-             "vs_mps": r.vs_mps}
-            for r in reports
-        ]
-        await asyncio.wrap_future(self.recorder.submit(rec.insert_reports(rows)))
-        entered = self.picture.accept(party, reports, now)
+        self.check_batch(batch, now)
+        values = batch.values.copy()
+        values[:, 5] %= 360.0
+        await asyncio.wrap_future(self.recorder.submit(
+            rec.insert_reports(party, batch.ids, values, now)))
+        entered = self.picture.accept(party, batch, now)
         if entered:
             # A fresh report may reveal a new conflict: look at once rather than at the next
             # cycle, so an alert reaches its parties within a fraction of a second.
-            fresh = {(party, r.id) for r in reports}
-            transitions = self.alerts.observe(await self.findings(now, fresh), now)
-            await self._publish_transitions(transitions, now)
-        return {"accepted": len(reports), "in_picture": entered}
+            await self._look_at([(party, i) for i in batch.ids])
+        return {"accepted": len(batch), "in_picture": entered}
+
+    async def _look_at(self, keys: list[tuple[str, str]]) -> None:
+        """Partial detection of fresh tracks, coalesced: while one look runs, the keys of
+        every batch that arrives wait together for the next one."""
+        self._fresh.update(keys)
+        done = asyncio.get_running_loop().create_future()
+        self._fresh_waiters.append(done)
+        if self._looking is None or self._looking.done():
+            self._looking = asyncio.create_task(self._look_loop())
+        # Shielded: a client that hangs up must not cancel a look other batches wait on.
+        await asyncio.shield(done)
+
+    async def _look_loop(self) -> None:
+        while self._fresh:
+            fresh, waiters = self._fresh, self._fresh_waiters
+            self._fresh, self._fresh_waiters = set(), []
+            try:
+                now = self.clock.now()
+                transitions = self.alerts.observe(await self.findings(now, fresh), now)
+                await self._publish_transitions(transitions, now)
+            except Exception:  # the reports are durable: the next full cycle looks again
+                log.exception("partial detection failed")
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     # --- detection ------------------------------------------------------------------------------
 
@@ -206,24 +247,54 @@ class Mechanism:
 
         ``fresh``: only conflicts involving these (party, id) tracks (a partial look). The
         snapshot is taken here, on the event loop; the numeric work runs in a worker thread
-        (numpy, GEOS and PROJ release the GIL), so the loop keeps serving while it runs.
+        (numpy, GEOS, PROJ and the compiled kernels release the GIL), so the loop keeps
+        serving while it runs.
         """
         states, _ = self.picture.snapshot(now)
-        return await asyncio.to_thread(self._detect, states, fresh)
+        subset = None if fresh is None else self.picture.positions(fresh)
+        return await asyncio.to_thread(self._detect, states, subset)
 
-    def _detect(self, states: Any, fresh: set[tuple[str, str]] | None) -> list[Finding]:
+    def _detect(self, states: Any, subset: np.ndarray | None) -> list[Finding]:
         if len(states) == 0 or not self.config.agreements:
             return []
-        subset = None
-        if fresh is not None:
-            subset = np.flatnonzero([(p, i) in fresh for p, i in
-                                     zip(states.party, states.id, strict=True)])
+        if subset is not None:
             if subset.size == 0:
                 return []
+            states, subset = self._near(states, subset)
         found = self._incursion_findings(states if subset is None else states.take(subset))
         if len(states) < 2:
             return found
         return found + self._tactical(states, subset)
+
+    def _near(self, states: Any, subset: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The states that could conflict with those at ``subset`` within any agreement's
+        look-ahead, and where ``subset`` is among them: a partial look at a few fresh tracks
+        then costs little however large the picture is.
+
+        Conservative: two aircraft can come within h_min of each other in T seconds only if
+        they are now within h_min + (v1 + v2) T, and a box in degrees 10 % larger than that
+        distance holds every such aircraft. Many fresh tracks (a whole fleet's batch), or
+        boxes near a pole or across the antimeridian, keep the whole picture.
+        """
+        if subset.size > _NEAR_MAX_FRESH:
+            return states, subset
+        ags = self.config.agreements
+        reach = (max(a.h_min_m for a in ags) + (float(states.gs_mps.max())
+                 + states.gs_mps[subset]) * max(a.lookahead_s for a in ags)) * 1.1
+        lat0, lon0 = states.lat[subset], states.lon[subset]
+        dlat = reach / _M_PER_DEG_LAT_MIN
+        top = np.abs(lat0) + dlat
+        if (top >= 89.0).any():
+            return states, subset
+        dlon = reach / (_M_PER_DEG_LON_EQUATOR * np.cos(np.radians(top)))
+        if ((np.abs(lon0) + dlon) >= 180.0).any():
+            return states, subset
+        near = np.zeros(len(states), dtype=bool)
+        for la, lo, a, b in zip(lat0.tolist(), lon0.tolist(), dlat.tolist(), dlon.tolist(),
+                                strict=True):
+            near |= (np.abs(states.lat - la) <= a) & (np.abs(states.lon - lo) <= b)
+        keep = np.flatnonzero(near)
+        return states.take(keep), np.searchsorted(keep, subset)
 
     def _incursion_findings(self, states: Any) -> list[Finding]:
         """Aircraft about to enter (or inside) airspace another party protects, between
@@ -335,7 +406,7 @@ class Mechanism:
         """One detection cycle: expire, detect, update alerts, record, push."""
         started = time.perf_counter()
         now = self.clock.now()
-        gone = self.picture.expire(now)
+        self.picture.expire(now)
         t0 = time.perf_counter()
         found = await self.findings(now)
         detect_s = time.perf_counter() - t0
@@ -343,7 +414,7 @@ class Mechanism:
         await self._publish_transitions(transitions, now)
         await self._escalate(now)
         await self._publish_head(now)
-        self._push_pictures(now, gone)
+        self._push_pictures(now)
         self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
                                      detect_s, time.perf_counter() - started)
         return transitions
@@ -585,16 +656,14 @@ class Mechanism:
             for sub in self._subs.get(party, ()):
                 sub.offer(msg, durable=True)
 
-    def _push_pictures(self, now: float, gone: list[tuple[str, str]]) -> None:
+    def _push_pictures(self, now: float) -> None:
         for party, subs in self._subs.items():
             if not subs:
                 continue
-            tracks = self.sharing.visible_tracks(party, self.picture, now)
-            # Encoded once per party, not once per connected client: at 10,000 tracks a frame
-            # is ~1.5 MB of JSON.
-            frame = {"seq": None, "type": "picture",
-                     "text": json.dumps({"seq": None, "type": "picture",
-                                         "data": {"t": now, "tracks": tracks}})}
+            # Encoded once per party, not once per connected client.
+            text = encode_picture_frame(self.sharing.visible(party, self.picture, now),
+                                        now).decode()
+            frame = {"seq": None, "type": "picture", "text": text}
             for sub in subs:
                 sub.offer(frame, durable=False)
 

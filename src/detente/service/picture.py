@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detente.geo.geodesic import geodesic_destination
-from detente.model.reports import TrackReport
+from detente.model.reports import REPORT_COLUMNS, ReportBatch, TrackReport
 from detente.model.states import States
 
 __all__ = ["COLUMNS", "Picture", "Track"]
 
 TrackKey = tuple[str, str]  # (party, id)
-COLUMNS = ("t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps")
+COLUMNS = REPORT_COLUMNS
 _T = 0
+_TRK = REPORT_COLUMNS.index("trk_deg")
 
 
 @dataclass
@@ -44,10 +45,6 @@ class Track:
         return self.history[k - 1] if k else None
 
 
-def _row(r: TrackReport) -> tuple[float, ...]:
-    return (r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg % 360.0, r.vs_mps)
-
-
 class Picture:
     """Tracks keyed by (party, id).
 
@@ -64,8 +61,13 @@ class Picture:
         self.stale_s = float(stale_s)
         self.history_s = float(history_s)
         self._index: dict[TrackKey, int] = {}
-        self._keys: list[TrackKey | None] = []
+        # Row-aligned columns: a snapshot is a few fancy-indexing operations, never a walk
+        # over the tracks in Python. Free rows have alive False and are reused.
         self._cols = np.empty((0, len(COLUMNS)), dtype=np.float64)
+        self._party = np.empty(0, dtype=object)
+        self._ids = np.empty(0, dtype=object)
+        self._alive = np.zeros(0, dtype=bool)
+        self._size = 0  # rows ever used; rows beyond it are spare capacity
         self._free: list[int] = []
         self._history: dict[TrackKey, list[TrackReport]] = {}
 
@@ -90,41 +92,53 @@ class Picture:
     def _allocate(self, key: TrackKey) -> int:
         if self._free:
             row = self._free.pop()
-            self._keys[row] = key
         else:
-            row = len(self._keys)
-            self._keys.append(key)
+            row = self._size
+            self._size += 1
             if row >= self._cols.shape[0]:
-                grown = np.empty((max(64, 2 * self._cols.shape[0]), len(COLUMNS)))
-                grown[: self._cols.shape[0]] = self._cols
-                self._cols = grown
+                cap = max(64, 2 * self._cols.shape[0])
+                self._cols = np.resize(self._cols, (cap, len(COLUMNS)))
+                self._party = np.resize(self._party, cap)
+                self._ids = np.resize(self._ids, cap)
+                alive = np.zeros(cap, dtype=bool)
+                alive[: self._alive.size] = self._alive
+                self._alive = alive
+        self._party[row], self._ids[row] = key
+        self._cols[row, _T] = -np.inf
+        self._alive[row] = True
         self._index[key] = row
         return row
 
-    def accept(self, party: str, reports: Iterable[TrackReport], now: float) -> int:
+    def accept(self, party: str, reports: Iterable[TrackReport] | ReportBatch,
+               now: float) -> int:
         """Add validated reports; those already stale at ``now`` are not shown. Returns the
         number that entered the picture."""
-        newest: dict[int, TrackReport] = {}
-        entered = 0
-        horizon = now - self.stale_s
-        for r in reports:
-            if r.t < horizon:
-                continue
-            entered += 1
-            key = (party, r.id)
-            row = self._index.get(key)
-            if row is None:
-                row = self._allocate(key)
-                self._cols[row, _T] = -np.inf
-            if self.history_s > 0:
-                self._remember(key, r)
-            best = newest.get(row)
-            if r.t >= (best.t if best is not None else self._cols[row, _T]):
-                newest[row] = r  # a repeat of the same instant: the latest word wins
-        if newest:
-            rows = np.fromiter(newest, dtype=np.intp, count=len(newest))
-            self._cols[rows] = [_row(r) for r in newest.values()]
-        return entered
+        batch = reports if isinstance(reports, ReportBatch) else ReportBatch.from_reports(
+            list(reports))
+        v = batch.values
+        keep = np.flatnonzero(v[:, _T] >= now - self.stale_s)
+        if keep.size == 0:
+            return 0
+        ids = batch.ids
+        index, allocate = self._index, self._allocate
+        rows = np.fromiter(
+            (index.get((party, ids[k])) if (party, ids[k]) in index
+             else allocate((party, ids[k])) for k in keep.tolist()),
+            dtype=np.intp, count=keep.size)
+        if self.history_s > 0:
+            for k in keep.tolist():
+                self._remember((party, ids[k]), batch.report(k))
+        # The newest report of each track wins; of equal times, the later in the batch (a
+        # repeat of the same instant: the latest word). Never a step back in time.
+        t = v[keep, _T]
+        order = np.lexsort((np.arange(keep.size), t, rows))
+        last = np.r_[rows[order][1:] != rows[order][:-1], True]
+        win = order[last]
+        ahead = t[win] >= self._cols[rows[win], _T]
+        win = win[ahead]
+        self._cols[rows[win]] = v[keep[win]]
+        self._cols[rows[win], _TRK] %= 360.0
+        return int(keep.size)
 
     def _remember(self, key: TrackKey, r: TrackReport) -> None:
         h = self._history.setdefault(key, [])
@@ -143,28 +157,31 @@ class Picture:
         """Drop tracks whose last report is older than ``stale_s``; return their keys."""
         rows = self._active_rows()
         stale = rows[self._cols[rows, _T] < now - self.stale_s]
-        gone = []
-        for row in stale.tolist():
-            key = self._keys[row]
-            assert key is not None
-            gone.append(key)
+        gone = list(zip(self._party[stale].tolist(), self._ids[stale].tolist(), strict=True))
+        for key in gone:
             del self._index[key]
             self._history.pop(key, None)
-            self._keys[row] = None
-            self._free.append(row)
+        self._alive[stale] = False
+        self._party[stale] = None
+        self._ids[stale] = None
+        self._free.extend(stale.tolist())
         return gone
 
     def _active_rows(self) -> np.ndarray:
-        return np.fromiter(self._index.values(), dtype=np.intp, count=len(self._index))
+        return np.flatnonzero(self._alive[: self._size])
 
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(party, id, values): object arrays of keys and an (n, 7) float array of the current
         state of every track, columns as in COLUMNS (SI, track in [0, 360))."""
         rows = self._active_rows()
-        keys = [self._keys[r] for r in rows.tolist()]
-        party = np.array([k[0] for k in keys], dtype=object)  # type: ignore[index]
-        ids = np.array([k[1] for k in keys], dtype=object)  # type: ignore[index]
-        return party, ids, self._cols[rows]
+        return self._party[rows], self._ids[rows], self._cols[rows]
+
+    def positions(self, keys: Iterable[TrackKey]) -> np.ndarray:
+        """Where the tracks ``keys`` are in ``columns()`` and ``snapshot()`` (sorted; keys not
+        in the picture are left out), until the picture next changes."""
+        index = self._index
+        rows = np.fromiter((index[k] for k in keys if k in index), dtype=np.intp)
+        return np.searchsorted(self._active_rows(), np.sort(rows))
 
     def snapshot(self, now: float) -> tuple[States, np.ndarray]:
         """Every track extrapolated to ``now`` along its geodesic, and each report's age (s).

@@ -9,7 +9,7 @@ of the other's aircraft only as precisely as the agreement allows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -19,7 +19,7 @@ from detente.service.alerting import Alert
 from detente.service.config import Config, Share
 from detente.service.picture import Picture
 
-__all__ = ["SharingPolicy", "StrategicPolicy"]
+__all__ = ["SharingPolicy", "StrategicPolicy", "Visible"]
 
 
 def _grid(values: np.ndarray, step: float) -> np.ndarray:
@@ -34,6 +34,16 @@ def _dicts(party: str, ids: np.ndarray, c: np.ndarray, precision_m: float
          "trk_deg": tr, "vs_mps": v, "precision_m": precision_m}
         for i, t, la, lo, al, g, tr, v in zip(ids.tolist(), *cols, strict=True)
     ]
+
+
+class Visible(NamedTuple):
+    """The tracks of one owning party that a viewer may see: ids and an (n, 7) array of
+    state columns (picture.COLUMNS), as precise as ``precision_m`` (m; 0 is full)."""
+
+    party: str
+    precision_m: float
+    ids: np.ndarray
+    values: np.ndarray
 
 
 class SharingPolicy:
@@ -76,14 +86,13 @@ class SharingPolicy:
         out[:, 6] = _grid(c[:, 6], 2.5)
         return out
 
-    def visible_tracks(self, viewer: str, picture: Picture, now: float
-                       ) -> list[dict[str, Any]]:
-        """Every track ``viewer`` may see at ``now``, as it may see it (a list of dicts with
-        party, id, the state columns and precision_m; 0 is full precision)."""
+    def visible(self, viewer: str, picture: Picture, now: float) -> list[Visible]:
+        """Every track ``viewer`` may see at ``now``, as it may see it, in columns: one group
+        per owning party (its own first, at full precision)."""
         party, ids, c = picture.columns()
         own = party == viewer
-        out = _dicts(viewer, ids[own], c[own], 0.0)
-        for owner in set(party.tolist()) - {viewer}:
+        out = [Visible(viewer, 0.0, ids[own], c[own])]
+        for owner in sorted(set(party.tolist()) - {viewer}):
             share = self.share(owner, viewer)
             if share is None or (share.zones is not None and share.zones.is_empty):
                 continue
@@ -105,8 +114,15 @@ class SharingPolicy:
                 inside = shapely.contains_xy(share.zones, vals[:, 2], vals[:, 1])
                 o_ids, vals = o_ids[inside], vals[inside]
             vals = self.coarsen(vals, share.precision_m, share.alt_precision_m)
-            out.extend(_dicts(owner, o_ids, vals, share.precision_m))
+            out.append(Visible(owner, share.precision_m, o_ids, vals))
         return out
+
+    def visible_tracks(self, viewer: str, picture: Picture, now: float
+                       ) -> list[dict[str, Any]]:
+        """``visible`` as a list of dicts with party, id, the state columns and precision_m
+        (0 is full precision)."""
+        return [d for g in self.visible(viewer, picture, now)
+                for d in _dicts(g.party, g.ids, g.values, g.precision_m)]
 
     def alert_view(self, alert: Alert, viewer: str, picture: Picture) -> dict[str, Any] | None:
         """The alert as ``viewer`` may see it, or None when it is none of its business."""

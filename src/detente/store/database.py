@@ -8,6 +8,8 @@ missing ones, so a fresh file is usable at once.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -16,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from detente.errors import StoreError
 
-__all__ = ["DEFAULT_DATABASE_URL", "Base", "open_database"]
+__all__ = ["DEFAULT_DATABASE_URL", "Base", "open_database", "positional_insert"]
 
 DEFAULT_DATABASE_URL = "sqlite:///detente.sqlite"
 
@@ -49,3 +51,19 @@ def open_database(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> En
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open database {url}: {exc}") from exc
     return engine
+
+
+@functools.lru_cache(maxsize=64)
+def positional_insert(table: str, columns: Sequence[str], paramstyle: str) -> str:
+    """An INSERT with positional parameters in the driver's own style, for ``executemany``
+    with tuples: on hot paths SQLAlchemy's per-row parameter dicts cost more than the insert.
+    ``columns`` must be a tuple (it is a cache key)."""
+    if paramstyle == "qmark":
+        marks = ["?"] * len(columns)
+    elif paramstyle in ("format", "pyformat"):
+        marks = ["%s"] * len(columns)
+    elif paramstyle == "numeric":
+        marks = [f":{k + 1}" for k in range(len(columns))]
+    else:
+        raise StoreError(f"unsupported driver parameter style {paramstyle!r}")
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"

@@ -23,6 +23,7 @@ import { b64, signStatement, unb64 } from "./statements.js";
 
 const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
 const RECONNECT_MS = 1000;
+const COLUMNS = ["t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps"];
 
 /**
  * The source named by the page's query string: none (or ?source=live) is the service that
@@ -169,12 +170,17 @@ export class LiveSource {
     }
   }
 
-  /** A picture frame holds every track the party may see now: the others are gone. */
-  #picture({ tracks }) {
+  /** A picture frame holds every track the party may see now, in columns per owning party
+   *  (see service/frames.py): the tracks not in it are gone. */
+  #picture({ groups }) {
     const now = new Set();
-    for (const t of tracks) {
-      now.add(`${t.party}/${t.id}`);
-      this.#emit(null, "track", t);
+    for (const g of groups) {
+      for (let k = 0; k < g.id.length; k++) {
+        const t = { party: g.party, id: g.id[k], precision_m: g.precision_m };
+        for (const c of COLUMNS) t[c] = g[c][k];
+        now.add(`${t.party}/${t.id}`);
+        this.#emit(null, "track", t);
+      }
     }
     for (const key of this.tracks) {
       if (!now.has(key)) {
