@@ -112,3 +112,32 @@ def test_rows_freed_by_expiry_are_reused_without_mixing_tracks():
     party, ids, c = p.columns()
     got = sorted(zip(party.tolist(), ids.tolist(), c[:, 1].tolist(), strict=True))
     assert got == sorted([("B", "b", -1.0)] + [("C", f"c{k}", k / 2) for k in range(50)])
+
+
+@pytest.mark.parametrize("lat", [0.0, 36.0, 70.0])
+def test_a_track_flying_as_predicted_is_not_changed_and_a_departure_is(lat):
+    """Hand-worked: 250 m/s on track 045 for 10 s is 2,500 m along the geodesic (WGS84)."""
+    from detente.geo import WGS84
+
+    p = Picture(stale_s=60)
+    first = p.accept_batch("A", [r("a", 100.0, lat=lat, lon=20.0, gs=250.0, trk=45.0),
+                                 r("b", 100.0, lat=lat, lon=21.0, gs=250.0, trk=45.0)], now=100)
+    assert sorted(first.changed) == ["a", "b"]  # new to the picture
+
+    def flown(dist_m, trk=45.0, gs=250.0, alt=5000.0, vs=0.0, off_track_m=0.0):
+        lon, la, _ = WGS84.fwd(20.0, lat, 45.0, dist_m)
+        if off_track_m:
+            lon, la, _ = WGS84.fwd(lon, la, 135.0, off_track_m)
+        return r("a", 110.0, lat=la, lon=lon, gs=gs, trk=trk, alt=alt, vs=vs)
+
+    cases = [(flown(2500.0), False), (flown(2800.0), False), (flown(3100.0), True),
+             (flown(2500.0, off_track_m=600.0), True), (flown(2500.0, trk=48.0), True),
+             (flown(2500.0, gs=247.0), True), (flown(2500.0, alt=5040.0), True),
+             (flown(2500.0, vs=-1.5), True)]
+    for report, changed in cases:
+        q = Picture(stale_s=60)
+        q.accept("A", [r("a", 100.0, lat=lat, lon=20.0, gs=250.0, trk=45.0)], now=100)
+        assert q.accept_batch("A", [report], now=110).changed == (["a"] if changed else []), (
+            report)
+    # An older report changes nothing, not even the prediction.
+    assert p.accept_batch("A", [r("a", 90.0, lat=lat + 1)], now=110).changed == []

@@ -207,12 +207,12 @@ class Mechanism:
         values[:, 5] %= 360.0
         await asyncio.wrap_future(self.recorder.submit(
             rec.insert_reports(party, batch.ids, values, now)))
-        entered = self.picture.accept(party, batch, now)
-        if entered:
-            # A fresh report may reveal a new conflict: look at once rather than at the next
-            # cycle, so an alert reaches its parties within a fraction of a second.
-            await self._look_at([(party, i) for i in batch.ids])
-        return {"accepted": len(batch), "in_picture": entered}
+        accepted = self.picture.accept_batch(party, batch, now)
+        if accepted.changed:
+            # A changed prediction may reveal a new conflict: look at once rather than at the
+            # next cycle, so an alert reaches its parties within a fraction of a second.
+            await self._look_at([(party, i) for i in accepted.changed])
+        return {"accepted": len(batch), "in_picture": accepted.entered}
 
     async def _look_at(self, keys: list[tuple[str, str]]) -> None:
         """Partial detection of fresh tracks, coalesced: while one look runs, the keys of

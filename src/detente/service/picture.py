@@ -19,7 +19,7 @@ from detente.geo.geodesic import geodesic_destination
 from detente.model.reports import REPORT_COLUMNS, ReportBatch, TrackReport
 from detente.model.states import States
 
-__all__ = ["COLUMNS", "Picture", "Track"]
+__all__ = ["COLUMNS", "Accepted", "Picture", "Track"]
 
 TrackKey = tuple[str, str]  # (party, id)
 COLUMNS = REPORT_COLUMNS
@@ -43,6 +43,51 @@ class Track:
         """The latest report at or before ``t`` (s), or None when the track is younger."""
         k = bisect.bisect_right([r.t for r in self.history], t)
         return self.history[k - 1] if k else None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a batch did to the picture: how many reports entered (were not already stale),
+    and the ids of the tracks whose prediction changed: new tracks, and tracks whose report
+    departs from where and how their previous report said they would fly (see
+    ``_prediction_changed``). Only those can reveal a conflict the last look did not see
+    (but for the look-ahead horizon moving on, which the next cycle covers)."""
+
+    entered: int
+    changed: list[str]
+
+
+# A report changes its track's prediction when it departs from the previous report flown on
+# by more than these: a little over what position and rate noise of a real feed give, far
+# under the separation minima (9,260 m, 300 m) a conflict is judged by.
+_CHANGED_POSITION_M = 500.0
+_CHANGED_ALTITUDE_M = 30.0
+_CHANGED_SPEED_MPS = 2.0
+_CHANGED_TRACK_DEG = 2.0
+_CHANGED_VERTICAL_MPS = 1.0
+_M_PER_DEG = 111_195.0  # on the mean sphere; a flat-Earth step, accurate enough for a threshold
+
+
+def _prediction_changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Rows of ``new`` (state columns) that depart from ``old`` (the previous report of the
+    same track, or t = -inf for a track new to the picture) flown on to the new time."""
+    dt = new[:, _T] - old[:, _T]
+    fresh = ~np.isfinite(dt)
+    dt = np.where(fresh, 0.0, dt)
+    lat, lon, alt, gs, trk, vs = (old[:, k] for k in range(1, 7))
+    rad = np.radians(trk)
+    coslat = np.cos(np.radians(lat))
+    north = (new[:, 1] - lat) * _M_PER_DEG - gs * np.cos(rad) * dt
+    dlon = (new[:, 2] - lon + 180.0) % 360.0 - 180.0
+    east = dlon * _M_PER_DEG * coslat - gs * np.sin(rad) * dt
+    turned = np.abs((new[:, _TRK] - trk + 180.0) % 360.0 - 180.0)
+    with np.errstate(invalid="ignore"):
+        return (fresh | (np.abs(lat) > 85.0)  # near a pole the flat step says nothing
+                | (np.hypot(north, east) > _CHANGED_POSITION_M)
+                | (np.abs(new[:, 3] - (alt + vs * dt)) > _CHANGED_ALTITUDE_M)
+                | (np.abs(new[:, 4] - gs) > _CHANGED_SPEED_MPS)
+                | (turned > _CHANGED_TRACK_DEG)
+                | (np.abs(new[:, 6] - vs) > _CHANGED_VERTICAL_MPS))
 
 
 class Picture:
@@ -113,12 +158,17 @@ class Picture:
                now: float) -> int:
         """Add validated reports; those already stale at ``now`` are not shown. Returns the
         number that entered the picture."""
+        return self.accept_batch(party, reports, now).entered
+
+    def accept_batch(self, party: str, reports: Iterable[TrackReport] | ReportBatch,
+                     now: float) -> Accepted:
+        """``accept``, also telling which tracks changed their prediction (see Accepted)."""
         batch = reports if isinstance(reports, ReportBatch) else ReportBatch.from_reports(
             list(reports))
         v = batch.values
         keep = np.flatnonzero(v[:, _T] >= now - self.stale_s)
         if keep.size == 0:
-            return 0
+            return Accepted(0, [])
         ids = batch.ids
         index, allocate = self._index, self._allocate
         rows = np.fromiter(
@@ -136,9 +186,11 @@ class Picture:
         win = order[last]
         ahead = t[win] >= self._cols[rows[win], _T]
         win = win[ahead]
-        self._cols[rows[win]] = v[keep[win]]
-        self._cols[rows[win], _TRK] %= 360.0
-        return int(keep.size)
+        new = v[keep[win]].copy()
+        new[:, _TRK] %= 360.0
+        changed = _prediction_changed(self._cols[rows[win]], new)
+        self._cols[rows[win]] = new
+        return Accepted(int(keep.size), [ids[k] for k in keep[win[changed]].tolist()])
 
     def _remember(self, key: TrackKey, r: TrackReport) -> None:
         h = self._history.setdefault(key, [])
