@@ -1,15 +1,18 @@
 """Load benchmark of the service over loopback: prints figures, asserts nothing.
 
-    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60]
+    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10]
 
 Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, three parties with
-agreements between each pair, 1 s cycle), then for --seconds: each party posts its third of the
+agreements between each pair, 1 s cycle), then for --warmup and --seconds more (measured; the
+warm-up, when the first looks raise every conflict at once, is reported apart): each party posts its third of the
 tracks once a second (one batch, straight-line motion over a 2,000 km square, FL100-FL400) and
 holds a WebSocket open. Once a second a probe pair is put on a collision course (20 km
 head-on): the latency is from the start of the POST of the probe report that completes the
 conflict to the alert's arrival on the other party's WebSocket. Prints ingest rate and POST
 latency, the detection cycle time (the service's own /health figure, sampled each second),
-alert latency p50/p99, and the server's resident memory at start, middle and end.
+alert latency p50/p99, the server's CPU time, and its resident memory at start, middle and
+end of the measured run. The client counts picture frames without decoding them: on two cores
+its CPU is the server's.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_config(tmp: Path, keys: dict[str, Ed25519PrivateKey]) -> Path:
@@ -205,6 +214,20 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
                 await asyncio.sleep(1.0)
 
         async def sample() -> None:
+            nonlocal t0, cpu0
+            t_warm = time.monotonic() + args.warmup
+            while time.monotonic() < t_warm:
+                await asyncio.sleep(1.0)
+                cycle_s.append((await c.get("/health")).json()["cycle_s"])
+                print(f"  warm-up {len(cycle_s):3d} s: cycle {cycle_s[-1]:.3f} s",
+                      file=sys.stderr, end="\r")
+            # The first looks raise every conflict of the picture at once (hundreds of alerts,
+            # their statements and warnings): reported apart from the steady state.
+            warm.update(cycle=list(cycle_s), latency=list(latency), posted=sum(posted))
+            for figures in (posted, post_s, cycle_s, latency):
+                figures.clear()
+            rss.append(rss_mib(pid))
+            t0, cpu0 = time.perf_counter(), cpu_s(pid)
             t_end = time.monotonic() + args.seconds
             mid_done = False
             while time.monotonic() < t_end:
@@ -218,13 +241,21 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
                       file=sys.stderr, end="\r")
             stop.set()
 
-        t0 = time.perf_counter()
+        warm: dict = {}
+        t0, cpu0 = time.perf_counter(), cpu_s(pid)
         await asyncio.gather(*(listen(p) for p in PARTIES), *(feed(p) for p in PARTIES),
                              probes(), sample())
         wall = time.perf_counter() - t0
+        cpu = cpu_s(pid) - cpu0
         rss.append(rss_mib(pid))
     print(file=sys.stderr)
-    print(f"tracks {args.tracks} from 3 parties at 1 Hz for {args.seconds} s over loopback")
+    print(f"tracks {args.tracks} from 3 parties at 1 Hz over loopback; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the end")
+    print(f"warm-up ({args.warmup} s, the first looks raise every conflict at once): cycle max "
+          f"{max(warm['cycle'], default=0) * 1e3:.0f} ms, report -> alert max "
+          f"{max(warm['latency'], default=0) * 1e3:.0f} ms")
+    print(f"then {args.seconds} s measured; server CPU {cpu:.1f} s ({100 * cpu / wall:.0f} % of "
+          "one core)")
     print(f"ingest: {sum(posted) / wall:,.0f} states/s; POST of a {per}-state batch p50 "
           f"{pct(post_s, 50) * 1e3:.0f} ms, p99 {pct(post_s, 99) * 1e3:.0f} ms")
     print(f"detection cycle (server's own figure): p50 {pct(cycle_s, 50) * 1e3:.0f} ms, "
@@ -233,13 +264,15 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
           f"p99 {pct(latency, 99) * 1e3:.0f} ms ({len(latency)} probes)")
     print(f"picture frames: {sum(frames.values())} received by 3 parties, last ones "
           f"{', '.join(f'{b / 1e6:.2f}' for b in frame_bytes.values())} MB")
-    print(f"server RSS: start {rss[0]:.0f} MiB, middle {rss[1]:.0f} MiB, end {rss[-1]:.0f} MiB")
+    print(f"server RSS: before load {rss[0]:.0f} MiB; measured run: start {rss[1]:.0f} MiB, "
+          f"middle {rss[2]:.0f} MiB, end {rss[-1]:.0f} MiB")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tracks", type=int, default=10_000)
-    p.add_argument("--seconds", type=int, default=60)
+    p.add_argument("--seconds", type=int, default=60, help="measured run (s)")
+    p.add_argument("--warmup", type=int, default=10, help="unmeasured start (s)")
     args = p.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main_async(args))

@@ -75,7 +75,7 @@ from detente.model.intent import (
     Volume4D,
     unchecked,
 )
-from detente.store.database import Base
+from detente.store.database import Base, write_transaction
 
 __all__ = ["IntentIndex", "IntentRow", "WriteResult", "grid_key", "row_values"]
 
@@ -472,7 +472,7 @@ class IntentIndex:
         }
         values.pop("id", None)
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 if previous is None:
                     conn.execute(_INSERT, {"id": stored.id, **values})
                 else:

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base
+from detente.store.database import Base, write_transaction
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -159,7 +159,7 @@ class LedgerStore:
         """Persist entries ``first, first + 1, ...``, their nodes and the head over them; return
         only once COMMIT returned (durable: synchronous=FULL)."""
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 # Positional rows straight to the driver's executemany: the Core insert builds
                 # and processes a parameter dict per row, which costs more than SQLite's insert.
                 insert_entries, insert_nodes = _batch_inserts(conn.dialect.paramstyle)
@@ -209,7 +209,7 @@ class LedgerStore:
     def add_cosignature(self, row: CosignatureRow) -> None:
         size, party, key_id, time, signature = row
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 conn.execute(_COSIGS.insert(), [{"size": size, "party": party, "key_id": key_id,
                                                  "time": time, "signature": signature}])
         except IntegrityError as exc:
@@ -244,7 +244,7 @@ class _Guard:
 
     def __enter__(self) -> Any:
         try:
-            self._conn = self._engine.begin() if self._write else self._engine.connect()
+            self._conn = write_transaction(self._engine) if self._write else self._engine.connect()
             return self._conn.__enter__()
         except SQLAlchemyError as exc:
             raise StoreError(f"ledger store: {exc}") from exc

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, positional_insert
+from detente.store.database import Base, positional_insert, write_transaction
 
 __all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
 
@@ -130,7 +130,7 @@ class Recorder:
 
     def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 for work, _ in group:
                     work(conn)
         except SQLAlchemyError as exc:
