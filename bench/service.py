@@ -138,7 +138,7 @@ async def main_async(args: argparse.Namespace) -> None:
             server.wait(30)
             errors = (tmp / "server.log").read_text().strip()
             if errors:
-                print("server said:\n" + errors[-2000:], file=sys.stderr)
+                print("server said:\n" + errors[-20000:], file=sys.stderr)
 
 
 async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -414,7 +414,7 @@ class Mechanism:
         await self._publish_transitions(transitions, now)
         await self._escalate(now)
         await self._publish_head(now)
-        self._push_pictures(now)
+        await self._push_pictures(now)
         self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
                                      detect_s, time.perf_counter() - started)
         return transitions
@@ -455,9 +455,10 @@ class Mechanism:
                     **{k: v for k, v in a.as_dict().items() if k != "detail"},
                     "detail": {k: v for k, v in a.detail.items() if not k.startswith("_")},
                 }, None))
-        if self.record is not None:
-            await self.record.say(statements)
-        await self.publish(events, now, extra_work=works)
+        # Nobody hears of an alert before its statement is in the record; but the two writes
+        # do not depend on each other: the log signs and checks while the recorder commits.
+        await self.publish(events, now, extra_work=works, together_with=(
+            self.record.say(statements) if self.record is not None and statements else None))
         await self._automatic_warnings([tr.alert for tr in transitions if _turns_urgent(tr)],
                                        now)
 
@@ -635,8 +636,10 @@ class Mechanism:
                 "log_key": base64.b64encode(ledger.log_public_key).decode()}
 
     async def publish(self, events: Sequence[tuple[str, str, dict[str, Any]]], now: float,
-                      extra_work: Sequence[rec.Work] = ()) -> None:
-        """Durable events: sequence-numbered per party, stored, then pushed."""
+                      extra_work: Sequence[rec.Work] = (),
+                      together_with: Awaitable[Any] | None = None) -> None:
+        """Durable events: sequence-numbered per party, stored, then pushed. The push waits
+        for ``together_with`` too (another durable write, running meanwhile)."""
         rows = []
         messages = []
         for party, kind, data in events:
@@ -651,21 +654,32 @@ class Mechanism:
                 w(conn)
             rec.insert_events(rows)(conn)
 
-        await asyncio.wrap_future(self.recorder.submit(work))
+        stored = asyncio.wrap_future(self.recorder.submit(work))
+        if together_with is None:
+            await stored
+        else:
+            await asyncio.gather(stored, together_with)
         for party, msg in messages:
             for sub in self._subs.get(party, ()):
                 sub.offer(msg, durable=True)
 
-    def _push_pictures(self, now: float) -> None:
-        for party, subs in self._subs.items():
-            if not subs:
-                continue
-            # Encoded once per party, not once per connected client.
-            text = encode_picture_frame(self.sharing.visible(party, self.picture, now),
-                                        now).decode()
+    async def _push_pictures(self, now: float) -> None:
+        parties = [p for p, subs in self._subs.items() if subs]
+        if not parties:
+            return
+        # The columns are taken here, between ingests; sharing and encoding (tens of ms at
+        # 10,000 tracks, per party) run in a worker thread, off the loop's way.
+        columns = self.picture.columns()
+        texts = await asyncio.to_thread(self._encode_frames, parties, columns, now)
+        for party, text in zip(parties, texts, strict=True):
             frame = {"seq": None, "type": "picture", "text": text}
-            for sub in subs:
+            for sub in self._subs.get(party, ()):
                 sub.offer(frame, durable=False)
+
+    def _encode_frames(self, parties: list[str], columns: Any, now: float) -> list[str]:
+        # Encoded once per party, not once per connected client.
+        return [encode_picture_frame(self.sharing.visible(p, self.picture, now, columns),
+                                     now).decode() for p in parties]
 
     def subscribe(self, party: str, official: str | None, since: int | None
                   ) -> tuple[Subscriber, list[dict[str, Any]]]:

@@ -86,10 +86,13 @@ class SharingPolicy:
         out[:, 6] = _grid(c[:, 6], 2.5)
         return out
 
-    def visible(self, viewer: str, picture: Picture, now: float) -> list[Visible]:
+    def visible(self, viewer: str, picture: Picture, now: float,
+                columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> list[Visible]:
         """Every track ``viewer`` may see at ``now``, as it may see it, in columns: one group
-        per owning party (its own first, at full precision)."""
-        party, ids, c = picture.columns()
+        per owning party (its own first, at full precision). ``columns``: the picture's
+        ``columns()`` taken earlier (when this runs beside a changing picture)."""
+        party, ids, c = picture.columns() if columns is None else columns
         own = party == viewer
         out = [Visible(viewer, 0.0, ids[own], c[own])]
         for owner in sorted(set(party.tolist()) - {viewer}):
