@@ -3,16 +3,16 @@
     .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10]
 
 Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, three parties with
-agreements between each pair, 1 s cycle), then for --warmup and --seconds more (measured; the
-warm-up, when the first looks raise every conflict at once, is reported apart): each party posts its third of the
-tracks once a second (one batch, straight-line motion over a 2,000 km square, FL100-FL400) and
-holds a WebSocket open. Once a second a probe pair is put on a collision course (20 km
-head-on): the latency is from the start of the POST of the probe report that completes the
-conflict to the alert's arrival on the other party's WebSocket. Prints ingest rate and POST
-latency, the detection cycle time (the service's own /health figure, sampled each second),
-alert latency p50/p99, the server's CPU time, and its resident memory at start, middle and
-end of the measured run. The client counts picture frames without decoding them: on two cores
-its CPU is the server's.
+agreements between each pair, 1 s cycle). For --warmup seconds and then --seconds more (the
+measured run; the warm-up, when the first looks raise every conflict at once, is reported
+apart), each party posts its third of the tracks once a second (one batch, straight-line
+motion over a 2,000 km square, FL100-FL400) and holds a WebSocket open. Once a second a probe
+pair is put on a collision course (20 km head-on): the latency is from the start of the POST
+of the probe report that completes the conflict to the alert's arrival on that party's
+WebSocket. Prints ingest rate and POST latency, the detection cycle time (the service's own
+/health figure, sampled each second), alert latency p50/p99, the server's CPU time, and its
+resident memory at start, middle and end of the measured run. The client counts picture
+frames without decoding them: on two cores its CPU is the server's.
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
         latency: list[float] = []
         probe_sent: dict[str, float] = {}
         frames: dict[str, int] = {}
+        kinds: dict[str, int] = {}  # durable events received, by type
         frame_bytes: dict[str, int] = {}
         rss = [rss_mib(pid)]
         stop = asyncio.Event()
@@ -177,6 +178,7 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
                         frame_bytes[party] = len(raw)
                         continue
                     msg = json.loads(raw)
+                    kinds[msg["type"]] = kinds.get(msg["type"], 0) + 1
                     if msg["type"] == "alert" and msg["data"]["state"] == "raised":
                         for t in msg["data"]["tracks"]:
                             sent = probe_sent.pop(t["id"] or "", None) if party == "P0" else None
@@ -264,6 +266,8 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
           f"p99 {pct(latency, 99) * 1e3:.0f} ms ({len(latency)} probes)")
     print(f"picture frames: {sum(frames.values())} received by 3 parties, last ones "
           f"{', '.join(f'{b / 1e6:.2f}' for b in frame_bytes.values())} MB")
+    print("durable events received (3 parties, warm-up included): "
+          + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     print(f"server RSS: before load {rss[0]:.0f} MiB; measured run: start {rss[1]:.0f} MiB, "
           f"middle {rss[2]:.0f} MiB, end {rss[-1]:.0f} MiB")
 

@@ -113,3 +113,20 @@ def test_idempotent_ids(hotline):
     assert not new and again == a
     with pytest.raises(ConflictingWriteError, match="different content"):
         send(hotline, message_id="m-1", body="something else")
+
+
+def test_prune_forgets_closed_messages_only_and_escalation_goes_on(hotline):
+    acked = send(hotline, now=0.0)
+    hotline.acknowledge(acked.id, "R", "R-1", None, now=10)
+    routine = send(hotline, now=0.0, priority="routine")
+    overdue = send(hotline, now=0.0)
+    for t in (60.0, 120.0, 180.0):
+        hotline.due(t)
+    waiting = send(hotline, now=150.0)  # deadline at 210
+    fresh_routine = send(hotline, now=190.0, priority="routine")
+    assert hotline.get(overdue.id).state == "overdue"
+    assert hotline.prune(before=190.0) == 3  # acked, routine, overdue: sent before 190
+    assert [hotline.get(m.id) is not None for m in (acked, routine, overdue)] == [False] * 3
+    assert hotline.get(waiting.id) is not None and hotline.get(fresh_routine.id) is not None
+    (step,) = hotline.due(210.0)
+    assert step.message.id == waiting.id and step.change == "escalated"

@@ -37,7 +37,8 @@ async def send(entry: SignedIn, me: Me, mech: Mech) -> dict[str, Any]:
 
 @router.get("/messages")
 async def messages(me: Me, mech: Mech) -> dict[str, Any]:
-    """Every message the caller's party sent or received, oldest first."""
+    """The messages the caller's party sent or received that a deadline still runs for, and
+    all of the last hour, oldest first. Older ones are in the record (``detente export``)."""
     return {"messages": [message_event(m, m.state)
                          for m in mech.hotline.messages_for(me.party)]}
 

@@ -86,10 +86,31 @@ class Hotline:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._messages: dict[str, HotlineMessage] = {}
+        # Messages with a deadline running: what escalation looks at each cycle, so that its
+        # cost follows the open messages, not every message of the day.
+        self._waiting: set[str] = set()
+
+    def _put(self, m: HotlineMessage) -> HotlineMessage:
+        self._messages[m.id] = m
+        if m.deadline is None:
+            self._waiting.discard(m.id)
+        else:
+            self._waiting.add(m.id)
+        return m
 
     def restore(self, messages: list[HotlineMessage]) -> None:
         for m in messages:
-            self._messages[m.id] = m
+            self._put(m)
+
+    def prune(self, before: float) -> int:
+        """Forget messages no deadline runs for any more (acknowledged, overdue, routine)
+        that were sent before ``before`` (s, UTC epoch); the store and the record keep them.
+        Returns how many were forgotten."""
+        old = [k for k, m in self._messages.items()
+               if m.deadline is None and m.created_at < before]
+        for k in old:
+            del self._messages[k]
+        return len(old)
 
     def get(self, message_id: str) -> HotlineMessage | None:
         return self._messages.get(message_id)
@@ -174,17 +195,16 @@ class Hotline:
             deadline_s=deadline_s, deadline=None if deadline_s is None else now + deadline_s,
             level=level, sender_level=sender_level, state="sent", automatic=automatic,
         )
-        self._messages[m.id] = m
+        self._put(m)
         return m, True
 
     def set_record_index(self, message_id: str, index: int) -> HotlineMessage:
-        m = replace(self._messages[message_id], record_index=index)
-        self._messages[message_id] = m
-        return m
+        return self._put(replace(self._messages[message_id], record_index=index))
 
     def forget(self, message_id: str) -> None:
         """Drop a message whose recording failed: it was never sent."""
         self._messages.pop(message_id, None)
+        self._waiting.discard(message_id)
 
     def mark_delivered(self, message_id: str, official: str) -> HotlineMessage | None:
         """Note a first delivery to ``official``; None if it had been delivered already."""
@@ -192,8 +212,7 @@ class Hotline:
         if m is None or official in m.delivered_to:
             return None
         m = replace(m, delivered_to=(*m.delivered_to, official))
-        self._messages[message_id] = m
-        return m
+        return self._put(m)
 
     def addressed_to(self, m: HotlineMessage, official: str) -> bool:
         """Whether ``official`` is among the message's addressees now: the named official,
@@ -227,13 +246,13 @@ class Hotline:
             raise InputError(f"reply: over the limit of {MAX_BODY_CHARS} characters")
         m = replace(m, state="acknowledged", ack_by=official, ack_at=now, reply=reply,
                     deadline=None)
-        self._messages[m.id] = m
+        self._put(m)
         return m
 
     def due(self, now: float) -> list[Step]:
         """Escalate every message whose deadline has passed; returns the steps taken."""
         steps = []
-        for m in list(self._messages.values()):
+        for m in [self._messages[k] for k in self._waiting]:
             if m.deadline is None or m.deadline > now or m.state == "acknowledged":
                 continue
             top_to, top_from = self.top_level(m.to_party), self.top_level(m.from_party)
@@ -248,5 +267,5 @@ class Hotline:
                             sender_level=min(m.sender_level + 1, top_from),
                             deadline=m.deadline + m.deadline_s)
                 steps.append(Step(m, "escalated", now))
-            self._messages[m.id] = m
+            self._put(m)
         return steps

@@ -48,6 +48,7 @@ __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 log = logging.getLogger("detente.service")
 
 _PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
+_HOTLINE_MEMORY_S = 3_600.0
 
 # A partial look at up to this many fresh tracks first narrows the picture to the aircraft near
 # them (one pass over the picture per fresh track); more look at the whole picture.
@@ -146,8 +147,12 @@ class Mechanism:
     async def prune(self) -> None:
         """Retention: forget recorded reports, events and closed alerts older than the
         configured number of days."""
-        horizon = self.clock.now() - self.config.settings.retention_days * 86_400.0
+        now = self.clock.now()
+        horizon = now - self.config.settings.retention_days * 86_400.0
         await asyncio.wrap_future(self.recorder.submit(rec.prune_before(horizon)))
+        # Messages still in memory are those a deadline runs for, and the last hour's:
+        # automatic warnings alone can be thousands an hour in a dense picture.
+        self.hotline.prune(now - _HOTLINE_MEMORY_S)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run a detection cycle every ``cycle_s`` until ``stop`` is set."""
