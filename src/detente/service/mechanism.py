@@ -37,7 +37,7 @@ from detente.service.clock import Clock
 from detente.service.config import Agreement, Config
 from detente.service.frames import encode_picture_frame
 from detente.service.hotline import Hotline, HotlineMessage
-from detente.service.picture import Picture
+from detente.service.picture import Picture, extrapolate
 from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
@@ -251,13 +251,17 @@ class Mechanism:
         """What the engines see in the picture at ``now``, between parties that agreed.
 
         ``fresh``: only conflicts involving these (party, id) tracks (a partial look). The
-        snapshot is taken here, on the event loop; the numeric work runs in a worker thread
-        (numpy, GEOS, PROJ and the compiled kernels release the GIL), so the loop keeps
-        serving while it runs.
+        picture's columns are taken here, on the event loop; extrapolating them to ``now``
+        and the numeric work run in a worker thread (numpy, GEOS, PROJ and the compiled
+        kernels release the GIL), so the loop keeps serving while they run.
         """
-        states, _ = self.picture.snapshot(now)
+        columns = self.picture.columns()
         subset = None if fresh is None else self.picture.positions(fresh)
-        return await asyncio.to_thread(self._detect, states, subset)
+        return await asyncio.to_thread(self._detect_at, columns, now, subset)
+
+    def _detect_at(self, columns: Any, now: float, subset: np.ndarray | None
+                   ) -> list[Finding]:
+        return self._detect(extrapolate(columns, now)[0], subset)
 
     def _detect(self, states: Any, subset: np.ndarray | None) -> list[Finding]:
         if len(states) == 0 or not self.config.agreements:

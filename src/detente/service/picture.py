@@ -19,7 +19,7 @@ from detente.geo.geodesic import geodesic_destination
 from detente.model.reports import REPORT_COLUMNS, ReportBatch, TrackReport
 from detente.model.states import States
 
-__all__ = ["COLUMNS", "Accepted", "Picture", "Track"]
+__all__ = ["COLUMNS", "Accepted", "Picture", "Track", "extrapolate"]
 
 TrackKey = tuple[str, str]  # (party, id)
 COLUMNS = REPORT_COLUMNS
@@ -240,10 +240,17 @@ class Picture:
 
         Detection needs one instant; reports arrive at different times within a cycle.
         """
-        party, ids, c = self.columns()
-        age = now - c[:, 0]
-        lat, lon = geodesic_destination(c[:, 1], c[:, 2], c[:, 5], c[:, 4] * age)
-        states = States.from_columns(
-            ids, lat, lon, c[:, 3] + c[:, 6] * age, c[:, 4], c[:, 5], c[:, 6], party=party,
-        )
-        return states, age
+        return extrapolate(self.columns(), now)
+
+
+def extrapolate(columns: tuple[np.ndarray, np.ndarray, np.ndarray], now: float
+                ) -> tuple[States, np.ndarray]:
+    """``Picture.snapshot`` of columns taken earlier (``Picture.columns()``): it touches
+    nothing of the picture, so it may run in another thread while the picture changes."""
+    party, ids, c = columns
+    age = now - c[:, 0]
+    lat, lon = geodesic_destination(c[:, 1], c[:, 2], c[:, 5], c[:, 4] * age)
+    states = States.from_columns(
+        ids, lat, lon, c[:, 3] + c[:, 6] * age, c[:, 4], c[:, 5], c[:, 6], party=party,
+    )
+    return states, age
