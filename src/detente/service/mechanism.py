@@ -130,13 +130,11 @@ class Mechanism:
     def _restore(self) -> None:
         """Rebuild the live picture and the open alerts from the store after a restart."""
         now = self.clock.now()
-        by_party: dict[str, list[TrackReport]] = {}
-        for row in rec.recent_reports(self.engine, now - self.config.settings.stale_s):
-            by_party.setdefault(row["party"], []).append(TrackReport(
-                row["track_id"], row["t"], row["lat"], row["lon"], row["alt_m"], row["gs_mps"],
-                row["trk_deg"], row["vs_mps"]))
-        for party, reports in by_party.items():
-            self.picture.accept(party, reports, now)
+        since = now - self.config.settings.stale_s
+        recent = rec.recent_reports(self.engine, since,
+                                    since - self.config.settings.future_tolerance_s)
+        for party, (ids, values) in recent.items():
+            self.picture.accept(party, ReportBatch(ids, values), now)
         self.alerts.restore(_alert_from_body(b) for b in rec.open_alert_bodies(self.engine))
         self.hotline.restore([HotlineMessage.from_dict(b)
                               for b in rec.message_bodies(self.engine)])

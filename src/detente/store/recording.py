@@ -219,12 +219,24 @@ def events_since(engine: Engine, party: str, seq: int, limit: int = 10_000
     return [(int(s), t, json.loads(b)) for s, t, b in rows]
 
 
-def recent_reports(engine: Engine, since: float) -> list[dict[str, Any]]:
+def recent_reports(engine: Engine, since: float, received_since: float
+                   ) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Reports of time ``t >= since`` (s), per party: ids and an (n, 7) array in
+    REPORT_COLUMNS order, oldest first. ``received_since``: a bound on when such reports can
+    have been received (``since`` less the future tolerance), so that the index on
+    ``received`` serves the query instead of a scan of every recorded report."""
+    r = reports_table.c
+    query = (select(r.party, r.track_id, *(getattr(r, c) for c in REPORT_COLUMNS))
+             .where(r.received >= received_since, r.t >= since).order_by(r.t))
+    rows: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(reports_table).where(reports_table.c.t >= since).order_by(reports_table.c.t)
-        ).mappings().all()
-    return [dict(r) for r in rows]
+        for row in conn.execute(query):
+            rows.setdefault(row[0], []).append(tuple(row[1:]))
+    out = {}
+    for party, got in rows.items():
+        ids = [g[0] for g in got]
+        out[party] = (ids, np.array([g[1:] for g in got], dtype=np.float64))
+    return out
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
