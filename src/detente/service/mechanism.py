@@ -147,7 +147,11 @@ class Mechanism:
         configured number of days."""
         now = self.clock.now()
         horizon = now - self.config.settings.retention_days * 86_400.0
-        await asyncio.wrap_future(self.recorder.submit(rec.prune_before(horizon)))
+        while True:
+            work, deleted = rec.prune_before(horizon)
+            await asyncio.wrap_future(self.recorder.submit(work))
+            if deleted[0] < rec.PRUNE_CHUNK:
+                break
         # Messages still in memory are those a deadline runs for, and the last hour's:
         # automatic warnings alone can be thousands an hour in a dense picture.
         self.hotline.prune(now - _HOTLINE_MEMORY_S)

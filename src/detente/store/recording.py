@@ -189,14 +189,28 @@ def insert_events(rows: list[dict[str, Any]]) -> Work:
     return work
 
 
-def prune_before(t: float) -> Work:
-    """Retention: drop reports and events older than ``t`` (s) and closed alerts."""
+PRUNE_CHUNK = 20_000  # rows per transaction: writers wait at most one chunk's delete
+
+
+def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
+    """Retention: one chunk of the reports and events older than ``t`` (s) and of the closed
+    alerts last changed before it. Submit the work again while ``deleted[0]`` (set by the
+    work) equals ``chunk``: a day of reports at 10,000 a second deleted in one transaction
+    would keep every other writer out for minutes."""
+    deleted = [0]
+
     def work(conn: Any) -> None:
-        conn.execute(delete(reports_table).where(reports_table.c.received < t))
-        conn.execute(delete(events_table).where(events_table.c.t < t))
-        conn.execute(delete(alerts_table).where(
-            (alerts_table.c.open == 0) & (alerts_table.c.updated_at < t)))
-    return work
+        n = 0
+        for table, older in ((reports_table, reports_table.c.received < t),
+                             (events_table, events_table.c.t < t),
+                             (alerts_table, (alerts_table.c.open == 0)
+                              & (alerts_table.c.updated_at < t))):
+            key = next(iter(table.primary_key.columns))
+            n = max(n, conn.execute(delete(table).where(
+                key.in_(select(key).where(older).limit(chunk)))).rowcount)
+        deleted[0] = n
+
+    return work, deleted
 
 
 def last_seqs(engine: Engine) -> dict[str, int]:

@@ -1,0 +1,30 @@
+"""Recording: retention deletes in chunks, and only what is older than the horizon."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+
+from detente.store import recording as rec
+from detente.store.database import open_database, write_transaction
+
+
+def test_retention_deletes_in_chunks_until_nothing_older_is_left(tmp_path):
+    engine = open_database(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    values = np.zeros((10, 7))
+    with write_transaction(engine) as conn:
+        rec.insert_reports("A", [f"old{k}" for k in range(10)], values, received=100.0)(conn)
+        rec.insert_reports("A", [f"new{k}" for k in range(4)], values[:4], received=200.0)(conn)
+    rounds = []
+    while True:
+        work, deleted = rec.prune_before(150.0, chunk=3)
+        with write_transaction(engine) as conn:
+            work(conn)
+        rounds.append(deleted[0])
+        if deleted[0] < 3:
+            break
+    assert rounds == [3, 3, 3, 1]
+    with engine.connect() as conn:
+        left = conn.execute(select(rec.reports_table.c.track_id)).scalars().all()
+        assert sorted(left) == [f"new{k}" for k in range(4)]
+        assert conn.execute(select(func.count()).select_from(rec.events_table)).scalar() == 0
