@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base, write_transaction
+from detente.store.database import Base, positional_insert, write_transaction
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -280,22 +280,10 @@ def _nodes_sql(count: int) -> TextClause:
     return text(f"SELECT level, idx, hash FROM {_NODES.name} WHERE {where}")
 
 
-@functools.lru_cache(maxsize=8)
 def _batch_inserts(paramstyle: str) -> tuple[str, str]:
     """The INSERTs of ``commit_batch`` with positional parameters in the driver's style."""
-    def insert(table: Any, columns: Sequence[str]) -> str:
-        if paramstyle == "qmark":
-            marks = ["?"] * len(columns)
-        elif paramstyle in ("format", "pyformat"):
-            marks = ["%s"] * len(columns)
-        elif paramstyle == "numeric":
-            marks = [f":{k + 1}" for k in range(len(columns))]
-        else:
-            raise StoreError(f"ledger store: unsupported driver parameter style {paramstyle!r}")
-        return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                f"VALUES ({', '.join(marks)})")
-    return (insert(_ENTRIES, ("idx", "kind", "author", "data")),
-            insert(_NODES, ("level", "idx", "hash")))
+    return (positional_insert(_ENTRIES.name, ("idx", "kind", "author", "data"), paramstyle),
+            positional_insert(_NODES.name, ("level", "idx", "hash"), paramstyle))
 
 
 def _head_params(head: HeadRow) -> dict[str, Any]:
