@@ -195,22 +195,21 @@ def project_volumes(
     if group_arr.size != len(intents):
         raise ValueError("group must hold one code per intent")
 
+    # One pass over the volumes, then one projection call for every circle centre and polygon
+    # vertex together: a write projects one intent, where per-call overheads are the cost.
     rows_intent: list[int] = []
     rows_volume: list[int] = []
-    circle_rows: list[int] = []
-    c_lat: list[float] = []
-    c_lon: list[float] = []
-    c_r: list[float] = []
-    poly_rows: list[int] = []
-    p_lat: list[tuple[float, ...]] = []
-    p_lon: list[tuple[float, ...]] = []
+    n_points: list[int] = []  # 1 for a circle (its centre), the vertex count for a polygon
+    p_lat: list[float] = []
+    p_lon: list[float] = []
+    radius_list: list[float] = []  # NaN for a polygon
     alt_lo: list[float] = []
     alt_hi: list[float] = []
     t_lo: list[float] = []
     t_hi: list[float] = []
+    nan = float("nan")
     for i, intent in enumerate(intents):
         for k, v in enumerate(intent.volumes):
-            row = len(rows_intent)
             rows_intent.append(i)
             rows_volume.append(k)
             alt_lo.append(v.altitude_lower_m)
@@ -219,29 +218,37 @@ def project_volumes(
             t_hi.append(v.time_end_s)
             fp = v.footprint
             if isinstance(fp, Circle):
-                circle_rows.append(row)
-                c_lat.append(fp.lat)
-                c_lon.append(fp.lon)
-                c_r.append(fp.radius_m)
-            else:
-                poly_rows.append(row)
+                n_points.append(1)
                 p_lat.append(fp.lat)
                 p_lon.append(fp.lon)
+                radius_list.append(fp.radius_m)
+            else:
+                n_points.append(len(fp.lat))
+                p_lat.extend(fp.lat)
+                p_lon.extend(fp.lon)
+                radius_list.append(nan)
 
     n = len(rows_intent)
-    intent_idx = np.asarray(rows_intent, dtype=np.intp)
-    volume_idx = np.asarray(rows_volume, dtype=np.intp)
+    intent_idx = np.array(rows_intent, dtype=np.intp)
+    volume_idx = np.array(rows_volume, dtype=np.intp)
+    radius = np.array(radius_list, dtype=float)
+    counts = np.array(n_points, dtype=np.intp)
+    pt_lat = np.array(p_lat, dtype=float)
+    pt_lon = np.array(p_lon, dtype=float)
+    pt_x, pt_y = projection.forward(pt_lat, pt_lon)
+    first = np.cumsum(counts) - counts
+    is_circle = ~np.isnan(radius)
     geometry = np.empty(n, dtype=object)
     lat = np.full(n, np.nan)
     lon = np.full(n, np.nan)
-    radius = np.full(n, np.nan)
     bounds = np.empty((n, 4))
     reach = np.zeros(n)
 
-    if circle_rows:
-        rows = np.asarray(circle_rows, dtype=np.intp)
-        lat[rows], lon[rows], radius[rows] = c_lat, c_lon, c_r
-        x, y = projection.forward(lat[rows], lon[rows])
+    rows = np.flatnonzero(is_circle)
+    if rows.size:
+        at = first[rows]
+        lat[rows], lon[rows] = pt_lat[at], pt_lon[at]
+        x, y = pt_x[at], pt_y[at]
         rho = np.hypot(x, y)
         reach[rows] = rho + radius[rows]
         # Ground lengths are never longer in the grid than k times, k taken at the far edge.
@@ -249,18 +256,17 @@ def project_volumes(
         geometry[rows] = shapely.points(x, y)
         bounds[rows] = np.column_stack((x - half, y - half, x + half, y + half))
 
-    if poly_rows:
-        rows = np.asarray(poly_rows, dtype=np.intp)
-        counts = np.fromiter((len(v) for v in p_lat), dtype=np.intp, count=len(p_lat))
-        vlat = np.fromiter((c for v in p_lat for c in v), dtype=float, count=int(counts.sum()))
-        vlon = np.fromiter((c for v in p_lon for c in v), dtype=float, count=int(counts.sum()))
-        x, y, ring = _densify(vlat, vlon, counts, projection)
+    rows = np.flatnonzero(~is_circle)
+    if rows.size:
+        vertex = np.repeat(~is_circle, counts)
+        x, y, ring = _densify(
+            pt_lat[vertex], pt_lon[vertex], pt_x[vertex], pt_y[vertex], counts[rows], projection
+        )
         polys = shapely.polygons(shapely.linearrings(np.column_stack((x, y)), indices=ring))
         geometry[rows] = polys
         bounds[rows] = shapely.bounds(polys)
-        far = np.zeros(rows.size)
-        np.maximum.at(far, ring, np.hypot(x, y))
-        reach[rows] = far
+        ring_start = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+        reach[rows] = np.maximum.reduceat(np.hypot(x, y), ring_start)
 
     beyond = np.flatnonzero(reach > MAX_REGION_RADIUS_M)
     if beyond.size:
@@ -284,23 +290,27 @@ def project_volumes(
         ymin=bounds[:, 1],
         xmax=bounds[:, 2],
         ymax=bounds[:, 3],
-        alt_lo=np.asarray(alt_lo, dtype=float),
-        alt_hi=np.asarray(alt_hi, dtype=float),
-        t_lo=np.asarray(t_lo, dtype=float),
-        t_hi=np.asarray(t_hi, dtype=float),
+        alt_lo=np.array(alt_lo, dtype=float),
+        alt_hi=np.array(alt_hi, dtype=float),
+        t_lo=np.array(t_lo, dtype=float),
+        t_hi=np.array(t_hi, dtype=float),
     )
 
 
 def _densify(
-    lat: np.ndarray, lon: np.ndarray, counts: np.ndarray, projection: LocalProjection
+    lat: np.ndarray,
+    lon: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    projection: LocalProjection,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Project open rings (``counts`` vertices each) and cut their geodesic edges into pieces.
+    """Cut the geodesic edges of open rings (``counts`` vertices each) into pieces.
 
-    Returns grid x, y (m) of the densified open rings and each point's ring index. Inserted
-    points lie on the geodesic (pyproj.Geod direct problem), so every piece is itself a piece
-    of the geodesic edge.
+    ``x``, ``y`` are the vertices in the grid. Returns grid x, y (m) of the densified open
+    rings and each point's ring index. Inserted points lie on the geodesic (pyproj.Geod direct
+    problem), so every piece is itself a piece of the geodesic edge.
     """
-    x, y = projection.forward(lat, lon)
     start = np.cumsum(counts) - counts
     ring = np.repeat(np.arange(counts.size), counts)
     nxt = np.arange(lat.size) + 1
