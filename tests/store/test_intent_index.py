@@ -6,11 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+import shapely
+from sqlalchemy import select, update
 
 from detente.engines.f3548 import DefaultPolicy, MissingKeyError, PriorityConflictError
-from detente.engines.strategic import find_conflicts
-from detente.errors import ConflictingWriteError, GeometryError, InputError
+from detente.engines.strategic import find_conflicts, project_volumes, touching
+from detente.errors import ConflictingWriteError, GeometryError, InputError, StoreError
 from detente.geo import LocalProjection
 from detente.model.intent import Circle, OperationalIntent, Polygon, Volume4D
 from detente.store import intents as store
@@ -174,3 +175,137 @@ def test_index_equals_engine_through_tail_and_rebuilds(engine, monkeypatch):
         key = {o.other.version for o in overlaps}
         live[ident] = index.put(cand, key=key, now=now).intent
     assert met > 20  # the draw does meet other intents, through tree and tail alike
+
+
+# --- the loaded part of the index (sorted expiry array, rows kept undecoded), bulk blobs, and
+# the index's own database connection --------------------------------------------------------
+
+
+def _all_pairs_overlaps(cand, live, proj=PROJ):
+    """Oracle: the exact 4-D test on EVERY pair of volumes, no tree, no envelope or interval
+    pre-filter: ids of the live intents of other owners that ``cand`` touches."""
+    others = [x for x in live if x.owner != cand.owner and x.id != cand.id]
+    if not others:
+        return []
+    vols = project_volumes([cand, *others], proj)
+    a = np.flatnonzero(vols.intent == 0)
+    b = np.flatnonzero(vols.intent != 0)
+    qa, qb = np.repeat(a, b.size), np.tile(b, a.size)
+    hit = touching(vols, qa, vols, qb, proj)
+    return sorted({others[k - 1].id for k in vols.intent[qb[hit]].tolist()})
+
+
+def _random_footprint(rng):
+    lat, lon = 40 + rng.uniform(0, .05), 30 + rng.uniform(0, .05)
+    if rng.random() < 0.5:
+        return Circle(lat, lon, float(rng.uniform(50, 800)))
+    return box(lat, lon, float(rng.uniform(0.001, 0.006)))
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_loaded_index_equals_all_pairs_oracle_through_changes_and_expiry(engine, monkeypatch,
+                                                                        seed):
+    monkeypatch.setattr(store, "_TAIL_MAX", 5)
+    rng = np.random.default_rng(seed)
+    writer = store.IntentIndex(engine, PROJ)
+    live: dict[str, OperationalIntent] = {}
+    for k in range(80):
+        t0 = T0 + float(rng.uniform(0, 600))
+        cand = it(f"i{k}", f"P{k % 5}", vol(_random_footprint(rng), t0=t0,
+                                            t1=t0 + float(rng.uniform(30, 600))),
+                  priority=1000 + k)
+        key = {o.other.version for o in writer.overlaps(cand, now=T0)}
+        live[cand.id] = writer.put(cand, key=key, now=T0).intent
+    writer.close()
+
+    # Start a new index from the table: the loaded intents expire through the sorted array,
+    # while changes and new writes go through the heap and the tail.
+    index = store.IntentIndex.load(engine, PROJ, now=T0)
+    now, met, checked_loaded = T0, 0, 0
+    for k in range(120):
+        now += float(rng.uniform(0, 10))
+        live = {i: x for i, x in live.items() if x.is_live(now)}
+        assert all(index.get(i, now=now) == x for i, x in live.items())
+        assert len(index) == len(live)  # and nothing else: the expired ones have left
+        t0 = now + float(rng.uniform(0, 300))
+        probe = it(f"n{k}", f"P{k % 5}", vol(_random_footprint(rng), t0=t0,
+                                           t1=t0 + float(rng.uniform(30, 600))),
+                   priority=5000 + k)
+        expected = _all_pairs_overlaps(probe, live.values())
+        assert [o.other.id for o in index.overlaps(probe, now=now)] == expected
+        met += bool(expected)
+        # query() sees every owner.
+        q = vol(_random_footprint(rng), t0=now, t1=now + 300)
+        seen = _all_pairs_overlaps(it("q", "\x01", q), live.values())
+        assert [x.id for x in index.query([q], now=now)] == seen
+        action = rng.integers(0, 3)
+        if action == 0 or not live:
+            key = {o.other.version for o in index.overlaps(probe, now=now)}
+            live[probe.id] = index.put(probe, key=key, now=now).intent
+        else:
+            victim = live[sorted(live)[int(rng.integers(0, len(live)))]]
+            checked_loaded += victim.id.startswith("i")
+            if action == 1:  # end it
+                index.put(it(victim.id, victim.owner, *victim.volumes, state="Ended",
+                             version=victim.version), now=now)
+                del live[victim.id]
+            else:  # move it (off-nominal: no key needed), keeping its own serial fresh
+                moved = it(victim.id, victim.owner,
+                           vol(_random_footprint(rng), t0=now, t1=now + 400),
+                           state="Nonconforming", version=victim.version)
+                live[victim.id] = index.put(moved, now=now).intent
+    assert met > 15 and checked_loaded > 10
+    # And a second load from the table agrees with what the index holds.
+    again = store.IntentIndex.load(engine, PROJ, now=now)
+    assert {i: again.get(i, now=now) for i in live} == live
+    assert len(again) == len(live)
+
+
+def test_bulk_grid_blobs_equal_one_by_one_and_decode_back():
+    rng = np.random.default_rng(4)
+    intents = [
+        it(f"b{k}", "TR", *(vol(_random_footprint(rng)) for _ in range(int(rng.integers(1, 4)))),
+           version=f"v{k}")
+        for k in range(40)
+    ]
+    rows = store.row_values(intents, PROJ)
+    vols = project_volumes(intents, PROJ)
+    per = np.bincount(vols.intent)
+    for k, row in enumerate(rows):
+        one = vols.take(np.flatnonzero(vols.intent == k))
+        assert row["grid"] == store._encode_grids(one, np.array([per[k]]))[0]
+    head, xy, counts = store._decode_grids([r["grid"] for r in rows])
+    assert counts.tolist() == per.tolist()
+    for col, name in enumerate(store._HEADER):
+        assert np.array_equal(head[:, col], getattr(vols, name), equal_nan=True)
+    expected = []
+    for g in vols.geometry:
+        c = shapely.get_coordinates(g)
+        expected.append(c[:-1] if len(c) > 1 else c)
+    assert np.array_equal(xy, np.concatenate(expected))
+
+
+def test_failed_commit_changes_nothing_and_the_next_write_reconnects(index, engine):
+    a = index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0).intent
+    index._db._conn.driver_connection.close()  # the connection dies under the index
+    with pytest.raises(StoreError, match="cannot write intent 'b'"):
+        index.put(it("b", "RU", vol(box(41.0, 31.0))), now=T0)
+    assert index.get("b", now=T0) is None and len(index) == 1
+    b = index.put(it("b", "RU", vol(box(41.0, 31.0))), now=T0).intent
+    assert {x.id for x in store.IntentIndex.load(engine, PROJ, now=T0).query(
+        [vol(box(39.9, 29.9, 1.5))], now=T0)} == {a.id, b.id}
+
+
+def test_a_table_with_rows_of_two_grids_loads_whole(engine, index):
+    for k in range(6):
+        index.put(it(f"g{k}", f"P{k}", vol(box(40.0 + k * 0.002, 30.0)), priority=k),
+                  key={o.other.version for o in index.overlaps(
+                      it(f"g{k}", f"P{k}", vol(box(40.0 + k * 0.002, 30.0))), now=T0)},
+                  now=T0)
+    with engine.begin() as conn:
+        conn.execute(update(store.IntentRow).where(store.IntentRow.id.in_(["g1", "g4"]))
+                     .values(grid_key="elsewhere"))
+    mixed = store.IntentIndex.load(engine, PROJ, now=T0)
+    probe = it("p", "Q", vol(box(39.99, 29.99, 0.05)))
+    assert [o.other.id for o in mixed.overlaps(probe, now=T0)] == [f"g{k}" for k in range(6)]
+    assert len(mixed) == 6

@@ -262,11 +262,16 @@ def project_volumes(
         x, y, ring = _densify(
             pt_lat[vertex], pt_lon[vertex], pt_x[vertex], pt_y[vertex], counts[rows], projection
         )
-        polys = shapely.polygons(shapely.linearrings(np.column_stack((x, y)), indices=ring))
+        xy = np.column_stack((x, y))
+        if rows.size == 1:
+            polys = np.array([shapely.polygons(xy)], dtype=object)
+        else:
+            polys = shapely.polygons(shapely.linearrings(xy, indices=ring))
         geometry[rows] = polys
         bounds[rows] = shapely.bounds(polys)
-        ring_start = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
-        reach[rows] = np.maximum.reduceat(np.hypot(x, y), ring_start)
+        reach[rows] = np.maximum.reduceat(
+            np.hypot(x, y), np.searchsorted(ring, np.arange(rows.size))
+        )
 
     beyond = np.flatnonzero(reach > MAX_REGION_RADIUS_M)
     if beyond.size:
