@@ -847,7 +847,16 @@ class IntentIndex:
         self._slot_lo[live] = new_slot[lo]
         self._slot_hi[live] = new_slot[lo] + (self._slot_hi[live] - lo)
         self._reset_columns(vols, len(vols))
-        self._tree = shapely.STRtree(vols.boxes()) if len(vols) else None
+        if not len(vols):
+            self._tree = None
+            return
+        # The tree holds envelopes only: a polygon's is its (x|y)(min|max) already, so the
+        # polygon itself goes in; a circle needs the box around it.
+        items = vols.geometry.copy()
+        circle = np.flatnonzero(~np.isnan(vols.radius_m))
+        items[circle] = shapely.box(vols.xmin[circle], vols.ymin[circle], vols.xmax[circle],
+                                    vols.ymax[circle])
+        self._tree = shapely.STRtree(items)
 
 
 def _empty_volumes() -> Volumes:
