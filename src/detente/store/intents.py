@@ -1,7 +1,7 @@
 """Live operational intents: a table in the embedded database and an in-memory index over it.
 
 The table is the source of truth; ``IntentIndex`` is its live part, kept in memory so that a
-write can be checked against 100,000 intents in about 2 ms of CPU (bench/strategic.py):
+write can be checked against 100,000 intents in under a millisecond of CPU (bench/strategic.py):
 
 - ``IntentIndex.load`` rebuilds the index from the table at start (Ended and expired rows are
   left in the table and out of the index);
@@ -15,7 +15,16 @@ Index structure (measured with bench/strategic.py): an STRtree is static, so the
 static tree over most volumes plus a short tail of recent ones searched by a vectorised
 envelope test; dead entries (changed or expired intents) are masked out. When the tail
 outgrows ``_TAIL_MAX`` or dead entries pass a quarter of the total, the arrays are compacted
-and the tree rebuilt, which costs O(n log n) once every ``_TAIL_MAX`` writes.
+and the tree rebuilt (about 0.3 s at 200,000 volumes, once every ~2,000 writes).
+
+Start-up: each row keeps its volumes as the index holds them (``grid``: envelopes and
+densified rings in the index's grid), so a load decodes every blob in one vectorised pass and
+projects nothing; the intents themselves stay as the columns read, decoded one by one when
+first asked for; their expiry is one array sorted by end time, read through a cursor.
+
+Writes go through the index's own DBAPI connection with statements compiled once: the
+SQLAlchemy Connection's per-statement machinery cost more CPU than the driver's execute,
+commit and fsync together.
 
 One process owns an index. Several processes on one database would each need to see the
 others' writes; the guarded UPDATE (``version`` must still be the one read) refuses a write
