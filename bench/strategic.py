@@ -160,6 +160,27 @@ def timed(fn, into: tuple[list[float], list[float]]):
     return wrapper
 
 
+def disk_sync(directory: str, n: int = 200) -> str:
+    """p50/p99 of one 4 KiB overwrite plus fdatasync on ``directory``'s disk, the floor under
+    a durable commit; on a shared disk it moves with what else is writing."""
+    path = os.path.join(directory, "sync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+        took = []
+        for _ in range(n):
+            os.pwrite(fd, b"\1" * 4096, 0)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            took.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        os.remove(path)
+    ms = np.array(took) * 1e3
+    return f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms"
+
+
 def rebuild(engine, proj, now: float, times: int, what: str) -> store.IntentIndex:
     for _ in range(times):
         gc.collect()
@@ -215,6 +236,7 @@ def main() -> None:
     # Each new intent outranks every earlier one, so that every write is allowed.
     new = random_intents(rng, args.writes, "new-", 4, 100 + np.arange(args.writes),
                          checked=True)
+    print(f"disk: 4 KiB write + fdatasync {disk_sync(workdir)} (before the writes)", flush=True)
     check, put, commit, met = ([], []), ([], []), ([], []), 0
     # The durable write inside put (the driver's execute and commit with fsync), timed apart.
     index._db.write = timed(index._db.write, commit)
@@ -247,6 +269,7 @@ def main() -> None:
     print(f"  of which the SQLite write (execute, commit with fsync): {percentiles(*commit)}")
     print(f"  of which the rest (projection, check, encoding, index update, tree rebuilds): "
           f"{percentiles(*rest)}")
+    print(f"disk: 4 KiB write + fdatasync {disk_sync(workdir)} (after the writes)")
     if rebuilt[0]:
         print(f"  tree rebuilds inside these writes: {len(rebuilt[0])}, "
               f"{statistics.mean(rebuilt[0]):.2f} s each (CPU {statistics.mean(rebuilt[1]):.2f} s)")
