@@ -268,9 +268,10 @@ def _restamped(intent: OperationalIntent, version: str, state: IntentState) -> O
 class _Statement:
     """A statement compiled once for one dialect, run on a DBAPI cursor.
 
-    A write through SQLAlchemy's Connection costs about 0.5 ms of CPU (checkout, execution
-    context, result set-up) against 0.1 ms for the driver's own execute, commit and fsync;
-    this table's types (str, int, float, bytes) need no conversion on either driver.
+    One insert and commit through SQLAlchemy's Connection cost 0.61 ms of CPU (checkout,
+    execution context, result set-up) against 0.26 ms on the driver alone, fsync included;
+    this table's types (str, int, float, bytes) need no conversion by SQLAlchemy on SQLite
+    (nor, as far as their documentation goes, on the PostgreSQL drivers; not tested here).
     """
 
     def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
