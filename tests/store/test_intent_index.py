@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from detente.errors import ConflictingWriteError, GeometryError, InputError, Sto
 from detente.geo import LocalProjection
 from detente.model.intent import Circle, OperationalIntent, Polygon, Volume4D
 from detente.store import intents as store
-from detente.store.database import open_database
+from detente.store.database import open_database, write_transaction
 
 T0 = 1_795_000_000.0
 PROJ = LocalProjection(40.0, 30.0)
@@ -216,7 +217,6 @@ def test_loaded_index_equals_all_pairs_oracle_through_changes_and_expiry(engine,
                   priority=1000 + k)
         key = {o.other.version for o in writer.overlaps(cand, now=T0)}
         live[cand.id] = writer.put(cand, key=key, now=T0).intent
-    writer.close()
 
     # Start a new index from the table: the loaded intents expire through the sorted array,
     # while changes and new writes go through the heap and the tail.
@@ -285,15 +285,37 @@ def test_bulk_grid_blobs_equal_one_by_one_and_decode_back():
     assert np.array_equal(xy, np.concatenate(expected))
 
 
-def test_failed_commit_changes_nothing_and_the_next_write_reconnects(index, engine):
+def test_failed_commit_changes_nothing_and_the_next_write_goes_through(index, engine):
     a = index.put(it("a", "TR", vol(box(40.0, 30.0))), now=T0).intent
-    index._db._conn.driver_connection.close()  # the connection dies under the index
+    with engine.begin() as conn:  # the table goes away under the index
+        conn.exec_driver_sql("ALTER TABLE operational_intents RENAME TO kept_aside")
     with pytest.raises(StoreError, match="cannot write intent 'b'"):
         index.put(it("b", "RU", vol(box(41.0, 31.0))), now=T0)
     assert index.get("b", now=T0) is None and len(index) == 1
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE kept_aside RENAME TO operational_intents")
     b = index.put(it("b", "RU", vol(box(41.0, 31.0))), now=T0).intent
     assert {x.id for x in store.IntentIndex.load(engine, PROJ, now=T0).query(
         [vol(box(39.9, 29.9, 1.5))], now=T0)} == {a.id, b.id}
+
+
+def test_a_write_waits_its_turn_behind_another_writer(index, engine):
+    # Another writer of the same database holds the turn (without having locked the file
+    # yet): the index's write waits for it in the queue of this process's writers.
+    started, done = threading.Event(), threading.Event()
+
+    def write():
+        started.set()
+        index.put(it("w", "TR", vol(box(40.0, 30.0))), now=T0)
+        done.set()
+
+    with write_transaction(engine):
+        worker = threading.Thread(target=write)
+        worker.start()
+        started.wait(5)
+        assert not done.wait(0.3)  # still queued behind this transaction
+    worker.join(5)
+    assert done.is_set() and index.get("w", now=T0) is not None
 
 
 def test_a_table_with_rows_of_two_grids_loads_whole(engine, index):

@@ -22,9 +22,9 @@ densified rings in the index's grid), so a load decodes every blob in one vector
 projects nothing; the intents themselves stay as the columns read, decoded one by one when
 first asked for; their expiry is one array sorted by end time, read through a cursor.
 
-Writes go through the index's own DBAPI connection with statements compiled once: the
-SQLAlchemy Connection's per-statement machinery cost more CPU than the driver's execute,
-commit and fsync together.
+Writes take their turn through ``store.database.write_transaction`` like every writer to the
+database, and run statements compiled once on the driver's cursor: SQLAlchemy's per-statement
+execution machinery cost more CPU than the driver's execute, commit and fsync together.
 
 One process owns an index. Several processes on one database would each need to see the
 others' writes; the guarded UPDATE (``version`` must still be the one read) refuses a write
@@ -59,6 +59,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.engines.f3548 import (
@@ -85,7 +86,7 @@ from detente.model.intent import (
     Volume4D,
     unchecked,
 )
-from detente.store.database import Base
+from detente.store.database import Base, write_transaction
 
 __all__ = ["IntentIndex", "IntentRow", "WriteResult", "grid_key", "row_values"]
 
@@ -285,7 +286,7 @@ class _Statement:
 
 
 class _Writer:
-    """The index's own DBAPI connection, kept open, for its writes and its load at start."""
+    """The index's statements, compiled once, and how they reach the database."""
 
     def __init__(self, engine: Engine) -> None:
         d = engine.dialect
@@ -293,7 +294,6 @@ class _Writer:
         c = table.c
         self._engine = engine
         self._dbapi = d.dbapi
-        self._conn: Any = None
         self.insert = _Statement(insert(table), d, _COLUMNS)
         where = (c.id == bindparam("where_id"), c.version == bindparam("where_version"))
         self.update = _Statement(update(table).where(*where), d, _COLUMNS[1:])
@@ -315,70 +315,45 @@ class _Writer:
         )
         self.count_all = _Statement(select(func.count()).select_from(table), d)
 
-    def _connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self._engine.raw_connection()
-        return self._conn
-
     def read(self, statement: _Statement, values: dict[str, object]) -> list[Any]:
         try:
-            conn = self._connection()
-            cur = conn.cursor()
+            conn = self._engine.raw_connection()
             try:
+                cur = conn.cursor()
                 cur.execute(statement.sql, statement.params(values))
                 rows = cur.fetchall()
-            finally:
                 cur.close()
-            conn.rollback()  # ends the read transaction, so the WAL can be checkpointed
-        except self._dbapi.Error as exc:
-            self._drop()
+            finally:
+                conn.close()  # back to the pool, its read transaction ended
+        except (self._dbapi.Error, SQLAlchemyError) as exc:
             raise StoreError(f"cannot read operational intents: {exc}") from exc
         return rows
 
     def write(self, statement: _Statement, values: dict[str, object], intent_id: str) -> int:
-        """Run one statement and commit (durably: the engine's synchronous=FULL); row count."""
-        conn = None
+        """Run one statement and commit it (durably: the engine's synchronous=FULL), in turn
+        with this process's other writers to the database; returns the row count. An UPDATE
+        that matched no row is rolled back."""
         try:
-            conn = self._connection()
-            cur = conn.cursor()
-            try:
+            with write_transaction(self._engine) as conn:
+                cur = conn.connection.driver_connection.cursor()
                 cur.execute(statement.sql, statement.params(values))
                 count = cur.rowcount
-            finally:
                 cur.close()
-            if statement is not self.insert and count != 1:
-                conn.rollback()
-                return count
-            conn.commit()
-            return count
+                if statement is not self.insert and count != 1:
+                    raise _NothingMatched
+        except _NothingMatched:
+            return 0
         except self._dbapi.IntegrityError as exc:
-            self._rollback()
             raise ConflictingWriteError(
                 f"intent id {intent_id!r} is already used (ids are never reused)"
             ) from exc
-        except self._dbapi.Error as exc:
-            self._drop()
+        except (self._dbapi.Error, SQLAlchemyError) as exc:
             raise StoreError(f"cannot write intent {intent_id!r}: {exc}") from exc
+        return count
 
-    def _rollback(self) -> None:
-        try:
-            self._conn.rollback()
-        except self._dbapi.Error:
-            self._drop()
 
-    def _drop(self) -> None:
-        """Forget a connection that failed; the next call opens a fresh one."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.invalidate()
-            except Exception:  # already broken: nothing more to do with it
-                pass
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+class _NothingMatched(Exception):
+    """Rolls back a guarded UPDATE whose row had changed."""
 
 
 @contextmanager
@@ -487,11 +462,6 @@ class IntentIndex:
                                 {"ended": IntentState.ENDED.value, "now": now}))
             index._rebuild_tree()
         return index
-
-    def close(self) -> None:
-        """Give the index's database connection back (the index is not used after)."""
-        with self._lock:
-            self._db.close()
 
     # --- reads ---------------------------------------------------------------------------
 
