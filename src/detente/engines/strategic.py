@@ -41,7 +41,12 @@ import shapely
 from numpy.typing import ArrayLike
 
 from detente.errors import GeometryError
-from detente.geo.geodesic import geodesic_destination, geodesic_distance, geodesic_inverse
+from detente.geo.geodesic import (
+    WGS84,
+    geodesic_destination,
+    geodesic_distance,
+    geodesic_inverse,
+)
 from detente.geo.projection import MEAN_EARTH_RADIUS_M, LocalProjection
 from detente.model.intent import Circle, OperationalIntent
 
@@ -252,7 +257,10 @@ def project_volumes(
         rho = np.hypot(x, y)
         reach[rows] = rho + radius[rows]
         # Ground lengths are never longer in the grid than k times, k taken at the far edge.
-        half = radius[rows] * LocalProjection.tangential_scale(reach[rows], 0.0) * 1.001
+        # (LocalProjection.tangential_scale, written out: np.sinc costs more than the rest
+        # of this block on one write; reach >= radius > 0.)
+        arc = reach[rows] / MEAN_EARTH_RADIUS_M
+        half = radius[rows] * (arc / np.sin(arc)) * 1.001
         geometry[rows] = shapely.points(x, y)
         bounds[rows] = np.column_stack((x - half, y - half, x + half, y + half))
 
@@ -329,13 +337,15 @@ def _densify(
         return x, y, ring
 
     edges = np.flatnonzero(pieces > 1)
-    az, _, length = geodesic_inverse(lat[edges], lon[edges], lat[nxt[edges]], lon[nxt[edges]])
+    # pyproj.Geod directly: these are float arrays already, and on the few points of one
+    # write the geodesic module's broadcasting costs as much as the geodesics.
+    az, _, length = WGS84.inv(lon[edges], lat[edges], lon[nxt[edges]], lat[nxt[edges]])
     extra = pieces[edges] - 1
     edge_of = np.repeat(np.arange(edges.size), extra)
     step = np.arange(edge_of.size) - np.repeat(np.cumsum(extra) - extra, extra) + 1
     frac = step / pieces[edges][edge_of]
     e = edges[edge_of]
-    ilat, ilon = geodesic_destination(lat[e], lon[e], az[edge_of], length[edge_of] * frac)
+    ilon, ilat, _ = WGS84.fwd(lon[e], lat[e], az[edge_of], length[edge_of] * frac)
     ix, iy = projection.forward(ilat, ilon)
 
     # Vertex v goes to offset[v]; the points inside its outgoing edge follow it.
