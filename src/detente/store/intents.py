@@ -1,7 +1,7 @@
 """Live operational intents: a table in the embedded database and an in-memory index over it.
 
 The table is the source of truth; ``IntentIndex`` is its live part, kept in memory so that a
-write can be checked against 100,000 intents in under a millisecond of CPU (bench/strategic.py):
+write can be checked against 100,000 intents in about a millisecond of CPU (bench/strategic.py):
 
 - ``IntentIndex.load`` rebuilds the index from the table at start (Ended and expired rows are
   left in the table and out of the index);
