@@ -437,9 +437,10 @@ class _Append:
     """One call of ``Ledger.append_groups``, under the ledger's lock.
 
     A pass authorizes the groups in order against a copy of the key ring (key rules and refs:
-    cheap) and queues their signature checks for the threads; meanwhile it hashes the planned
-    entries into a copy of the tree and builds their proofs, and the store writes the rows;
-    the store then waits for the checks before the head is signed and COMMIT runs. A group
+    cheap) and collects their signature checks; it hashes the planned entries into a copy of
+    the tree and builds their proofs, then starts the checks in the threads while the store
+    writes the rows; the store then waits for the checks before the head is signed and COMMIT
+    runs. A group
     refused by a key rule is left out of the pass. One with a bad signature or bytes that do
     not parse is out for good: if it was planned, its rows are rolled back and the pass starts
     again without it, since the groups after it may have counted on its keys or its indexes.
@@ -467,8 +468,10 @@ class _Append:
                 self._judge(seen, checks)
                 break
             grown, known, new_nodes = self._grow(plan)
-            # The proofs do not depend on the head's signature: built while the threads check.
+            # The proofs do not depend on the head's signature: built before it is signed.
             proofs = inclusion_proofs(self.first, grown, known, ledger._hasher)
+            # Done with pure Python: the threads check while the store writes the rows.
+            checks.start()
 
             def finish(seen: list[_Group] = seen, checks: SignatureChecks = checks,
                        grown: CompactRange = grown) -> HeadRow:
@@ -493,7 +496,9 @@ class _Append:
                     Receipt(index, known[(0, index)], head, tuple(proofs[index - self.first]))
                     for index in range(group.start, group.start + len(group.entries))]
             break
-        return [result for result in self.results if result is not None]
+        out = [result for result in self.results if result is not None]
+        assert len(out) == len(self.results), "every group has receipts or an error"
+        return out
 
     def _parse(self, g: int, k: int, item: SignedStatement | bytes, index: int
                ) -> tuple[SignedStatement, bytes]:
@@ -540,7 +545,6 @@ class _Append:
             if group.refused is None:
                 keys = ring
                 index += len(group.entries)
-        checks.close()
         return seen, keys, checks
 
     def _grow(self, plan: list[_Group]) -> tuple[

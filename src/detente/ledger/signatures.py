@@ -2,15 +2,16 @@
 
 ``cryptography`` releases the GIL while it checks an Ed25519 signature, so threads check
 signatures in parallel, with nothing to pickle or send to another process. The checks of a
-batch go to a thread pool in chunks as the caller hands them over, while the caller goes on
-with other work (hashing the batch into the tree, writing its rows); ``finish`` then has the
-calling thread take every chunk no pool thread has started (the last first: the pool takes
-them from the front) and waits for the rest.
+batch go to a thread pool in chunks once the caller has done its pure-Python work; the caller
+then writes the batch's rows to the database, which releases the GIL at each row, and
+``finish`` has it take every chunk no pool thread has started (the last first: the pool takes
+them from the front) and wait for the rest.
 
-A thread that comes back from a check needs the GIL again for a moment, and waits for it
-while the caller runs Python (up to the interpreter's switch interval, 5 ms by default): the
-pool makes most of its progress while the caller is itself checking signatures, writing to
-the database or waiting for a commit, all of which release the GIL.
+Why not start the threads at once, to overlap the caller's Python work too: a thread that
+comes back from a check needs the GIL for a moment, and waits for it while the caller runs
+Python, up to the interpreter's switch interval (5 ms), then forces a switch; on a machine
+whose cores are busy with other work, each forced switch also waits for the scheduler. In
+measurements that made the threads a loss (see the README's record section).
 """
 
 from __future__ import annotations
@@ -55,17 +56,18 @@ def invalid_signatures(checks: list[Check]) -> list[Hashable]:
 
 
 class SignatureChecks:
-    """The signature checks of one batch: ``add`` them, ``close``, then ``finish``.
+    """The signature checks of one batch: ``add`` them, ``start``, then ``finish``.
 
     With no executor, ``finish`` checks them all in the calling thread.
     """
 
-    __slots__ = ("_chunk", "_executor", "_size", "_tasks", "tags")
+    __slots__ = ("_chunk", "_chunks", "_executor", "_size", "_tasks", "tags")
 
     def __init__(self, executor: Executor | None, chunk: int = CHUNK) -> None:
         self._executor = executor
         self._size = chunk
         self._chunk: list[Check] = []
+        self._chunks: list[list[Check]] = []
         self._tasks: list[tuple[list[Check], Future[list[Hashable]] | None]] = []
         self.tags: list[Hashable] = []  # of every check added, in order
 
@@ -74,22 +76,27 @@ class SignatureChecks:
         self._chunk.append((tag, public_key, signature, message))
         self.tags.append(tag)
         if len(self._chunk) >= self._size:
-            self._submit()
+            self._chunks.append(self._chunk)
+            self._chunk = []
 
-    def close(self) -> None:
-        """No more checks: hand over the last, partial chunk."""
+    def start(self) -> None:
+        """No more checks: hand every chunk to the threads, which start at once.
+
+        Call it once the caller's own pure-Python work is done: a thread that finishes a check
+        while the caller holds the GIL waits for it (``sys.getswitchinterval``, 5 ms), then
+        forces a switch, and on a busy machine each such switch can wait for the scheduler.
+        """
         if self._chunk:
-            self._submit()
-
-    def _submit(self) -> None:
-        chunk, self._chunk = self._chunk, []
-        future = None if self._executor is None else self._executor.submit(
-            invalid_signatures, chunk)
-        self._tasks.append((chunk, future))
+            self._chunks.append(self._chunk)
+            self._chunk = []
+        for chunk in self._chunks[len(self._tasks):]:
+            future = None if self._executor is None else self._executor.submit(
+                invalid_signatures, chunk)
+            self._tasks.append((chunk, future))
 
     def finish(self) -> list[Hashable]:
         """Tags of the checks that failed, in the order they were added."""
-        self.close()
+        self.start()
         mine: dict[int, list[Hashable]] = {}
         for k in range(len(self._tasks) - 1, -1, -1):
             chunk, future = self._tasks[k]
