@@ -14,7 +14,9 @@ What is measured:
   builds one receipt (inclusion proof) per entry. A batch size of 1 is the fsync-bound worst
   case. "verify threads" are the ``Ledger(verify_workers=...)`` threads that check signatures
   beside the appending thread (default: one per core but one). Each line also gives this
-  process's CPU time per entry (all threads), and the load average when it ended. Pre-signed
+  process's CPU time per entry (all threads), "cores busy" (that CPU time over the wall time:
+  how much of the machine the process got, 2.00 at most here), and the load average when it
+  ended. Pre-signed
   statements carry their canonical bytes; the "received as JSON" line is the service's case,
   where the log serializes each statement once (RFC 8785) to check its signature.
 - group commit: ``detente.service.record.Record.append_party`` called by many concurrent
@@ -150,7 +152,8 @@ def main():
         rate, cpu = append_rate(directory, log_key, tur, statements[:n], batch, workers)
         print(f"signed appends, batch {batch:>5}, {threads(workers)} verify threads: "
               f"{rate:,.0f} /s ({n:,} entries, receipt after durable commit; "
-              f"{cpu * 1e6:.0f} us CPU per entry, load {os.getloadavg()[0]:.2f})")
+              f"{cpu * 1e6:.0f} us CPU per entry, {rate * cpu:.2f} cores busy, "
+              f"load {os.getloadavg()[0]:.2f})")
 
     # What the service hands the log: statements rebuilt from JSON, so the log serializes each
     # one (RFC 8785) to check its signature, where pre-signed ones carry their bytes.
@@ -158,13 +161,13 @@ def main():
     rate, cpu = append_rate(directory, log_key, tur, received, args.batch, tag="-json")
     print(f"signed appends, batch {args.batch:>5}, statements received as JSON: {rate:,.0f} /s "
           f"({len(received):,} entries; {cpu * 1e6:.0f} us CPU per entry, "
-          f"load {os.getloadavg()[0]:.2f})")
+          f"{rate * cpu:.2f} cores busy, load {os.getloadavg()[0]:.2f})")
 
     rate, cpu, per_commit = group_commit_rate(directory, log_key, tur, statements, args.callers)
     print(f"group commit, {args.callers:,} concurrent callers of one statement each "
           f"(Record.append_party): {rate:,.0f} /s ({len(statements):,} entries, "
           f"{per_commit:,.0f} per commit; {cpu * 1e6:.0f} us CPU per entry, "
-          f"load {os.getloadavg()[0]:.2f})")
+          f"{rate * cpu:.2f} cores busy, load {os.getloadavg()[0]:.2f})")
 
     # The big tree, through the same append path.
     big = fresh_ledger(directory, "big.sqlite", log_key, tur)
