@@ -8,9 +8,11 @@ Example (the service owns the engine and the log key)::
     proof = ledger.consistency_proof(old_size, head.size)
 
 One ``Ledger`` per database writes; it refuses to run on a database created for another log key
-or origin. Appends are all-or-nothing per call: ``append_many`` checks every statement first
-(signature, key, canonical form, reference), then commits entries, Merkle nodes and one signed
-tree head in one transaction, and only then builds the receipts.
+or origin. Appends are all-or-nothing per call: ``append_many`` checks every statement
+(signature, key, canonical form, reference) before it signs a head and commits entries, Merkle
+nodes and that head in one transaction, and hands out the receipts only after COMMIT.
+``append_groups`` does the same for several callers' batches at once (group commit), all or
+nothing per batch. Signatures are checked in threads (``detente.ledger.signatures``).
 """
 
 from __future__ import annotations
