@@ -3,7 +3,8 @@
     .venv/bin/python bench/ledger.py                  # full run (builds 1,000,000 entries)
     .venv/bin/python bench/ledger.py --big 100000     # quicker
 
-Prints figures on stdout and progress on stderr. Not a test: the numbers depend on the machine.
+Prints figures on stdout and progress on stderr. Not a test: the numbers depend on the machine,
+and on what else runs on it (each line gives the load average when it ended).
 
 What is measured:
 - appends/s: ``Ledger.append_many`` on a fresh SQLite file (WAL, synchronous=FULL) with
@@ -11,10 +12,17 @@ What is measured:
   Every append verifies the author's Ed25519 signature and canonical form, hashes, persists
   entries and Merkle nodes, signs one tree head per batch, commits (fsync), and only then
   builds one receipt (inclusion proof) per entry. A batch size of 1 is the fsync-bound worst
-  case. Each line also gives this process's CPU time per entry, less sensitive than the rate to
-  other work on a shared machine, and the load average when it ended. Pre-signed statements
-  carry their canonical bytes; the "received as JSON" line is the service's case, where the
-  log serializes each statement once (RFC 8785) to check its signature.
+  case. "verify threads" are the ``Ledger(verify_workers=...)`` threads that check signatures
+  beside the appending thread (default: one per core but one). Each line also gives this
+  process's CPU time per entry (all threads), "cores busy" (that CPU time over the wall time:
+  how much of the machine the process got, 2.00 at most here), and the load average when it
+  ended. Pre-signed
+  statements carry their canonical bytes; the "received as JSON" line is the service's case,
+  where the log serializes each statement once (RFC 8785) to check its signature.
+- group commit: ``detente.service.record.Record.append_party`` called by many concurrent
+  callers (asyncio tasks), each appending one pre-signed statement at a time and waiting for
+  its receipt before the next: the record combines the callers waiting at each moment into
+  one ``Ledger.append_groups`` (one transaction, one fsync, one head).
 - proofs at n: inclusion and consistency proof build (``Ledger.inclusion_proof``: one SQL query
   for O(log n) nodes) and verify (``detente.ledger.verify``), median of many random indexes.
 """
@@ -22,6 +30,7 @@ What is measured:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import statistics
@@ -34,35 +43,66 @@ from detente.ledger import Ledger, generate_private_key, key_statement, sign_sta
 from detente.ledger.hashing import RFC9162_SHA256
 from detente.ledger.statements import SignedStatement, canonical_json
 from detente.ledger.verify import verify_consistency, verify_inclusion
+from detente.service.auth import Principal
+from detente.service.clock import ManualClock
+from detente.service.config import Config, Party
+from detente.service.record import Record
 from detente.store.database import open_database
+
+T0 = 1.7e9
 
 
 def presign(key, count, start=0):
-    return [sign_statement(key, kind="alert", author="TUR", time=1.7e9 + start + n,
+    return [sign_statement(key, kind="alert", author="TUR", time=T0 + (start + n) / 1000,
                            body={"n": start + n, "text": "aircraft approaching your airspace"})
             for n in range(count)]
 
 
-def fresh_ledger(directory, name, log_key, tur, workers=0):
+def threads(workers):
+    return "default" if workers is None else str(workers)
+
+
+def fresh_ledger(directory, name, log_key, tur, workers=None):
     engine = open_database(f"sqlite:///{Path(directory) / name}")
     ledger = Ledger(engine, log_key, origin="detente/bench", verify_workers=workers)
     ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
     return ledger
 
 
-def append_rate(directory, log_key, tur, statements, batch, workers=0, tag=""):
+def append_rate(directory, log_key, tur, statements, batch, workers=None, tag=""):
     """Appends per second (wall clock) and this process's CPU seconds per append."""
-    with fresh_ledger(directory, f"rate-{batch}-{workers}{tag}.sqlite", log_key, tur,
+    with fresh_ledger(directory, f"rate-{batch}-{threads(workers)}{tag}.sqlite", log_key, tur,
                       workers) as ledger:
-        if workers:
-            ledger.append_many(statements[:batch])  # start the worker processes untimed
-            statements = statements[batch:]
         t0, c0 = time.perf_counter(), time.process_time()
         receipts = 0
         for k in range(0, len(statements), batch):
             receipts += len(ledger.append_many(statements[k:k + batch]))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         return receipts / wall, cpu / receipts
+
+
+def group_commit_rate(directory, log_key, tur, statements, callers):
+    """Appends per second through the service's record with ``callers`` concurrent callers,
+    this process's CPU seconds per append, and the mean number of statements per commit."""
+    with fresh_ledger(directory, f"group-{callers}.sqlite", log_key, tur) as ledger:
+        config = Config(region_name="bench", centre=(0.0, 0.0), agreements=(),
+                        parties={"TUR": Party("TUR", "TUR", (tur.public_key(),))})
+        record = Record(ledger, log_key, config, ManualClock(T0))
+        tur_login = Principal("TUR", None, T0 + 86400)
+        heads = len(ledger.heads())
+
+        async def caller(k):
+            for statement in statements[k::callers]:
+                (_receipt,) = await record.append_party(tur_login, [statement])
+
+        async def run():
+            await asyncio.gather(*(caller(k) for k in range(callers)))
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        asyncio.run(run())
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        commits = len(ledger.heads()) - heads
+        return len(statements) / wall, cpu / len(statements), len(statements) / commits
 
 
 def main():
@@ -73,8 +113,8 @@ def main():
     parser.add_argument("--pool", type=int, default=20_000,
                         help="distinct pre-signed statements cycled to fill the big tree")
     parser.add_argument("--dir", help="where to put the databases (default: a temp dir)")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1) - 1),
-                        help="extra signature-checking processes for the parallel figure")
+    parser.add_argument("--callers", type=int, default=1000,
+                        help="concurrent callers for the group-commit figure")
     args = parser.parse_args()
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
@@ -105,14 +145,14 @@ def main():
           f"(once per statement received as JSON), "
           f"Ed25519 signature check {verify_us:.1f} us")
 
-    configs = [(1, 0), (100, 0), (args.batch, 0), (5 * args.batch, 0)]
-    configs += [(args.batch, args.workers)] if args.workers else []
+    configs = [(1, None), (100, None), (args.batch, 0), (args.batch, 1), (args.batch, 2),
+               (5 * args.batch, None)]
     for batch, workers in configs:
         n = min(len(statements), 500 if batch == 1 else len(statements))
         rate, cpu = append_rate(directory, log_key, tur, statements[:n], batch, workers)
-        print(f"signed appends, batch {batch:>5}, {workers} extra signature processes: "
+        print(f"signed appends, batch {batch:>5}, {threads(workers)} verify threads: "
               f"{rate:,.0f} /s ({n:,} entries, receipt after durable commit; "
-              f"{cpu * 1e6:.0f} us CPU per entry in this process, "
+              f"{cpu * 1e6:.0f} us CPU per entry, {rate * cpu:.2f} cores busy, "
               f"load {os.getloadavg()[0]:.2f})")
 
     # What the service hands the log: statements rebuilt from JSON, so the log serializes each
@@ -120,8 +160,14 @@ def main():
     received = [SignedStatement.from_json(s.to_json()) for s in statements]
     rate, cpu = append_rate(directory, log_key, tur, received, args.batch, tag="-json")
     print(f"signed appends, batch {args.batch:>5}, statements received as JSON: {rate:,.0f} /s "
-          f"({len(received):,} entries; {cpu * 1e6:.0f} us CPU per entry in this process, "
-          f"load {os.getloadavg()[0]:.2f})")
+          f"({len(received):,} entries; {cpu * 1e6:.0f} us CPU per entry, "
+          f"{rate * cpu:.2f} cores busy, load {os.getloadavg()[0]:.2f})")
+
+    rate, cpu, per_commit = group_commit_rate(directory, log_key, tur, statements, args.callers)
+    print(f"group commit, {args.callers:,} concurrent callers of one statement each "
+          f"(Record.append_party): {rate:,.0f} /s ({len(statements):,} entries, "
+          f"{per_commit:,.0f} per commit; {cpu * 1e6:.0f} us CPU per entry, "
+          f"{rate * cpu:.2f} cores busy, load {os.getloadavg()[0]:.2f})")
 
     # The big tree, through the same append path.
     big = fresh_ledger(directory, "big.sqlite", log_key, tur)

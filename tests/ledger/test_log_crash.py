@@ -19,20 +19,21 @@ from detente.store.database import open_database
 
 SRC = Path(__file__).parents[2] / "src"
 
-# The writer: appends batches of 1 to 20 signed alerts and prints each receipt as soon as
-# append_many returns it, until it is killed.
+# The writer: appends batches of signed alerts (1 to 20, or 64 to 300, whose signatures threads
+# check while the rows are already written in the open transaction) and prints each receipt as
+# soon as append_many returns it, until it is killed.
 CHILD = """
 import json, random, sys
 from detente.ledger import Ledger, load_private_key, sign_statement
 from detente.store.database import open_database
-url, log_pem, tur_pem, seed = sys.argv[1:]
+url, log_pem, tur_pem, seed, smallest, largest = sys.argv[1:]
 ledger = Ledger(open_database(url), load_private_key(log_pem), origin="detente/crash")
 tur = load_private_key(tur_pem)
 rng = random.Random(int(seed))
 n = ledger.size
 while True:
     batch = []
-    for _ in range(rng.randint(1, 20)):
+    for _ in range(rng.randint(int(smallest), int(largest))):
         batch.append(sign_statement(tur, kind="alert", author="TUR", time=1e9 + n,
                                     body={"n": n, "seed": int(seed)}))
         n += 1
@@ -53,13 +54,14 @@ def test_receipts_survive_sigkill(tmp_path, log_key, tur):
     rng = random.Random(24112015)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     receipts = []
-    for round_ in range(5):
+    for round_ in range(6):
+        sizes = ("1", "20") if round_ % 2 else ("64", "300")
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, url, str(log_pem), str(tur_pem), str(round_)],
+            [sys.executable, "-c", CHILD, url, str(log_pem), str(tur_pem), str(round_), *sizes],
             stdout=subprocess.PIPE, env=env)
         # Kill after a random number of receipts, then a random extra delay, so that the
         # kill lands anywhere: between batches, inside a batch, during COMMIT.
-        for _ in range(rng.randint(1, 150)):
+        for _ in range(rng.randint(1, 150 if round_ % 2 else 600)):
             line = child.stdout.readline()
             if not line:
                 break

@@ -76,6 +76,20 @@ def test_compact_range_restarts_from_its_hashes(n):
     assert again.root() == REF.root(N_MAX)
 
 
+@pytest.mark.parametrize("m", [0, 1, 5, 8, 31, 32, 33])
+def test_extend_gives_the_reference_nodes_of_a_batch(m):
+    # From a range over m leaves (restarted from its hashes, as the ledger does), one batch to
+    # N_MAX: the new nodes are exactly the reference's perfect subtrees not already complete.
+    _cr, nodes = grow(m)
+    cr = CompactRange(RFC9162_SHA256, m, [nodes[node] for node in compact_range_ids(m)])
+    got = {}
+    cr.extend((RFC9162_SHA256.hash_leaf(data) for data in LEAVES[m:]), got)
+    assert cr.size == N_MAX
+    assert cr.root() == REF.root(N_MAX)
+    before = REF.perfect_nodes(m)
+    assert got == {node: h for node, h in REF.perfect_nodes(N_MAX).items() if node not in before}
+
+
 def test_compact_range_refuses_wrong_hash_count():
     with pytest.raises(ValueError, match="has 2 hashes, got 1"):
         CompactRange(RFC9162_SHA256, 3, [b"x" * 32])

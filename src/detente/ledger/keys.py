@@ -16,7 +16,6 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -29,7 +28,6 @@ __all__ = [
     "Ed25519PrivateKey",
     "b64decode_strict",
     "b64encode",
-    "first_invalid",
     "generate_private_key",
     "key_id",
     "load_private_key",
@@ -130,19 +128,6 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
 
 def sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
     return key.sign(message)
-
-
-def first_invalid(jobs: Sequence[tuple[bytes, bytes, bytes]]) -> int | None:
-    """Position of the first ``(public_key, signature, message)`` that does not verify, or None.
-
-    Plain data in, plain data out: this is what worker processes run.
-    """
-    for k, (public_key, signature, message) in enumerate(jobs):
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-        except (InvalidSignature, ValueError):
-            return k
-    return None
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes, what: str) -> None:

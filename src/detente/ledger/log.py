@@ -8,18 +8,22 @@ Example (the service owns the engine and the log key)::
     proof = ledger.consistency_proof(old_size, head.size)
 
 One ``Ledger`` per database writes; it refuses to run on a database created for another log key
-or origin. Appends are all-or-nothing per call: ``append_many`` checks every statement first
-(signature, key, canonical form, reference), then commits entries, Merkle nodes and one signed
-tree head in one transaction, and only then builds the receipts.
+or origin. Appends are all-or-nothing per call: ``append_many`` checks every statement
+(signature, key, canonical form, reference) before it signs a head and commits entries, Merkle
+nodes and that head in one transaction, and hands out the receipts only after COMMIT.
+``append_groups`` does the same for several callers' batches at once (group commit), all or
+nothing per batch. Signatures are checked in threads (``detente.ledger.signatures``).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import itertools
+import os
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import Engine
@@ -37,11 +41,16 @@ from detente.ledger.keyring import KeyRing
 from detente.ledger.keys import (
     Ed25519PrivateKey,
     b64encode,
-    first_invalid,
     key_id,
     public_key_bytes,
 )
-from detente.ledger.statements import SignedStatement, canonical_json
+from detente.ledger.signatures import SignatureChecks
+from detente.ledger.statements import (
+    KIND_KEY_REGISTER,
+    KIND_KEY_ROTATE,
+    SignedStatement,
+    canonical_json,
+)
 from detente.ledger.tree import (
     CompactRange,
     NodeID,
@@ -58,7 +67,7 @@ EXPORT_FORMAT = "detente-record/1"
 # Nodes an export keeps between two tree heads (about 100 bytes each) before it falls back to
 # reading that head's consistency proof from the store.
 EXPORT_NODES_IN_MEMORY = 1 << 20
-# Below this many statements, handing them to other processes costs more than it saves.
+# Below this many statements, handing them to other threads costs more than it saves.
 PARALLEL_MIN_BATCH = 64
 
 
@@ -258,11 +267,12 @@ class Ledger(LedgerReader):
     clock : callable, optional
         Returns UTC epoch seconds; tree-head times never go backwards even if it does.
     verify_workers : int, optional
-        Extra processes that check authors' signatures in batches of at least
-        ``PARALLEL_MIN_BATCH`` (the bulk of an append's cost), while this process hashes the
-        batch into the tree; 0 checks them in this process. They pay only when a core is
-        free: on a busy machine they compete with the work they would offload.
-        Call ``close`` (or use ``with``) to stop them.
+        Threads that check authors' signatures (the bulk of an append's cost) for batches of
+        at least ``PARALLEL_MIN_BATCH``, besides the appending thread, which hashes the batch
+        into the tree and writes its rows meanwhile, then checks what they have not started
+        (``detente.ledger.signatures``). Default: one per core but one; 0 checks them all in
+        the appending thread. They pay only when a core is free. ``close`` (or ``with``)
+        stops them; idle ones cost nothing.
     """
 
     def __init__(
@@ -273,12 +283,14 @@ class Ledger(LedgerReader):
         origin: str = "detente",
         clock: Callable[[], float] = _time.time,
         hasher: Hasher = RFC9162_SHA256,
-        verify_workers: int = 0,
+        verify_workers: int | None = None,
     ) -> None:
+        if verify_workers is None:
+            verify_workers = max((os.cpu_count() or 1) - 1, 0)
         if verify_workers < 0:
             raise InputError(f"verify_workers must be >= 0, got {verify_workers}")
         self._workers = verify_workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._store = LedgerStore(engine)
         self._key = log_key
         self._public = public_key_bytes(log_key)
@@ -342,97 +354,40 @@ class Ledger(LedgerReader):
         Each statement is a ``SignedStatement`` or the canonical JSON bytes of one (the
         entry format). Nothing is stored unless every statement verifies: VerificationError
         for a bad signature, unknown or retired key, or non-canonical bytes; InputError for a
-        malformed statement; ConflictingWriteError for a broken key rule. The receipts come
-        back after the transaction holding the entries and their tree head has committed.
+        malformed statement; ConflictingWriteError for a broken key rule. The error names the
+        earliest bad statement. The receipts come back after the transaction holding the
+        entries and their tree head has committed.
         """
         if not statements:
             raise InputError("append_many needs at least one statement")
-        with self._lock:
-            first = self._range.size
-            keys = self._keys.copy()
-            rows: list[tuple[str, str, bytes]] = []
-            checks: list[tuple[SignedStatement, bytes]] = []
-            refused: DetenteError | None = None
-            for k, item in enumerate(statements):
-                index = first + k
-                try:
-                    if isinstance(item, bytes | bytearray):
-                        signed = SignedStatement.parse(bytes(item), f"entry {index}")
-                        leaf = bytes(item)
-                    else:
-                        signed, leaf = item, item.leaf()
-                    checks.append((signed, keys.authorize(signed, index)))
-                except DetenteError as exc:
-                    refused = exc
-                    break
-                rows.append((signed.statement.kind, signed.statement.author, leaf))
-            jobs = [(public, signed.signature, signed.statement.signing_message())
-                    for signed, public in checks]
-            # Worker processes, if any, check their share of the signatures while this one
-            # hashes the tree; nothing is signed or stored before every signature verified.
-            finish = self._start_checks(jobs)
+        (result,) = self.append_groups([statements])
+        if isinstance(result, DetenteError):
+            raise result
+        return result
 
-            # The nodes a batch completes, plus the compact range before it, are all the
-            # receipts' proofs need: a left sibling is either old (then it is in the compact
-            # range) or new, and every right sibling is new.
-            grown = self._range.copy()
-            known: dict[tuple[int, int], bytes] = dict(
-                zip(compact_range_ids(first), grown.hashes, strict=True))
-            new_nodes: list[tuple[int, int, bytes]] = []
+    def append_groups(self, groups: Sequence[Sequence[SignedStatement | bytes]]
+                      ) -> list[list[Receipt] | DetenteError]:
+        """Append several callers' batches in one transaction (one fsync, one tree head).
 
-            def visit(node: NodeID, value: bytes) -> None:
-                known[node] = value
-                new_nodes.append((node.level, node.index, value))
-
-            if refused is None:
-                for _kind, _author, leaf in rows:
-                    grown.append(self._hasher.hash_leaf(leaf), visit)
-            # Signatures before the refused entry first: the error names the earliest bad one.
-            bad = finish()
-            if bad is not None:
-                signed, public = checks[bad]
-                KeyRing.check_signature(signed, first + bad, public)
-                raise VerificationError(f"entry {first + bad}: signature does not verify")
-            if refused is not None:
-                raise refused
-            head = sign_tree_head(self._key, self._origin, grown.size, grown.root(),
-                                  max(self._clock(), self._head.time))
-            self._store.commit_batch(first, rows, new_nodes, _head_row(head))
-            self._range, self._keys, self._head = grown, keys, head
-
-        proofs = inclusion_proofs(first, grown, known, self._hasher)
-        return [Receipt(first + k, known[(0, first + k)], head, tuple(proof))
-                for k, proof in enumerate(proofs)]
-
-    def _start_checks(self, jobs: list[tuple[bytes, bytes, bytes]]) -> Callable[[], int | None]:
-        """Start checking ``(public_key, signature, message)`` jobs; the returned function
-        finishes and gives the position of the first that does not verify, or None.
-
-        With workers and a batch of at least PARALLEL_MIN_BATCH, each worker process gets a
-        share at once and this process checks the last share when ``finish`` is called.
+        Each group is all or nothing, as with ``append_many``, and is judged as if the groups
+        were appended one after the other in the order given: a group that does not verify
+        gets its error in its place in the returned list and takes no index; the others get
+        their receipts (all under the same head), in order. An error of the store itself
+        (StoreError, ConflictingWriteError from another writer) is raised for all.
         """
-        if not self._workers or len(jobs) < PARALLEL_MIN_BATCH:
-            return lambda: first_invalid(jobs)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn"))
-        shares = self._workers + 1
-        step = -(-len(jobs) // shares)
-        starts = list(range(0, len(jobs), step))
-        futures = [self._pool.submit(first_invalid, jobs[s:s + step]) for s in starts[:-1]]
+        with self._lock:
+            return _Append(self, groups).run()
 
-        def finish() -> int | None:
-            own = first_invalid(jobs[starts[-1]:])
-            results = [f.result() for f in futures] + [own]
-            for start, bad in zip(starts, results, strict=True):
-                if bad is not None:
-                    return start + bad
+    def _executor(self, count: int) -> Executor | None:
+        """The threads that help check ``count`` signatures; None to check them here."""
+        if not self._workers or count < PARALLEL_MIN_BATCH:
             return None
-
-        return finish
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ledger-verify")
+        return self._pool
 
     def close(self) -> None:
-        """Stop the signature-checking processes, if any were started."""
+        """Stop the signature-checking threads, if any were started."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -460,6 +415,188 @@ class Ledger(LedgerReader):
         cosignature.verify(head, known.public_key)
         self._store.add_cosignature((cosignature.size, cosignature.party, cosignature.key_id,
                                      cosignature.time, cosignature.signature))
+
+
+_KEY_KINDS = frozenset({KIND_KEY_REGISTER, KIND_KEY_ROTATE})
+
+
+class _Retry(Exception):
+    """A planned group turned out to have a bad signature: plan the batch again without it."""
+
+
+@dataclass(slots=True)
+class _Group:
+    """A group as one pass saw it: from entry ``start``, the statements authorized (with the
+    key that must have signed each), up to the position and error of a refusal, if any."""
+
+    g: int
+    start: int
+    entries: list[tuple[SignedStatement, bytes, bytes]]
+    refused: tuple[int, DetenteError] | None = None
+
+
+class _Append:
+    """One call of ``Ledger.append_groups``, under the ledger's lock.
+
+    A pass authorizes the groups in order against a copy of the key ring (key rules and refs:
+    cheap) and collects their signature checks; it hashes the planned entries into a copy of
+    the tree and builds their proofs, then starts the checks in the threads while the store
+    writes the rows; the store then waits for the checks before the head is signed and COMMIT
+    runs. A group
+    refused by a key rule is left out of the pass. One with a bad signature or bytes that do
+    not parse is out for good: if it was planned, its rows are rolled back and the pass starts
+    again without it, since the groups after it may have counted on its keys or its indexes.
+    Signatures already checked are not checked again; a batch with no bad statement takes one
+    pass.
+    """
+
+    def __init__(self, ledger: Ledger, groups: Sequence[Sequence[SignedStatement | bytes]]
+                 ) -> None:
+        self.ledger = ledger
+        self.groups = groups
+        self.first = ledger._range.size
+        # Receipts, or the error of a group that is out for good.
+        self.results: list[list[Receipt] | DetenteError | None] = [None] * len(groups)
+        self.parsed: dict[tuple[int, int], tuple[SignedStatement, bytes]] = {}
+        self.verified: set[tuple[int, int, bytes]] = set()  # (group, position, key)
+        self.head: TreeHead | None = None
+
+    def run(self) -> list[list[Receipt] | DetenteError]:
+        ledger = self.ledger
+        while True:
+            seen, keys, checks = self._authorize()
+            plan = [group for group in seen if group.refused is None]
+            if not plan:
+                self._judge(seen, checks)
+                break
+            grown, known, new_nodes = self._grow(plan)
+            # The proofs do not depend on the head's signature: built before it is signed.
+            proofs = inclusion_proofs(self.first, grown, known, ledger._hasher)
+            # Done with pure Python: the threads check while the store writes the rows.
+            checks.start()
+
+            def finish(seen: list[_Group] = seen, checks: SignatureChecks = checks,
+                       grown: CompactRange = grown) -> HeadRow:
+                if self._judge(seen, checks):
+                    raise _Retry
+                self.head = sign_tree_head(ledger._key, ledger._origin, grown.size,
+                                           grown.root(), max(ledger._clock(), ledger._head.time))
+                return _head_row(self.head)
+
+            rows = [(signed.statement.kind, signed.statement.author, leaf)
+                    for group in plan for signed, leaf, _key in group.entries]
+            try:
+                # The rows are written while the threads check; COMMIT waits for them.
+                ledger._store.commit_batch(self.first, rows, new_nodes, finish)
+            except _Retry:
+                continue
+            head = self.head
+            assert head is not None
+            ledger._range, ledger._keys, ledger._head = grown, keys, head
+            for group in plan:
+                self.results[group.g] = [
+                    Receipt(index, known[(0, index)], head, tuple(proofs[index - self.first]))
+                    for index in range(group.start, group.start + len(group.entries))]
+            break
+        out = [result for result in self.results if result is not None]
+        assert len(out) == len(self.results), "every group has receipts or an error"
+        return out
+
+    def _parse(self, g: int, k: int, item: SignedStatement | bytes, index: int
+               ) -> tuple[SignedStatement, bytes]:
+        """Statement ``k`` of group ``g`` and its entry bytes, parsed once for all passes."""
+        found = self.parsed.get((g, k))
+        if found is None:
+            if isinstance(item, SignedStatement):
+                found = item, item.leaf()
+            else:
+                found = SignedStatement.parse(bytes(item), f"entry {index}"), bytes(item)
+            self.parsed[(g, k)] = found
+        return found
+
+    def _authorize(self) -> tuple[list[_Group], KeyRing, SignatureChecks]:
+        """One pass over the groups still in: each against the keys the ones before it leave.
+
+        Returns the groups as seen, the key ring after the planned ones, and the signature
+        checks queued for both (a refused group's up to its refusal, for the earliest error).
+        """
+        ledger = self.ledger
+        keys = ledger._keys.copy()
+        live = [g for g in range(len(self.groups)) if self.results[g] is None]
+        checks = SignatureChecks(ledger._executor(sum(len(self.groups[g]) for g in live)))
+        verified = self.verified
+        seen: list[_Group] = []
+        index = self.first
+        for g in live:
+            group = _Group(g, index, [])
+            ring = keys
+            for k, item in enumerate(self.groups[g]):
+                try:
+                    signed, leaf = self._parse(g, k, item, index + k)
+                    if ring is keys and signed.statement.kind in _KEY_KINDS:
+                        ring = keys.copy()  # the group's key changes count once it is in
+                    public = ring.authorize(signed, index + k)
+                except DetenteError as exc:
+                    group.refused = (k, exc)
+                    break
+                group.entries.append((signed, leaf, public))
+                tag = (g, k, public)
+                if tag not in verified:
+                    checks.add(tag, public, signed.signature, signed.statement.signing_message())
+            seen.append(group)
+            if group.refused is None:
+                keys = ring
+                index += len(group.entries)
+        return seen, keys, checks
+
+    def _grow(self, plan: list[_Group]) -> tuple[
+            CompactRange, dict[tuple[int, int], bytes], list[tuple[int, int, bytes]]]:
+        """The tree with the planned entries, and the nodes they complete.
+
+        Those nodes, plus the compact range before them, are all the receipts' proofs need: a
+        left sibling is either old (then it is in the compact range) or new, and every right
+        sibling is new.
+        """
+        grown = self.ledger._range.copy()
+        known: dict[tuple[int, int], bytes] = dict(
+            zip(compact_range_ids(self.first), grown.hashes, strict=True))
+        old = len(known)
+        hash_leaf = self.ledger._hasher.hash_leaf
+        grown.extend((hash_leaf(leaf) for group in plan for _signed, leaf, _key in group.entries),
+                     known)
+        # A dict keeps its order: the nodes after the old compact range are the new ones.
+        new_nodes = [(level, index, value) for (level, index), value
+                     in itertools.islice(known.items(), old, None)]
+        return grown, known, new_nodes
+
+    def _judge(self, seen: list[_Group], checks: SignatureChecks) -> bool:
+        """Wait for the checks. A group whose earliest fault is a bad signature (or bytes that
+        do not parse) is out for good; True if a planned one is: the pass starts again. If not,
+        the refused groups get their key-rule errors."""
+        bad = set(checks.finish())
+        self.verified.update(tag for tag in checks.tags if tag not in bad)
+        again = False
+        for group in seen:
+            for k, (signed, _leaf, public) in enumerate(group.entries):
+                if (group.g, k, public) in bad:
+                    try:
+                        KeyRing.check_signature(signed, group.start + k, public)
+                        error = VerificationError(
+                            f"entry {group.start + k}: signature does not verify")
+                    except VerificationError as exc:
+                        error = exc
+                    self.results[group.g] = error
+                    again = again or group.refused is None
+                    break
+            else:
+                if group.refused is not None and (group.g, group.refused[0]) not in self.parsed:
+                    self.results[group.g] = group.refused[1]
+        if not again:
+            for group in seen:
+                if group.refused is not None and self.results[group.g] is None:
+                    self.results[group.g] = group.refused[1]
+        return again
+
 
 def _head_row(head: TreeHead) -> HeadRow:
     return (head.size, head.root, head.time, head.signature)

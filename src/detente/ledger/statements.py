@@ -17,6 +17,7 @@ so one statement has one spelling, and a changed byte cannot leave the meaning i
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
 import re
@@ -153,8 +154,8 @@ class SignedStatement:
         Equal to ``canonical_json(self.to_json())``: RFC 8785 sorts "signature" before
         "statement", base64 needs no escaping, and a canonical object nests unchanged.
         """
-        return (b'{"signature":"' + b64encode(self.signature).encode() + b'","statement":'
-                + self.statement.canonical() + b"}")
+        return (b'{"signature":"' + binascii.b2a_base64(self.signature, newline=False)
+                + b'","statement":' + self.statement.canonical() + b"}")
 
     @classmethod
     def from_json(cls, value: Any, what: str = "entry") -> SignedStatement:

@@ -19,7 +19,7 @@ Nothing here verifies proofs: ``detente.ledger.verify`` does, by another algorit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -122,6 +122,28 @@ class CompactRange:
             level += 1
             if visit is not None:
                 visit(NodeID(level, (size >> level) - 1), hashes[-1])
+
+    def extend(self, leaf_hashes: Iterable[bytes],
+               nodes: MutableMapping[tuple[int, int], bytes]) -> None:
+        """Add leaves; ``nodes[(level, index)]`` gets each leaf and every node they complete.
+
+        What ``append`` with a visitor does, in one loop for a whole batch (no call and no
+        NodeID per node): the ledger's hot path.
+        """
+        hashes = self._hashes
+        hash_children = self._hasher.hash_children
+        size = self._size
+        for leaf in leaf_hashes:
+            hashes.append(leaf)
+            nodes[(0, size)] = leaf
+            size += 1
+            level = 0
+            while not size >> level & 1:
+                right = hashes.pop()
+                hashes[-1] = value = hash_children(hashes[-1], right)
+                level += 1
+                nodes[(level, (size >> level) - 1)] = value
+        self._size = size
 
     def root(self) -> bytes:
         """Root hash of ``[0, size)``: the compact range folded right to left."""

@@ -6,6 +6,11 @@ officials speak for themselves: the service checks that a statement's author is 
 (``TUR`` for a party login, ``TUR/tur-watch`` for an official), and that a key registered in
 the log is one the configuration lists for that author, then appends it. Appends are durable
 (fsync) before any receipt is returned, so they run in a worker thread.
+
+Group commit: callers that come while an append is running wait for it to end, then all go
+into the next one together (``Ledger.append_groups``: one transaction, one fsync, one signed
+tree head), each caller's statements in its order, and all or nothing for that caller alone:
+one caller's bad statement refuses that caller, not the others. A lone caller waits for no one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from detente.errors import ConflictingWriteError, InputError
+from detente.errors import ConflictingWriteError, DetenteError, InputError
 from detente.ledger import Ledger, Receipt, SignedStatement, key_statement, sign_statement
 from detente.ledger.keys import Ed25519PrivateKey, b64decode_strict, public_key_bytes
 from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE
@@ -25,6 +30,8 @@ from detente.service.config import Config
 __all__ = ["SERVICE_AUTHOR", "Record", "author_of"]
 
 SERVICE_AUTHOR = "detente"
+# Statements per combined append, at most (a single caller's batch may be larger).
+GROUP_COMMIT_MAX = 10_000
 
 
 def author_of(p: Principal) -> str:
@@ -42,6 +49,9 @@ class Record:
         if ledger.keys.current(SERVICE_AUTHOR) is None:
             ledger.append(key_statement(log_key, log_key, author=SERVICE_AUTHOR,
                                         time=clock.now()))
+        # Callers waiting for the next append, in order of arrival, and the task running them.
+        self._waiting: list[tuple[list[SignedStatement], asyncio.Future[list[Receipt]]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     def configured_keys(self, author: str) -> list[bytes]:
         """The raw public keys the configuration allows ``author`` to register."""
@@ -61,7 +71,7 @@ class Record:
         now = self.clock.now()
         signed = [sign_statement(self.log_key, kind=kind, author=SERVICE_AUTHOR, time=now,
                                  body=body, ref=ref) for kind, body, ref in items]
-        return await asyncio.to_thread(self.ledger.append_many, signed)
+        return await self._append(signed)
 
     def check_party_statement(self, caller: Principal, signed: SignedStatement,
                               kinds: Sequence[str] | None = None) -> None:
@@ -85,6 +95,48 @@ class Record:
 
     async def append_party(self, caller: Principal, statements: Sequence[SignedStatement],
                            kinds: Sequence[str] | None = None) -> list[Receipt]:
+        """Append a caller's own signed statements, all or none, once each passes
+        ``check_party_statement``; the ledger checks signatures and key rules."""
+        if not statements:
+            raise InputError("append needs at least one statement")
         for s in statements:
             self.check_party_statement(caller, s, kinds)
-        return await asyncio.to_thread(self.ledger.append_many, list(statements))
+        return await self._append(list(statements))
+
+    async def _append(self, statements: list[SignedStatement]) -> list[Receipt]:
+        """Append one caller's statements, all or none, with whoever else is waiting."""
+        future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((statements, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await future
+
+    async def _commit_waiting(self) -> None:
+        """Append what the callers wait for, a group commit at a time, until none waits."""
+        while self._waiting:
+            take, count = 0, 0
+            while take < len(self._waiting) and (
+                    take == 0 or count + len(self._waiting[take][0]) <= GROUP_COMMIT_MAX):
+                count += len(self._waiting[take][0])
+                take += 1
+            batch, self._waiting = self._waiting[:take], self._waiting[take:]
+            try:
+                results = await asyncio.to_thread(self.ledger.append_groups,
+                                                  [statements for statements, _ in batch])
+            except Exception as exc:  # the store failed: nobody in the batch is in
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:  # cancelled: the event loop is going away
+                for _, future in batch + self._waiting:
+                    future.cancel()
+                self._waiting = []
+                raise
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller gave up; its statements are in all the same
+                    continue
+                if isinstance(result, DetenteError):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

@@ -13,7 +13,7 @@ ConflictingWriteError.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -154,10 +154,15 @@ class LedgerStore:
         first: int,
         entries: Sequence[tuple[str, str, bytes]],
         nodes: Sequence[tuple[int, int, bytes]],
-        head: HeadRow,
+        head: HeadRow | Callable[[], HeadRow],
     ) -> None:
         """Persist entries ``first, first + 1, ...``, their nodes and the head over them; return
-        only once COMMIT returned (durable: synchronous=FULL)."""
+        only once COMMIT returned (durable: synchronous=FULL).
+
+        ``head`` may be a function, called inside the transaction once the rows are written:
+        the caller can finish its checks meanwhile. Whatever it raises rolls the transaction
+        back and propagates; nothing uncommitted is ever visible to a reader.
+        """
         try:
             with write_transaction(self._engine) as conn:
                 # Positional rows straight to the driver's executemany: the Core insert builds
@@ -168,7 +173,8 @@ class LedgerStore:
                     for k, (kind, author, data) in enumerate(entries)])
                 if nodes:
                     conn.exec_driver_sql(insert_nodes, list(nodes))
-                conn.execute(_HEADS.insert(), [_head_params(head)])
+                row = head() if callable(head) else head
+                conn.execute(_HEADS.insert(), [_head_params(row)])
         except IntegrityError as exc:
             raise ConflictingWriteError(
                 f"entry {first} was written by another writer; reopen the ledger") from exc
