@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise InputError(f"no recording {path}: export with detente export --with-recording "
                          f"--out {args.export}, or name it with --recording")
-    replay = Replay(read_recording(path), ledger)
+    recording = read_recording(path)
+    if not recording.batches and not recording.events:
+        raise InputError(f"{path}: nothing was recorded in its time span: nothing to replay")
+    replay = Replay(recording, ledger)
     replay.check_binding()
     checked = replay.cross_check()
     if args.party is not None and args.party not in replay.config.parties:
