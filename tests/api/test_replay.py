@@ -19,6 +19,7 @@ import pytest
 import shapely
 
 from detente.api.replay_app import create_replay_app
+from detente.ledger import Receipt, SignedStatement
 from detente.service.replay import Replay, read_ledger_export, read_recording
 from tests.live_server import serve
 from tests.replay_recording import PARTIES, RUS_FROM, START, recorded_once
@@ -146,8 +147,29 @@ def test_the_replay_service_answers_as_the_replay_does(replay):
         home = c.get("/", follow_redirects=False)
         assert home.headers["location"] == "/console/?source=replay&party=RUS"
         assert c.get("/console/replay.js").status_code == 200
+        # A message's receipt, as the service gives them: it verifies with the log's key.
         flash = next(m for m in replay.hotline("RUS", replay.t_to) if m["automatic"])
-        entry = c.get(f"/v1/replay/entries/{flash['record_index']}").json()["entry"]
-        assert entry["statement"]["body"]["id"] == flash["id"]
+        index = flash["record_index"]
+        for t in (START + 25, replay.t_to):
+            got = c.get(f"/v1/replay/receipts/{index}", params={"t": t}).json()
+            entry = SignedStatement.from_json(got["entry"])
+            assert entry.statement.body["id"] == flash["id"]
+            receipt = Receipt.from_json(got["receipt"])
+            receipt.verify(replay.ledger.log_key, leaf=entry.leaf())
+            assert receipt.head == max((h for h in replay.ledger.heads if h.time <= t),
+                                       key=lambda h: h.size)
+        assert c.get("/v1/replay/receipts/999", params={"t": t}).status_code == 400
         # Read-only: nothing to post to.
         assert c.post("/v1/states", json={}).status_code in (404, 405)
+
+
+def test_every_entry_has_a_receipt_under_every_head_that_holds_it(replay):
+    log_key = replay.ledger.log_key
+    for index, signed in enumerate(replay.ledger.entries):
+        for head in replay.ledger.heads:
+            if head.size <= index:
+                continue
+            got = replay.receipt(index, head.time)
+            receipt = Receipt.from_json(got["receipt"])
+            receipt.verify(log_key, leaf=signed.leaf())
+            assert receipt.head.time <= head.time

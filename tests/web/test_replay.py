@@ -9,8 +9,13 @@ writes docs/screenshots/replay-rus.png.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from detente.ledger import Receipt, SignedStatement
+from detente.service.replay import read_ledger_export
 from tests.replay_recording import ACK_AT, RUS_FROM, START, recorded_once
 
 from .conftest import detente, free_port, open_console, wait_for_health
@@ -20,8 +25,12 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 
 @pytest.fixture(scope="module")
-def replay_url(tmp_path_factory):
-    run = recorded_once(tmp_path_factory)
+def run(tmp_path_factory):
+    return recorded_once(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def replay_url(run):
     port = free_port()
     args = ["replay", str(run.export), "--port", str(port), "--no-browser"]
     with detente(args, run.export.parent) as process:
@@ -33,7 +42,8 @@ def slide(page, t: float) -> None:
     page.locator("#replay input[name=t]").fill(str(t))
 
 
-def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser, replay_url):
+def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser, replay_url,
+                                                                        run):
     with open_console(browser, replay_url) as console:
         page = console.page
         console.open("?source=replay&party=RUS")
@@ -69,6 +79,18 @@ def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser
         slide(page, START + ACK_AT + 1)
         expect(flash).to_have_attribute("data-state", "acknowledged")
         assert "acknowledged by RUS/rus-watch" in flash.inner_text()
+
+        # The message's receipt, from the verified export: it proves the signed message is in
+        # the record under a head the log signed by then.
+        flash.locator(".body").click()
+        with page.expect_download() as download:
+            page.locator("#record .receipt").click()
+        got = json.loads(Path(download.value.path()).read_text())
+        entry = SignedStatement.from_json(got["entry"])
+        receipt = Receipt.from_json(got["receipt"])
+        receipt.verify(read_ledger_export(run.export).log_key, leaf=entry.leaf())
+        assert entry.statement.body["id"] == flash.get_attribute("data-id")
+        assert receipt.head.time <= START + ACK_AT + 1
 
         # Back in time, the alert is gone again; the moments on the slider lead to it.
         slide(page, START + 5)

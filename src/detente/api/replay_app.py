@@ -60,10 +60,12 @@ def create_replay_app(replay: Replay, party: str | None = None) -> FastAPI:
         """The moments worth jumping to: alerts raised or changing severity, hotline traffic."""
         return {"party": party, "moments": replay.timeline(party)}
 
-    @app.get("/v1/replay/entries/{index}", tags=["replay"])
-    async def entry(index: int) -> dict[str, Any]:
-        """A signed statement of the record (verified at start)."""
-        return {"index": index, "entry": replay.entry(index)}
+    @app.get("/v1/replay/receipts/{index}", tags=["replay"])
+    def receipt(index: int, t: float = Query(..., description="the instant (s, UTC epoch)")
+                ) -> dict[str, Any]:
+        """Entry ``index`` of the record (verified at start) with its inclusion proof under
+        the latest head signed by ``t``: the service's receipt, from the export."""
+        return replay.receipt(index, t)
 
     @app.get("/v1/airspaces", tags=["replay"])
     async def airspaces() -> dict[str, Any]:

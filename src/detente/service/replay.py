@@ -43,13 +43,16 @@ from sqlalchemy import Engine
 from detente.errors import InputError, VerificationError
 from detente.geo.projection import LocalProjection
 from detente.ledger import (
+    RFC9162_SHA256,
     AuditReport,
     Cosignature,
+    Receipt,
     SignedStatement,
     TreeHead,
     audit_export,
 )
 from detente.ledger.keys import b64decode_strict, key_id
+from detente.ledger.tree import NodeID, inclusion_plan
 from detente.model.airspace import Airspace
 from detente.model.reports import TrackReport
 from detente.service.config import Config, parse_config
@@ -635,9 +638,39 @@ class Replay:
 
     def entry(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self.ledger.entries):
-            raise InputError(f"no record entry {index} (the record has "
+            raise InputError(f"index: no record entry {index} (the record has "
                              f"{len(self.ledger.entries)})")
         return self.ledger.entries[index].to_json()
+
+    def receipt(self, index: int, t: float) -> dict[str, Any]:
+        """Entry ``index`` with its inclusion proof under the latest head signed by ``t`` (or,
+        if that head is older than the entry, the first that holds it): what the service's
+        ``GET /v1/record/receipts/{index}`` gives, from the verified export."""
+        entry = self.entry(index)
+        holding = [h for h in self.heads if h.size > index]
+        head = next((h for h in reversed(holding) if h.time <= t), holding[0])
+        plan = inclusion_plan(index, head.size)
+        proof = plan.rehash([self._node(n) for n in plan.node_ids], RFC9162_SHA256)
+        leaf_hash = self._leaf_hashes()[index]
+        return {"receipt": Receipt(index, leaf_hash, head, tuple(proof)).to_json(),
+                "entry": entry}
+
+    def _leaf_hashes(self) -> list[bytes]:
+        if not hasattr(self, "_leaves"):
+            self._leaves = [RFC9162_SHA256.hash_leaf(e.leaf()) for e in self.ledger.entries]
+            self._nodes: dict[NodeID, bytes] = {}
+        return self._leaves
+
+    def _node(self, node: NodeID) -> bytes:
+        """The hash of the perfect subtree ``node`` (RFC 9162), from the export's leaves."""
+        leaves = self._leaf_hashes()
+        if node.level == 0:
+            return leaves[node.index]
+        if node not in self._nodes:
+            self._nodes[node] = RFC9162_SHA256.hash_children(
+                self._node(NodeID(node.level - 1, 2 * node.index)),
+                self._node(NodeID(node.level - 1, 2 * node.index + 1)))
+        return self._nodes[node]
 
     def summary(self) -> str:
         r = self.recording

@@ -70,15 +70,14 @@ export class ReplaySource {
 
   async send() { throw new Error("a replay is read-only: nothing can be sent"); }
 
-  /** The signed statement of a hotline message, from the verified record export. */
+  /** A hotline message's receipt, as the service gives it ({entry, receipt}), under the
+   *  record's latest head at the instant shown, from the export `detente replay` verified. */
   async receipt(kind, id) {
     const message = this.messages.get(id);
     if (kind !== "hotline" || !message) {
-      throw new Error("in a replay, select a hotline message for its signed statement");
+      throw new Error("the replay has receipts for hotline messages: select one");
     }
-    const { index, entry } = await this.#get(`v1/replay/entries/${message.record_index}`);
-    return { index, entry, note: "from the record export that detente replay verified; " +
-             "for an inclusion proof, detente verify the export" };
+    return this.#get(`v1/replay/receipts/${message.record_index}?t=${this.now()}`);
   }
 
   // --- moving in time -------------------------------------------------------------------------
