@@ -97,6 +97,17 @@ def _wait_cycles(n: int = 3) -> None:
     time.sleep(CYCLE_S * n + 0.03)
 
 
+def _wait_for_frames(streams: dict[str, list[dict[str, Any]]], now: float) -> None:
+    """Until every party has had two picture frames of the instant ``now`` from here on."""
+    start = {p: len(s) for p, s in streams.items()}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if all(sum(m["type"] == "picture" and m["data"]["t"] == now for m in s[start[p]:]) >= 2
+               for p, s in streams.items()):
+            return
+        time.sleep(0.01)
+
+
 def record(folder: Path) -> Recorded:
     folder.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{folder / 'detente.sqlite'}"
@@ -141,7 +152,7 @@ def record(folder: Path) -> Recorded:
                 if step % 5 == 0:
                     for w in witnesses:
                         w.step()
-                _wait_cycles()
+                _wait_for_frames(streams, now)
             made.end = clock.now()
             _wait_cycles(5)
         finally:

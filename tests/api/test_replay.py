@@ -44,7 +44,7 @@ def roundtrip(value):
 
 def shown(stream):
     """What the party's console held after the last frame of each instant: {t: state}."""
-    tracks, alerts, hotline, out = {}, {}, {}, {}
+    tracks, alerts, hotline, out, spoiled = {}, {}, {}, {}, set()
     for msg in stream:
         kind, data = msg["type"], msg.get("data")
         if kind == "alert":
@@ -53,9 +53,13 @@ def shown(stream):
             hotline[data["id"]] = data
         elif kind == "picture":
             # A frame is stamped with its cycle's start; when the test moved the clock on and
-            # posted during the cycle, it holds the next instant's reports: not a picture of
-            # its instant, so no oracle for it.
+            # posted during the cycle, it holds the next instant's reports, and the events of
+            # that cycle came before it: its instant is no oracle.
             if any(t["t"] > data["t"] for t in data["tracks"]):
+                out.pop(data["t"], None)
+                spoiled.add(data["t"])
+                continue
+            if data["t"] in spoiled:
                 continue
             tracks = {(t["party"], t["id"]): t for t in data["tracks"]}
             out[data["t"]] = (tracks, dict(alerts), dict(hotline))
@@ -66,7 +70,7 @@ def shown(stream):
 def test_the_replay_shows_each_party_what_its_stream_showed(run, replay, party):
     frames = shown(run.streams[party])
     instants = [t for t in frames if replay.t_from <= t <= replay.t_to]
-    assert len(instants) >= 25  # about one a second of the run
+    assert len(instants) >= 20  # most seconds of the run
     for t in instants:
         tracks, alerts, hotline = frames[t]
         view = roundtrip(replay.view(party, t))

@@ -92,8 +92,11 @@ export class MapView {
       [...picture.tracks.values()].map((t) => ({
         type: "Feature", geometry: { type: "LineString", coordinates: predictedPath(t) },
         properties: { party: t.party, id: t.id, colour: this.partyColour(t.party) } })) });
+    // The most severe last, so drawn on top where alerts share a point (a pair's entry).
+    const rank = Object.keys(SEVERITY_COLOURS);
     this.map.getSource("alerts").setData({ type: "FeatureCollection", features:
       [...picture.alerts.values()].filter((a) => a.state !== "cleared")
+        .sort((a, b) => rank.indexOf(a.severity) - rank.indexOf(b.severity))
         .flatMap((a) => alertFeatures(a, picture.tracks)) });
     this.picture = picture;
     this.#syncMarkers(picture.tracks);
