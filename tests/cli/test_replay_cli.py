@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from detente.cli.main import main
+from detente.data import bundled_path
 from detente.service.replay import Replay, read_ledger_export, read_recording, recording_path
 from tests.live_server import free_port
 from tests.replay_recording import START, recorded_once
@@ -132,6 +133,13 @@ def test_export_options_are_checked(run, tmp_path, capsys):
     assert "go with --with-recording" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "--db", db, "--from", "yesterday"])
+    # A configuration the service did not run (another region) is refused.
+    other = tmp_path / "other.toml"
+    other.write_text(bundled_path("demo/border.toml").read_text()
+                      .replace('name = "Hatay border"', 'name = "elsewhere"'))
+    assert main(["export", "--db", db, "--out", str(tmp_path / "x.jsonl"), "--with-recording",
+                 "--config", str(other)]) == 1
+    assert "the configuration the service ran with --config" in capsys.readouterr().err
 
 
 def test_a_window_of_the_recording_replays_as_the_whole_one_does(run, tmp_path):

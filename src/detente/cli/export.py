@@ -112,6 +112,13 @@ def _export_recording(args: argparse.Namespace, engine: Any) -> None:
     config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
     target = recording_path(args.out)
     binding = ledger_binding(Path(args.out))
+    # The record's log is named after the region the service ran: a configuration of another
+    # region is not the one it ran, and would replay the wrong sharing terms.
+    if binding["origin"] != f"detente/{config.region_name}":
+        raise InputError(
+            f"the record is of log {binding['origin']!r}, the configuration "
+            f"{args.config or 'built in'} of region {config.region_name!r}: give the "
+            "configuration the service ran with --config")
     counts = _write_atomically(target, lambda out: write_recording(
         out, engine, config, binding, args.t_from, args.t_to))
     print(f"recording {target}: {counts['reports']} track reports, {counts['events']} party "

@@ -430,6 +430,8 @@ class Replay:
         self.settled_times = [t for t, _ in settled]
         self.settled_sizes = list(np.maximum.accumulate([s for _, s in settled])) if settled \
             else []
+        self._leaves: list[bytes] | None = None  # for receipts, computed when first asked
+        self._nodes: dict[NodeID, bytes] = {}
         header = recording.header
         times = [b.received for b in self.batches] + [e.t for e in recording.events]
         t_first = min(times, default=0.0)
@@ -451,6 +453,10 @@ class Replay:
                     "size": b.get("size"), "root": b.get("root")}
         except (InputError, VerificationError):
             want = {"log key": None}
+        if rep.origin != f"detente/{self.config.region_name}":
+            raise VerificationError(
+                f"the recording's configuration is of region {self.config.region_name!r}, the "
+                f"record of log {rep.origin!r}: not the configuration the service ran")
         bad = [k for k in got if got[k] != want.get(k)]
         if bad:
             raise VerificationError(
@@ -519,7 +525,9 @@ class Replay:
             st = e.statement
             if st.kind != "alert" or st.author != _SERVICE:
                 continue
-            if not self.t_from - 1.0 <= st.time <= self.t_to + 1.0:
+            # Its events came no later than it was signed: those of an alert signed by t_to
+            # are in the recording (by t_from, as the latest of each).
+            if not self.t_from <= st.time <= self.t_to:
                 continue
             for party in st.body.get("parties", []):
                 if not self._told_of_alerts(party, st.body.get("parties", [])):
@@ -656,9 +664,8 @@ class Replay:
                 "entry": entry}
 
     def _leaf_hashes(self) -> list[bytes]:
-        if not hasattr(self, "_leaves"):
+        if self._leaves is None:
             self._leaves = [RFC9162_SHA256.hash_leaf(e.leaf()) for e in self.ledger.entries]
-            self._nodes: dict[NodeID, bytes] = {}
         return self._leaves
 
     def _node(self, node: NodeID) -> bytes:
