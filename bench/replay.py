@@ -9,7 +9,8 @@ a one-entry record export beside it, then measures, on stdout:
 
 - read: ``read_recording`` (parse and check every line) and building the ``Replay``;
 - view: ``Replay.view`` for a random party at random instants (the picture rebuilt from the
-  reports of the preceding stale_s + delay + tolerance, sharing applied), median and p99;
+  reports of the preceding stale_s + delay + tolerance, sharing applied), median and p99; and
+  for instants 2.5 s apart, as the console asks while playing at x10;
 - peak RSS of the process.
 
 Not a test: the numbers depend on the machine. Each line gives the load average and the CPU
@@ -92,6 +93,15 @@ def write(folder: Path, tracks: int, minutes: float, hz: float) -> tuple[Path, P
     return export, path, reports
 
 
+def report(what: str, walls: list[float], cpus: list[float], shown: list[int]) -> None:
+    walls, cpus = sorted(walls), sorted(cpus)
+    p99 = max(0, int(0.99 * len(walls)) - 1)
+    print(f"{what}: p50 {1000 * statistics.median(walls):.1f} ms, p99 "
+          f"{1000 * walls[p99]:.1f} ms (CPU p50 {1000 * statistics.median(cpus):.1f} ms, "
+          f"p99 {1000 * cpus[p99]:.1f} ms; n={len(walls)}; "
+          f"{statistics.mean(shown):.0f} tracks shown on average), {load()}")
+
+
 def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=300)
@@ -119,13 +129,17 @@ def run() -> None:
             walls.append(time.perf_counter() - w)
             cpus.append(cpu() - c)
             shown.append(len(view["tracks"]))
-        walls.sort()
-        cpus.sort()
-        p99 = max(0, int(0.99 * len(walls)) - 1)
-        print(f"view (party, t): p50 {1000 * statistics.median(walls):.1f} ms, p99 "
-              f"{1000 * walls[p99]:.1f} ms (CPU p50 {1000 * statistics.median(cpus):.1f} ms, "
-              f"p99 {1000 * cpus[p99]:.1f} ms; n={args.views}; "
-              f"{statistics.mean(shown):.0f} tracks shown on average), {load()}")
+        report("view at random (party, t)", walls, cpus, shown)
+        # Playing at x10: the console asks for an instant every 250 ms, 2.5 s apart.
+        walls, cpus, shown = [], [], []
+        t = replay.t_from + (replay.t_to - replay.t_from) / 3
+        for k in range(args.views):
+            w, c = time.perf_counter(), cpu()
+            view = replay.view("TUR", t + 2.5 * k)
+            walls.append(time.perf_counter() - w)
+            cpus.append(cpu() - c)
+            shown.append(len(view["tracks"]))
+        report("view while playing (TUR, every 2.5 s)", walls, cpus, shown)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MiB, {load()}")
 

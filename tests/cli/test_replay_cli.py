@@ -114,6 +114,15 @@ def test_a_recording_that_disagrees_with_the_signed_record_is_refused(copy, caps
     write_lines(rec, original[:-1])
     assert "the recording ends early" in replay_refuses(copy, capsys)
 
+    # A report that is not one, named by its line.
+    at = next(n for n, v in enumerate(original) if "reports" in v)
+    for bad in (["SU24", "soon", 0, 0, 0, 0, 0, 0], ["SU24", 1, 2, 3], [7, 1, 2, 3, 4, 5, 6, 7],
+                ["SU24", 1, 2, 3, 4, 5, 6, None]):
+        spoiled = [dict(v) for v in original]
+        spoiled[at] = {"reports": {**original[at]["reports"], "rows": [bad]}}
+        write_lines(rec, spoiled)
+        assert f"line {at + 1}: " in replay_refuses(copy, capsys)
+
 
 def test_a_recording_of_another_record_is_refused(copy, capsys):
     rec = recording_path(copy)

@@ -28,6 +28,7 @@ import base64
 import bisect
 import json
 import math
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -274,9 +275,21 @@ def read_ledger_export(path: str | Path) -> LedgerExport:
 
 @dataclass
 class Batch:
+    """One batch the service accepted: ``party``'s reports, ``received`` (s, UTC epoch).
+    Kept as columns (ids; t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps in an (n, 7) float
+    array): a Python object per report would cost six times the memory."""
+
     party: str
     received: float
-    reports: list[TrackReport]
+    ids: list[str]
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def reports(self) -> list[TrackReport]:
+        return [TrackReport(i, *v) for i, v in zip(self.ids, self.values.tolist(), strict=True)]
 
 
 @dataclass
@@ -299,13 +312,30 @@ class Recording:
 
     @property
     def reports(self) -> int:
-        return sum(len(b.reports) for b in self.batches)
+        return sum(len(b) for b in self.batches)
 
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(f"{where}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def _batch(party: str, received: float, rows: Any, where: str) -> Batch:
+    shape = "expected rows of [id, t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps]"
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) == 8 and isinstance(r[0], str) for r in rows):
+        raise InputError(f"{where}: {shape}")
+    numbers = [r[1:] for r in rows]
+    if any(isinstance(v, bool) for r in numbers for v in r):
+        raise InputError(f"{where}: {shape}, numbers (got true or false)")
+    try:
+        values = np.array(numbers, dtype=np.float64).reshape(len(rows), 7)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {shape}, numbers") from None
+    if not np.isfinite(values).all():
+        raise InputError(f"{where}: a report with a number that is not finite")
+    return Batch(party, received, [sys.intern(r[0]) for r in rows], values)
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -351,14 +381,7 @@ def read_recording(path: str | Path) -> Recording:
                     raise InputError(f"{where}: reports of an undeclared party "
                                      f"{body.get('party')!r}")
                 received = _number(body.get("received"), f"{where}: received")
-                reports = []
-                for k, row in enumerate(body.get("rows", [])):
-                    if not isinstance(row, list) or len(row) != 8 or not isinstance(row[0], str):
-                        raise InputError(f"{where}: rows[{k}]: expected [id, t, lat, lon, "
-                                         "alt_m, gs_mps, trk_deg, vs_mps]")
-                    nums = [_number(v, f"{where}: rows[{k}]") for v in row[1:]]
-                    reports.append(TrackReport(row[0], *nums))
-                batches.append(Batch(body["party"], received, reports))
+                batches.append(_batch(body["party"], received, body.get("rows"), where))
             elif kind == "event":
                 try:
                     events.append(Event(str(body["party"]), int(body["seq"]),
@@ -374,7 +397,7 @@ def read_recording(path: str | Path) -> Recording:
         raise InputError(f"{p}: no configuration in the recording")
     if end is None:
         raise InputError(f"{p}: the recording ends early (no end line): cut short?")
-    got = {"reports": sum(len(b.reports) for b in batches), "batches": len(batches),
+    got = {"reports": sum(len(b) for b in batches), "batches": len(batches),
            "events": len(events)}
     if any(end.get(k) != v for k, v in got.items()):
         raise InputError(f"{p}: the end line counts {end}, the file holds {got}")
@@ -430,6 +453,7 @@ class Replay:
         self.settled_times = [t for t, _ in settled]
         self.settled_sizes = list(np.maximum.accumulate([s for _, s in settled])) if settled \
             else []
+        self._window: dict[int, list[TrackReport]] = {}  # see picture_at
         self._leaves: list[bytes] | None = None  # for receipts, computed when first asked
         self._nodes: dict[NodeID, bytes] = {}
         header = recording.header
@@ -571,8 +595,13 @@ class Replay:
         picture = Picture(self.config.settings.stale_s, self.history_s)
         k0 = int(np.searchsorted(self.received, t - self.window_s, side="left"))
         k1 = int(np.searchsorted(self.received, t, side="right"))
-        for b in self.batches[k0:k1]:
-            picture.accept(b.party, b.reports, b.received)
+        # The window's reports as objects, kept for the next view: a replay that plays asks
+        # for instants a fraction of the window apart.
+        cache = self._window
+        self._window = {k: cache.get(k) or self.batches[k].reports for k in range(k0, k1)}
+        for k in range(k0, k1):
+            b = self.batches[k]
+            picture.accept(b.party, self._window[k], b.received)
         picture.expire(t)
         return picture
 
