@@ -1,5 +1,12 @@
 """Write the whole record (entries, signed tree heads, cosignatures, the log's public key) as
 canonical JSON lines, for ``detente verify``. Needs no private key.
+
+With --with-recording (and --out FILE), also write FILE's recording beside it
+(record.jsonl -> record.recording.jsonl), for ``detente replay``: the configuration the service
+ran (agreements and their sharing terms, airspaces), the track reports it accepted and each
+party's events (alerts as that party was told them, hotline traffic, tree heads), between
+--from and --to. The recording is NOT signed; the record export is, and ``detente replay``
+holds the recording's hotline traffic and alerts to it.
 """
 
 from __future__ import annotations
@@ -8,7 +15,10 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
 
 from detente.errors import InputError
 from detente.ledger.log import LedgerReader
@@ -17,33 +27,99 @@ from detente.store.database import DEFAULT_DATABASE_URL, open_database
 __all__ = ["add_arguments", "run"]
 
 
+def _instant(text: str) -> float:
+    """Seconds of the UTC epoch, or an ISO 8601 time (UTC unless it says otherwise)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither seconds of the UTC epoch nor an ISO 8601 time") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.timestamp()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
                         help="database URL (default %(default)s)")
     parser.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")
+    parser.add_argument("--with-recording", action="store_true",
+                        help="also write the recorded states beside FILE (FILE.recording.jsonl) "
+                             "for detente replay; NOT signed")
+    parser.add_argument("--config", metavar="FILE",
+                        help="with --with-recording: the configuration the service ran "
+                             "(default: the built-in demo configuration)")
+    parser.add_argument("--from", dest="t_from", type=_instant, metavar="T",
+                        help="with --with-recording: from this time (UTC epoch s or ISO 8601)")
+    parser.add_argument("--to", dest="t_to", type=_instant, metavar="T",
+                        help="with --with-recording: to this time (UTC epoch s or ISO 8601)")
+
+
+def _write_atomically(target: Path, write: Callable[[IO[bytes]], Any]) -> Any:
+    """Written beside the target and renamed: a reader never sees half a file."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
-    reader = LedgerReader(open_database(args.db, create=False))
+    recording = args.with_recording
+    if not recording and (args.config or args.t_from is not None or args.t_to is not None):
+        raise InputError("--config, --from and --to go with --with-recording")
+    if recording and args.out is None:
+        raise InputError("--with-recording needs --out FILE (the recording goes beside it)")
+    if recording and None not in (args.t_from, args.t_to) and args.t_from > args.t_to:
+        raise InputError("--from is after --to")
+    engine = open_database(args.db, create=False)
+    reader = LedgerReader(engine)
     if args.out is None:
         lines = reader.export(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     else:
-        # Written beside the target and renamed: a reader never sees half an export.
-        target = Path(args.out)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-        except OSError as exc:
-            raise InputError(f"cannot write {target}: {exc.strerror}") from exc
-        try:
-            with os.fdopen(fd, "wb") as out:
-                lines = reader.export(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        lines = _write_atomically(Path(args.out), reader.export)
     head = reader.tree_head()
     print(f"exported {lines} lines: {head.size} entries, root {head.root.hex()}", file=sys.stderr)
+    if recording:
+        _export_recording(args, engine)
     return 0
+
+
+def _export_recording(args: argparse.Namespace, engine: Any) -> None:
+    from detente.data import bundled_path
+    from detente.service.config import load_config
+    from detente.service.replay import (
+        UNSIGNED_NOTE,
+        ledger_binding,
+        recording_path,
+        write_recording,
+    )
+
+    config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
+    target = recording_path(args.out)
+    binding = ledger_binding(Path(args.out))
+    # The record's log is named after the region the service ran: a configuration of another
+    # region is not the one it ran, and would replay the wrong sharing terms.
+    if binding["origin"] != f"detente/{config.region_name}":
+        raise InputError(
+            f"the record is of log {binding['origin']!r}, the configuration "
+            f"{args.config or 'built in'} of region {config.region_name!r}: give the "
+            "configuration the service ran with --config")
+    counts = _write_atomically(target, lambda out: write_recording(
+        out, engine, config, binding, args.t_from, args.t_to))
+    print(f"recording {target}: {counts['reports']} track reports, {counts['events']} party "
+          f"events. {UNSIGNED_NOTE}", file=sys.stderr)

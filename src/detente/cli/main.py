@@ -28,8 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "witness": ("witness", "check, co-sign and keep the record's tree heads for your party"),
     "hotline": ("hotline", "send, list and acknowledge hotline messages; a message's timeline"),
     "keys": ("keys", "make an Ed25519 key pair for a party"),
-    "export": ("export", "write the whole signed record to a file"),
+    "export": ("export", "write the whole signed record to a file (and the recorded states)"),
     "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
+    "replay": ("replay", "play an exported record back into the console, with a time slider"),
     "intents": ("intents", "operational intents: check a file of them for 4-D overlaps"),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -271,3 +272,48 @@ def message_bodies(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(hotline_table.c.body)).all()
     return [json.loads(b) for (b,) in rows]
+
+
+# --- reading the recording back (``detente export --with-recording``) ------------------------
+
+
+def reports_received_between(engine: Engine, t0: float | None, t1: float | None,
+                             chunk: int = 20_000) -> Iterator[dict[str, Any]]:
+    """Every accepted report received in [t0, t1] (either None: unbounded), in the order the
+    service accepted them (one batch's rows together), streamed ``chunk`` rows at a time."""
+    cond = _between(reports_table.c.received, t0, t1)
+    last = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(reports_table).where(cond & (reports_table.c.rowid > last))
+                .order_by(reports_table.c.rowid).limit(chunk)
+            ).mappings().all()
+        if not rows:
+            return
+        for r in rows:
+            yield dict(r)
+        last = int(rows[-1]["rowid"])
+
+
+def events_until(engine: Engine, t1: float | None) -> Iterator[tuple[str, int, float, str, Any]]:
+    """Every party's durable events published at or before ``t1`` (None: all), as (party, seq,
+    t, type, data), party by party in sequence order."""
+    cond = _between(events_table.c.t, None, t1)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(events_table.c.party, events_table.c.seq, events_table.c.t,
+                   events_table.c.type, events_table.c.body)
+            .where(cond).order_by(events_table.c.party, events_table.c.seq)
+        ).all()
+    for party, seq, t, kind, body in rows:
+        yield party, int(seq), float(t), kind, json.loads(body)
+
+
+def _between(column: Any, t0: float | None, t1: float | None) -> Any:
+    cond = true()
+    if t0 is not None:
+        cond = cond & (column >= t0)
+    if t1 is not None:
+        cond = cond & (column <= t1)
+    return cond

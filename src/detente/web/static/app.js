@@ -4,7 +4,9 @@
 import { openSource } from "./datasource.js";
 import { mountLogin } from "./login.js";
 import { MapView } from "./map.js";
-import { clock, renderAlerts, renderHotline, renderRecord, tick } from "./panels.js";
+import {
+  clock, renderAircraftWarning, renderAlerts, renderHotline, renderRecord, tick,
+} from "./panels.js";
 
 // The picture's clock is the source's: a compressed demo's service runs faster than the wall.
 const now = () => source?.now() ?? Date.now() / 1000;
@@ -19,7 +21,7 @@ const picture = {
   alerts: new Map(),      // id -> alert data + `received` (s, UTC epoch)
   hotline: new Map(),     // id -> message data, in order of arrival
   treeHead: null,
-  selected: null,         // {kind: "alert" | "hotline", id}
+  selected: null,         // {kind: "alert" | "hotline", id} or {kind: "track", id: "party/id"}
   connection: null,       // {state, detail} from the source
 };
 
@@ -40,6 +42,14 @@ function apply({ seq, type, data }) {
       picture.airspaces = new Map(picture.airspaces).set(data.id ?? data.properties.name, data);
       break;
     case "connection": picture.connection = data; break;
+    case "reset": // a replay moved in time or changed party: what follows is the whole picture
+      picture.tracks = new Map();
+      picture.alerts = new Map();
+      picture.hotline = new Map();
+      picture.treeHead = null;
+      picture.lastSeq = 0;
+      if (data?.me) picture.me = data.me;
+      break;
     default: console.warn(`unknown event type "${type}" (seq ${seq})`);
   }
   scheduleRender();
@@ -57,7 +67,9 @@ function render() {
   view.render(picture);
   renderAlerts($("#alerts"), picture, actions);
   renderHotline($("#hotline"), picture, actions);
+  renderAircraftWarning($("#aircraft-warning"), picture, actions);
   renderRecord($("#record"), picture);
+  if (picture.me) $("#me").textContent = `${picture.me.party} / ${picture.me.official}`;
   const c = picture.connection; // a recorded source says so instead
   $("#source").textContent = source.label ?? [c?.state, c?.detail].filter(Boolean).join(": ");
   tick(document, now());
@@ -83,6 +95,16 @@ const actions = {
       `${ours.length ? " " + ours.join(", ") : ""}. Change course and acknowledge.`;
     source.send({ to_party: to, priority: alert.severity === "critical" ? "flash" : "urgent",
                   body, alert_id: alertId }).catch(report);
+  },
+  // The same for an aircraft selected on the map: a standard warning to its party, about it.
+  warnAircraft: (key) => {
+    const t = picture.tracks.get(key);
+    if (!t || t.party === picture.me?.party) return report(new Error("select another party's aircraft"));
+    const fl = String(Math.round(t.alt_m / 0.3048 / 100)).padStart(3, "0");
+    const body = `WARNING from ${picture.me.party} ${picture.me.official}: your aircraft ` +
+      `${t.id} at FL${fl}, ${t.lat.toFixed(3)} N ${t.lon.toFixed(3)} E, track ` +
+      `${Math.round(t.trk_deg)}. Change course and acknowledge.`;
+    source.send({ to_party: t.party, priority: "urgent", body, alert_id: null }).catch(report);
   },
 };
 
@@ -110,17 +132,30 @@ function mountCompose(form) {
 let source;
 let view;
 try {
-  view = new MapView($("#map"), { basemapUrl: new URL("basemap/countries.geojson",
-                                                      import.meta.url).href });
+  view = new MapView($("#map"), {
+    basemapUrl: new URL("basemap/countries.geojson", import.meta.url).href,
+    onSelect: (key) => actions.select("track", key),
+  });
   source = openSource(params);
   $("#source").textContent = source.label ?? ""; // say so when the picture is not live
-  mountLogin($("#login"), source, async (me) => {
+  const start = async (me) => {
     picture.me = me;
     document.body.classList.add("logged-in");
     $("#me").textContent = `${me.party} / ${me.official}`;
     await view.ready;
     await source.connect(apply);
-  });
+  };
+  if (source.me) {
+    // A source that needs no key (a replay): no login, its own controls, nothing to send.
+    document.body.classList.toggle("read-only", !!source.readOnly);
+    source.me().then(async (me) => {
+      $("#source").textContent = source.label ?? "";
+      source.mountControls?.($("#replay"));
+      await start(me);
+    }).catch(report);
+  } else {
+    mountLogin($("#login"), source, start);
+  }
   mountCompose($("#compose"));
   $("#record .receipt").onclick = () => downloadReceipt().catch(report);
   setInterval(() => {

@@ -19,6 +19,7 @@
 // The page never changes its own state on a call: the effect of an acknowledgement or a
 // message comes back as an event, so there is one way for state to change.
 
+import { ReplaySource } from "./replay.js";
 import { b64, signStatement, unb64 } from "./statements.js";
 
 const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
@@ -33,6 +34,7 @@ const COLUMNS = ["t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps"];
 export function openSource(params) {
   const name = params.get("source") ?? "live";
   if (name === "live") return new LiveSource(new URL("/", location.href));
+  if (name === "replay") return new ReplaySource(new URL("/", location.href), params);
   if (name === "fake") {
     return new FakeSource(new URL("fake/hatay.json", import.meta.url),
                           { stepMs: Number(params.get("step_ms") ?? 0) });

@@ -1,6 +1,10 @@
 // The map: borders, protected airspaces, aircraft with labels and predicted paths, alerts.
 // Everything is drawn from local GeoJSON: no tile server, no glyphs, no sprites. Text (aircraft
-// labels) is drawn with HTML markers, so the style needs no font files at all.
+// labels) is drawn with HTML markers, so the style needs no font files at all; they are kept
+// apart here as MapLibre keeps symbol labels apart (no overlap, variable anchors): each label
+// goes right, left, above or below its aircraft, wherever it overlaps no label placed before it
+// and no aircraft; one that fits nowhere is not shown. The selected aircraft, then those in
+// alerts, then the operator's own, are placed first. Clicking an aircraft selects it.
 
 /* global maplibregl */ // vendor/maplibre-gl.js, loaded by index.html as a classic script
 
@@ -11,6 +15,9 @@ const EMPTY = { type: "FeatureCollection", features: [] };
 const BOUNDS = [[25, 28], [50, 45]];
 const LOOKAHEAD_S = 300; // the predicted path: as far ahead as the conflict look-ahead
 const EARTH_RADIUS_M = 6_371_008.8; // mean radius: a path drawn to a pixel, not a geodesic
+const GLYPH_PX = 16;   // the aircraft glyph's box, centred on its position
+const LABEL_GAP_PX = 10; // from the aircraft's position to the near edge of its label
+const ANCHORS = ["right", "left", "top", "bottom"]; // tried in this order
 
 function style(basemapUrl) {
   const severity = ["match", ["get", "severity"],
@@ -46,7 +53,7 @@ function style(basemapUrl) {
 
 /** The map view; `ready` resolves once the style and the basemap have loaded. */
 export class MapView {
-  constructor(container, { basemapUrl, center = [36.2, 35.9], zoom = 9.5 }) {
+  constructor(container, { basemapUrl, center = [36.2, 35.9], zoom = 9.5, onSelect = null }) {
     this.map = new maplibregl.Map({
       container, style: style(basemapUrl), center, zoom, maxBounds: BOUNDS,
       attributionControl: { compact: false },
@@ -54,7 +61,15 @@ export class MapView {
     this.markers = new Map(); // "party/id" -> maplibregl.Marker
     this.colours = new Map(); // party -> colour, in order of appearance
     this.airspaces = null;    // the airspaces drawn (see render)
+    this.onSelect = onSelect; // (key "party/id") when an aircraft is clicked
+    this.picture = null;      // the last picture drawn, for decluttering on moves
     this.ready = new Promise((resolve) => this.map.once("load", resolve));
+    let pending = false;
+    this.map.on("move", () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; this.declutter(); });
+    });
   }
 
   partyColour(party) {
@@ -77,10 +92,48 @@ export class MapView {
       [...picture.tracks.values()].map((t) => ({
         type: "Feature", geometry: { type: "LineString", coordinates: predictedPath(t) },
         properties: { party: t.party, id: t.id, colour: this.partyColour(t.party) } })) });
+    // The most severe last, so drawn on top where alerts share a point (a pair's entry).
+    const rank = Object.keys(SEVERITY_COLOURS);
     this.map.getSource("alerts").setData({ type: "FeatureCollection", features:
       [...picture.alerts.values()].filter((a) => a.state !== "cleared")
+        .sort((a, b) => rank.indexOf(a.severity) - rank.indexOf(b.severity))
         .flatMap((a) => alertFeatures(a, picture.tracks)) });
+    this.picture = picture;
     this.#syncMarkers(picture.tracks);
+    this.declutter();
+  }
+
+  /** Place every label where it overlaps nothing placed before it (see the top of the file). */
+  declutter() {
+    const picture = this.picture;
+    if (!picture) return;
+    const inAlerts = new Set();
+    for (const a of picture.alerts.values()) {
+      if (a.state === "cleared") continue;
+      for (const t of a.tracks ?? []) if (t.id !== null) inAlerts.add(`${t.party}/${t.id}`);
+    }
+    const selected = picture.selected?.kind === "track" ? picture.selected.id : null;
+    const rank = (key) => (key === selected ? 0 : inAlerts.has(key) ? 1 :
+      key.startsWith(`${picture.me?.party}/`) ? 2 : 3);
+    // Measure everything first, then write: one layout, not one per label.
+    const items = [...this.markers].map(([key, marker]) => {
+      const label = marker.getElement().querySelector(".label");
+      return { key, marker, p: this.map.project(marker.getLngLat()), rank: rank(key),
+               w: label.offsetWidth, h: label.offsetHeight };
+    }).sort((a, b) => a.rank - b.rank || (a.key < b.key ? -1 : 1));
+    const half = GLYPH_PX / 2;
+    const placed = items.map(({ p }) => [p.x - half, p.y - half, p.x + half, p.y + half]);
+    for (const item of items) {
+      const anchor = ANCHORS.find((a) => {
+        const box = labelBox(a, item.p, item.w, item.h);
+        if (placed.some((o) => overlaps(o, box))) return false;
+        placed.push(box);
+        return true;
+      });
+      const element = item.marker.getElement();
+      element.dataset.anchor = anchor ?? "none";
+      element.classList.toggle("selected", item.key === selected);
+    }
   }
 
   #syncMarkers(tracks) {
@@ -96,8 +149,10 @@ export class MapView {
         element.innerHTML = '<span class="glyph">&#x27A4;</span>' +
           '<span class="label"><span class="name"></span><span class="data"></span></span>';
         element.style.color = this.partyColour(t.party);
-        // Anchor the arrow, not the middle of arrow + label, on the aircraft position.
-        marker = new maplibregl.Marker({ element, anchor: "left", offset: [-9, 0] })
+        element.dataset.anchor = "right";
+        element.onclick = () => this.onSelect?.(key);
+        // The glyph's box is the marker: centred on the aircraft; the label goes beside it.
+        marker = new maplibregl.Marker({ element, anchor: "center" })
           .setLngLat([t.lon, t.lat]).addTo(this.map);
         this.markers.set(key, marker);
       }
@@ -109,6 +164,21 @@ export class MapView {
       element.querySelector(".data").textContent = flightData(t);
     }
   }
+}
+
+/** The screen box [x0, y0, x1, y1] of a w x h label at `anchor` of the point p. */
+export function labelBox(anchor, p, w, h) {
+  const g = LABEL_GAP_PX;
+  switch (anchor) {
+    case "right": return [p.x + g, p.y - h / 2, p.x + g + w, p.y + h / 2];
+    case "left": return [p.x - g - w, p.y - h / 2, p.x - g, p.y + h / 2];
+    case "top": return [p.x - w / 2, p.y - g - h, p.x + w / 2, p.y - g];
+    default: return [p.x - w / 2, p.y + g, p.x + w / 2, p.y + g + h];
+  }
+}
+
+function overlaps(a, b) {
+  return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
 }
 
 /**

@@ -120,6 +120,23 @@ export function renderHotline(list, picture, actions) {
   });
 }
 
+/**
+ * The aircraft selected on the map, and a one-click warning about it to its party (only for
+ * another party's aircraft); `actions.warnAircraft(key)`.
+ */
+export function renderAircraftWarning(panel, picture, actions) {
+  const key = picture.selected?.kind === "track" ? picture.selected.id : null;
+  const t = key && picture.tracks.get(key);
+  panel.hidden = !key;
+  if (!key) return;
+  const own = t?.party === picture.me?.party;
+  set(panel, ".about", !t ? `aircraft ${key}: no longer on the map`
+    : `aircraft ${t.party} ${t.id}${own ? " (your own)" : ""}`);
+  const button = panel.querySelector(".warn");
+  button.hidden = !t || own;
+  button.onclick = () => actions.warnAircraft(key);
+}
+
 /** The service's ids are 32 hex digits: 8 tell them apart on a screen (the tooltip has all). */
 function short(id) {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id;
@@ -137,7 +154,8 @@ export function renderRecord(panel, picture) {
   set(panel, ".time", head ? clock(head.time) : "–");
   set(panel, ".cosigned", head ? head.cosigned_by.join(", ") || "none" : "–");
   set(panel, ".settled", head ? (head.settled ? "settled" : "not yet settled") : "–");
-  const selected = picture.selected;
+  // Alerts and messages are statements in the record; an aircraft is not.
+  const selected = picture.selected?.kind === "track" ? null : picture.selected;
   panel.querySelector(".receipt").disabled = !selected;
   set(panel, ".selection",
       selected ? `${selected.kind} ${short(selected.id)}` : "select an alert or message");
