@@ -20,6 +20,7 @@ import shapely
 
 from detente.api.replay_app import create_replay_app
 from detente.ledger import Receipt, SignedStatement
+from detente.service.frames import frame_tracks
 from detente.service.replay import Replay, read_ledger_export, read_recording
 from tests.live_server import serve
 from tests.replay_recording import PARTIES, RUS_FROM, START, recorded_once
@@ -55,13 +56,14 @@ def shown(stream):
             # A frame is stamped with its cycle's start; when the test moved the clock on and
             # posted during the cycle, it holds the next instant's reports, and the events of
             # that cycle came before it: its instant is no oracle.
-            if any(t["t"] > data["t"] for t in data["tracks"]):
+            frame = frame_tracks(data)
+            if any(t["t"] > data["t"] for t in frame):
                 out.pop(data["t"], None)
                 spoiled.add(data["t"])
                 continue
             if data["t"] in spoiled:
                 continue
-            tracks = {(t["party"], t["id"]): t for t in data["tracks"]}
+            tracks = {(t["party"], t["id"]): t for t in frame}
             out[data["t"]] = (tracks, dict(alerts), dict(hotline))
     return out
 

@@ -36,14 +36,17 @@ class ServiceClient:
         self.http = httpx.Client(base_url=url, timeout=timeout)
         self.url = url
         try:
-            ch = self._call("POST", "/v1/auth/challenge",
-                            json={"party": party, "official": official})["challenge"]
-            sig = self.key.sign(login_message(base64.b64decode(ch)))
-            self.token = self._call("POST", "/v1/auth/token", json={
-                "challenge": ch, "signature": base64.b64encode(sig).decode()})["token"]
+            self._login()
         except BaseException:
             self.http.close()
             raise
+
+    def _login(self) -> None:
+        ch = self._call("POST", "/v1/auth/challenge",
+                        json={"party": self.party, "official": self.official})["challenge"]
+        sig = self.key.sign(login_message(base64.b64decode(ch)))
+        self.token = self._call("POST", "/v1/auth/token", json={
+            "challenge": ch, "signature": base64.b64encode(sig).decode()})["token"]
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     @property
@@ -59,6 +62,10 @@ class ServiceClient:
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
             r = self.http.request(method, path, **kw)
+            if r.status_code == 401 and not path.startswith("/v1/auth/"):
+                # Tokens last minutes; a client (a party's feed, a witness) runs for hours.
+                self._login()
+                r = self.http.request(method, path, **kw)
         except httpx.HTTPError as exc:
             raise InputError(f"cannot reach {self.url}: {exc}") from None
         if r.status_code >= 400:

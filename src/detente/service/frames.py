@@ -22,7 +22,7 @@ import numpy as np
 from detente.model.reports import REPORT_COLUMNS
 from detente.service.sharing import Visible
 
-__all__ = ["encode_picture_frame", "frame_tracks"]
+__all__ = ["encode_picture_frame", "frame_tracks", "shown_tracks"]
 
 # Decimals kept per column: t to 10 ms; lat/lon to 1e-6 deg (11 cm); altitude, speeds and
 # track to a tenth of their unit.
@@ -30,17 +30,25 @@ _DECIMALS = {"t": 2, "lat": 6, "lon": 6, "alt_m": 1, "gs_mps": 1, "trk_deg": 1, 
 _ENCODER = msgspec.json.Encoder()
 
 
+def _wire(g: Visible) -> dict[str, Any]:
+    """One group as it goes on the wire."""
+    group: dict[str, Any] = {"party": g.party, "precision_m": g.precision_m,
+                             "id": g.ids.tolist()}
+    for k, name in enumerate(REPORT_COLUMNS):
+        group[name] = np.round(g.values[:, k], _DECIMALS[name]).tolist()
+    return group
+
+
 def encode_picture_frame(groups: Sequence[Visible], now: float) -> bytes:
     """The frame's JSON text (UTF-8), ready for every client of the party."""
-    out = []
-    for g in groups:
-        group: dict[str, Any] = {"party": g.party, "precision_m": g.precision_m,
-                                 "id": g.ids.tolist()}
-        for k, name in enumerate(REPORT_COLUMNS):
-            group[name] = np.round(g.values[:, k], _DECIMALS[name]).tolist()
-        out.append(group)
     return _ENCODER.encode({"seq": None, "type": "picture",
-                            "data": {"t": now, "groups": out}})
+                            "data": {"t": now, "groups": [_wire(g) for g in groups]}})
+
+
+def shown_tracks(groups: Sequence[Visible]) -> list[dict[str, Any]]:
+    """The tracks exactly as a client decodes them from the frame of ``groups`` (a replay
+    shows what was shown)."""
+    return frame_tracks({"groups": [_wire(g) for g in groups]})
 
 
 def frame_tracks(data: dict[str, Any]) -> list[dict[str, Any]]:

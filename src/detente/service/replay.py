@@ -57,6 +57,7 @@ from detente.ledger.tree import NodeID, inclusion_plan
 from detente.model.airspace import Airspace
 from detente.model.reports import TrackReport
 from detente.service.config import Config, parse_config
+from detente.service.frames import shown_tracks
 from detente.service.picture import Picture
 from detente.service.sharing import SharingPolicy
 from detente.store import recording as rec
@@ -612,8 +613,8 @@ class Replay:
         return party
 
     def tracks(self, party: str, t: float) -> list[dict[str, Any]]:
-        """The tracks ``party`` may see at ``t``, as it may see them."""
-        return self.sharing.visible_tracks(self._party(party), self.picture_at(t), t)
+        """The tracks ``party`` may see at ``t``, as its picture frame showed them."""
+        return shown_tracks(self.sharing.visible(self._party(party), self.picture_at(t), t))
 
     def _latest(self, party: str, kind: str, t: float) -> list[dict[str, Any]]:
         ids = self.events.get(party, {}).get(kind, {})

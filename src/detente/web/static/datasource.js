@@ -145,7 +145,11 @@ export class LiveSource {
         reject(new Error(`the service's stream closed (${close.code} ${close.reason})`));
         if (!this.onEvent || socket !== this.socket) return;
         if (close.code === 4401) {
-          this.#status("closed", "the session expired: log in again");
+          // Tokens are short-lived; the official's key is still in hand: sign in again.
+          this.#status("reconnecting", "the session expired: signing in again");
+          this.#relogin().then(() => this.onEvent && this.#open()).catch((error) => {
+            this.#status("closed", `the session expired; signing in again: ${error.message}`);
+          });
         } else {
           this.#status("reconnecting", close.reason);
           setTimeout(() => this.onEvent && this.#open().catch(() => {}), RECONNECT_MS);
@@ -246,12 +250,23 @@ export class LiveSource {
     return message;
   }
 
-  /** A call to the API; a problem document (RFC 9457) becomes an Error with its detail. */
-  async #call(method, path, body) {
+  /** Sign in again with the key given at login: a token lasts minutes, a watch hours. */
+  async #relogin() {
+    if (!this.signer || !this.session) throw new Error("not logged in");
+    await this.login(this.session.party, this.session.official, this.signer);
+  }
+
+  /** A call to the API; a problem document (RFC 9457) becomes an Error with its detail. An
+   *  expired session is renewed once, then the call made again. */
+  async #call(method, path, body, renewed = false) {
     const headers = { ...(this.token && { Authorization: `Bearer ${this.token}` }),
                       ...(body !== undefined && { "Content-Type": "application/json" }) };
     const response = await fetch(new URL(path, this.base), {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status === 401 && !renewed && this.signer && !path.startsWith("v1/auth/")) {
+      await this.#relogin();
+      return this.#call(method, path, body, true);
+    }
     const reply = response.headers.get("content-type")?.includes("json")
       ? await response.json() : await response.text();
     if (!response.ok) {
