@@ -239,12 +239,15 @@ class Mechanism:
             try:
                 now = self.clock.now()
                 transitions = self.alerts.observe(await self.findings(now, fresh), now)
-                await self._publish_transitions(transitions, now)
             except Exception:  # the reports are durable: the next full cycle looks again
                 log.exception("partial detection failed")
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+                _release(waiters)
+                continue
+            # The next look starts while this one's alerts are written: their order is fixed
+            # already (sequence numbers are taken when publishing starts).
+            published = asyncio.ensure_future(self._publish_transitions(transitions, now))
+            published.add_done_callback(lambda f, w=waiters: _release(w, f))
+
 
     # --- detection ------------------------------------------------------------------------------
 
@@ -713,6 +716,15 @@ class Mechanism:
         views = (self.sharing.alert_view(a, party, self.picture)
                  for a in self.alerts.open_alerts())
         return [v for v in views if v is not None]
+
+
+def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None
+             ) -> None:
+    if done is not None and not done.cancelled() and done.exception() is not None:
+        log.error("publishing a partial look's alerts failed", exc_info=done.exception())
+    for w in waiters:
+        if not w.done():
+            w.set_result(None)
 
 
 def _warning_text(alert: Alert, from_party: str, track_id: str) -> str:
