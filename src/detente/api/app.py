@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,6 +67,11 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         app.state.mechanism = mechanism
         app.state.auth = Authenticator(config)
         app.state.sbs1 = {}  # per party: SBS-1 positions wait for their velocity messages
+        # What start-up built (compiled kernels, libraries, the restored picture) lives as long
+        # as the service: frozen out of the collector's sight. A full collection scanned it
+        # all, 135-211 ms with every thread stopped, nine times a minute at 10,000 tracks.
+        gc.collect()
+        gc.freeze()
         stop = asyncio.Event()
         task = asyncio.create_task(mechanism.run(stop)) if run_cycle else None
         try:
