@@ -262,8 +262,11 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
           f"{pct(post_s, 50) * 1e3:.0f} ms, p99 {pct(post_s, 99) * 1e3:.0f} ms")
     print(f"detection cycle (server's own figure): p50 {pct(cycle_s, 50) * 1e3:.0f} ms, "
           f"p99 {pct(cycle_s, 99) * 1e3:.0f} ms, max {max(cycle_s) * 1e3:.0f} ms")
+    slow = sum(x > 0.25 for x in latency)
     print(f"report -> alert on the WebSocket: p50 {pct(latency, 50) * 1e3:.0f} ms, "
-          f"p99 {pct(latency, 99) * 1e3:.0f} ms ({len(latency)} probes)")
+          f"p90 {pct(latency, 90) * 1e3:.0f} ms, p99 {pct(latency, 99) * 1e3:.0f} ms, max "
+          f"{max(latency, default=float('nan')) * 1e3:.0f} ms ({len(latency)} probes, {slow} over "
+          "250 ms)")
     print(f"picture frames: {sum(frames.values())} received by 3 parties, last ones "
           f"{', '.join(f'{b / 1e6:.2f}' for b in frame_bytes.values())} MB")
     print("durable events received (3 parties, warm-up included): "
