@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     for party in config.parties.values():
         for o in party.officials:
             print(f"key: {party.id} {o.id} {keys / (o.id + '.pem')}")
-    print(f"record: {db} (export it with: detente export --db {db} --out record.jsonl)")
+    print(f"record: {db} (for an after-action review: detente export --db {db} "
+          "--out record.jsonl --with-recording, then detente replay record.jsonl)")
     print("Ctrl-C stops the demo.", flush=True)
     driver = threading.Thread(target=_drive, args=(server, url, keys, clock), daemon=True)
     driver.start()
