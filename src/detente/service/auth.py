@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from detente.errors import InputError, VerificationError
-from detente.ledger.keys import public_key_bytes, verify_signature
+from detente.ledger.keys import ed25519_verifies, public_key_bytes
 from detente.service.config import Config
 from detente.service.keys import login_message
 
@@ -69,7 +67,8 @@ class Authenticator:
             if official is not None
             else list(self.config.parties[party].public_keys)
         )
-        if not any(_verifies(k, signature, login_message(raw)) for k in keys):
+        if not any(ed25519_verifies(public_key_bytes(k), signature, login_message(raw))
+                   for k in keys):
             raise VerificationError(
                 f"signature does not verify with the key(s) of {official or party}"
             )
@@ -95,10 +94,3 @@ class Authenticator:
         elif not self.config.parties[party].public_keys:
             raise InputError(f"party {party!r} has no party key: log in as one of its officials")
 
-
-def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        verify_signature(public_key_bytes(key), signature, message, "login")
-    except VerificationError:
-        return False
-    return True
