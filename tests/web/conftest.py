@@ -50,7 +50,9 @@ def console_url() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+# One browser per test module, not per session: sync Playwright keeps an event loop running
+# in the main thread while it is open, and a later test's asyncio.run() would find it there.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: run .ci/install-browser (Debian package chromium)")
