@@ -149,3 +149,14 @@ def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 3
                 return
         time.sleep(0.1)
     raise RuntimeError(f"the service at {url} did not answer within {timeout} s")
+
+
+def wait_for_alert_on_map(page: Any, alert_id: str) -> None:
+    """Until the map's rendered alert layer has the alert at its point."""
+    page.wait_for_function(
+        """(id) => {
+            const c = window.detenteConsole;
+            const a = c.picture.alerts.get(id);
+            return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
+                        .some((f) => f.properties.id === id);
+        }""", arg=alert_id)

@@ -24,6 +24,7 @@ from pyproj import Geod
 from detente.cli.client import ServiceClient
 from detente.ledger import Receipt, SignedStatement, audit_export
 from detente.scenario.yayladagi_2015 import DESIGNED_ENTRY_S, ROWS
+from tests.web.conftest import wait_for_alert_on_map
 
 from .conftest import DEMO_KEYS, detente, free_port, open_console, wait_for_health
 
@@ -116,13 +117,7 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
         assert "FL190" in page.locator('#map .aircraft[data-track="RUS/SU24-LEAD"]').inner_text()
         # The alert is on the map: the rendered alert layer has it at its point.
         alert_id = alert.get_attribute("data-id")
-        page.wait_for_function(
-            """(id) => {
-                const c = window.detenteConsole;
-                const a = c.picture.alerts.get(id);
-                return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
-                            .some((f) => f.properties.id === id);
-            }""", arg=alert_id)
+        wait_for_alert_on_map(page, alert_id)
         # Acknowledged by the service (no statement of the official's: the service records it).
         listed = page.locator(f'#alerts li[data-id="{alert_id}"]')
         listed.locator(".ack").click()

@@ -17,6 +17,7 @@ import pytest
 from detente.ledger import Receipt, SignedStatement
 from detente.service.replay import read_ledger_export
 from tests.replay_recording import ACK_AT, RUS_FROM, START, recorded_once
+from tests.web.conftest import wait_for_alert_on_map
 
 from .conftest import detente, free_port, open_console, wait_for_health
 from .test_demo import screenshot
@@ -63,13 +64,7 @@ def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser
         expect(alert).to_have_count(1)
         assert "RUS SU24-LEAD" in alert.inner_text()
         alert_id = alert.get_attribute("data-id")
-        page.wait_for_function(
-            """(id) => {
-                const c = window.detenteConsole;
-                const a = c.picture.alerts.get(id);
-                return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
-                            .some((f) => f.properties.id === id);
-            }""", arg=alert_id)
+        wait_for_alert_on_map(page, alert_id)
         # Nothing to acknowledge or send in a replay.
         assert not alert.locator(".ack").is_visible() and not page.locator("#compose").is_visible()
         flash = page.locator('#hotline li[data-priority="flash"]', has_text="TUR → RUS")
