@@ -185,3 +185,21 @@ def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tu
     ledger.export(again)
     assert again.getvalue() == out.getvalue()
     assert audit_export(lines(again.getvalue()), log_key=ledger.log_public_key).entries == n
+
+
+def test_a_head_settles_with_the_parties_cosignatures_not_the_logs_or_officials(
+        ledger, log_key, tur, syr):
+    """The service registers its own key as an author, and officials sign for their party:
+    neither co-signs tree heads, and neither is waited for."""
+    official = fixed_key(31)
+    ledger.append_many([key_statement(log_key, log_key, author="detente", time=5.0),
+                        key_statement(official, official, author="TUR/tur-watch", time=5.0),
+                        alert(official, "TUR/tur-watch", 6)])
+    head = ledger.head(ledger.size)
+    ledger.add_cosignature(cosign(head, "SYR", syr, head.time + 1))
+    ledger.add_cosignature(cosign(head, "TUR", tur, head.time + 2))
+    out = io.BytesIO()
+    ledger.export(out)
+    report = audit_export(lines(out.getvalue()), log_key=ledger.log_public_key)
+    assert report.parties == ("SYR", "TUR")
+    assert report.settled == 1

@@ -197,8 +197,16 @@ class _Audit:
             parties.append(cosig.party)
         if parties != sorted(set(parties)):
             raise VerificationError("cosignatures must be one per party, sorted by party")
-        if self.keys.parties() and set(self.keys.parties()) <= set(parties):
+        signers = self._cosigners()
+        if signers and set(signers) <= set(parties):
             self.settled += 1
+
+    def _cosigners(self) -> list[str]:
+        """The parties whose cosignatures settle a head: every author with a key in the log
+        but the log itself (its own key, registered as an author) and officials (``PARTY/x``:
+        their party co-signs)."""
+        return [p for p in self.keys.parties() if "/" not in p
+                and self.keys.current(p).public_key != self.log_key]  # type: ignore[union-attr]
 
     def finish(self, number: int) -> AuditReport:
         if self.last_head is None:
@@ -213,5 +221,5 @@ class _Audit:
                     number + 1, "end", f"you kept a head of size {size} but the export ends at "
                     f"size {self.tree.size}: the log lost entries")
         return AuditReport(self.origin, key_id(self.log_key), self.tree.size, self.heads,
-                           self.settled, tuple(self.keys.parties()), self.last_head.root,
+                           self.settled, tuple(self._cosigners()), self.last_head.root,
                            self.kept_checked)
