@@ -124,6 +124,50 @@ def test_a_recording_that_disagrees_with_the_signed_record_is_refused(copy, caps
         assert f"line {at + 1}: " in replay_refuses(copy, capsys)
 
 
+def test_track_reports_are_held_to_the_digests_anchored_in_the_record(copy, capsys):
+    rec = recording_path(copy)
+    original = lines(rec)
+    reports = sum(len(v["reports"]["rows"]) for v in original if "reports" in v)
+    ledger = read_ledger_export(copy)
+    anchors = sum(e.statement.kind == "recording.anchor" for e in ledger.entries)
+    checked = Replay(read_recording(rec), ledger).cross_check()
+    # The run lasts 40 s, anchored every 10 s and at its stop: every report is anchored.
+    assert checked["anchors"] == anchors >= 4 and checked["anchored_reports"] == reports > 200
+    assert checked["unchecked_anchors"] == 0
+    at = [n for n, v in enumerate(original) if "reports" in v]
+    middle = at[len(at) // 2]
+
+    # One report moved by 1e-7 degrees (about a centimetre).
+    spoiled = [dict(v) for v in original]
+    batch = spoiled[middle]["reports"]
+    rows = [list(r) for r in batch["rows"]]
+    rows[0][2] += 1e-7
+    spoiled[middle] = {"reports": {**batch, "rows": rows}}
+    write_lines(rec, spoiled)
+    assert re.search(r"track reports of rows \d+ to \d+ \(received 2015-11-24 07:10:\S+ to "
+                     r"\S+ \S+\) do not match their digest in record entry \d+: changed since",
+                     replay_refuses(copy, capsys))
+
+    # A batch of reports left out.
+    spoiled = [v for n, v in enumerate(original) if n != middle]
+    spoiled[-1] = {"end": {**spoiled[-1]["end"],
+                           "reports": reports - len(original[middle]["reports"]["rows"]),
+                           "batches": len(at) - 1}}
+    write_lines(rec, spoiled)
+    err = replay_refuses(copy, capsys)
+    assert re.search(rf"{len(original[middle]['reports']['rows'])} of the \d+ track reports of "
+                     r"rows .* anchored in record entry \d+, are missing from the recording", err)
+
+    # A batch of reports shown twice.
+    spoiled = [*original[:middle + 1], original[middle], *original[middle + 1:]]
+    spoiled[-1] = {"end": {**spoiled[-1]["end"],
+                           "reports": reports + len(original[middle]["reports"]["rows"]),
+                           "batches": len(at) + 1}}
+    write_lines(rec, spoiled)
+    assert f"holds report row {original[middle]['reports']['row']} twice" in replay_refuses(
+        copy, capsys)
+
+
 def test_a_recording_of_another_record_is_refused(copy, capsys):
     rec = recording_path(copy)
     values = lines(rec)
@@ -160,7 +204,9 @@ def test_a_window_of_the_recording_replays_as_the_whole_one_does(run, tmp_path):
                  "--from", "2015-11-24T07:10:15Z", "--to", str(t1)]) == 0
     part = Replay(read_recording(recording_path(out)), read_ledger_export(out))
     part.check_binding()
-    part.cross_check()
+    checked = part.cross_check()
+    # Anchors of reports after the window are cut by it: not checkable, and no false alarm.
+    assert checked["anchors"] >= 2 and checked["unchecked_anchors"] >= 1
     assert (part.t_from, part.t_to) == (t0, t1)
     assert part.recording.reports < whole.recording.reports
     for t in (t0, t0 + 0.5, t0 + 7, t1):

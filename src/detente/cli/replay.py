@@ -5,8 +5,9 @@ RECORD_EXPORT is a file written by ``detente export --with-recording --out RECOR
 recording (RECORD_EXPORT's name with .recording before the extension) must be beside it, or
 named with --recording. The record export is verified first, as ``detente verify`` does, and a
 replay of one that does not verify is refused. The recording is not signed: it must name this
-record export, and its hotline traffic and alerts must agree with the signed statements, or
-the replay is refused; its tracks have nothing signed behind them.
+record export, its hotline traffic and alerts must agree with the signed statements, and its
+track reports must hash to the digests the service anchored in the record as it recorded
+them, or the replay is refused. Reports after the last anchor have nothing signed behind them.
 
 Then the console is served read-only at http://127.0.0.1:PORT/ with ?source=replay: choose a
 party, move the slider, play. Ctrl-C stops it.
@@ -67,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{replay.summary()}; its {checked['messages']} hotline messages, "
           f"{checked['acknowledgements']} acknowledgements and {checked['alerts']} recorded "
           "alerts agree with the signed record.")
+    reports = recording.reports
+    print(f"{checked['anchored_reports']:,} of its {reports:,} track reports hash to the "
+          f"digests of {checked['anchors']} anchors in the record; "
+          f"{reports - checked['anchored_reports']:,} have no anchor in this export"
+          + (f" ({checked['unchecked_anchors']} anchors are of reports the recording holds "
+             "only in part: its span cuts them)" if checked["unchecked_anchors"] else "")
+          + ".")
     print(UNSIGNED_NOTE)
     url = f"http://127.0.0.1:{args.port}/"
     print(f"replay: {url}console/?source=replay"

@@ -125,6 +125,14 @@ class LedgerReader:
         """Entry ``index`` as a signed statement."""
         return SignedStatement.parse(self.entry_bytes(index), f"entry {index}")
 
+    def last_of_kind(self, kind: str) -> tuple[int, SignedStatement] | None:
+        """The index and statement of the latest entry of ``kind``, if the log has one."""
+        found = self._store.last_of_kind(kind)
+        if found is None:
+            return None
+        index, data = found
+        return index, SignedStatement.parse(data, f"entry {index}")
+
     def entry_bytes(self, index: int) -> bytes:
         """The stored bytes of entry ``index`` (the Merkle leaf data)."""
         data = self._store.entry(index)

@@ -102,6 +102,9 @@ class ServiceSettings:
     cycle_s: float = 1.0
     stale_s: float = 60.0
     retention_days: float = 7.0
+    # How often the digest of the reports recorded since the last one is said in the record:
+    # reports of the last anchor_s at most are not anchored when the service stops hard.
+    anchor_s: float = 10.0
     token_ttl_s: float = 900.0
     future_tolerance_s: float = 30.0
     max_batch: int = 10_000
@@ -344,6 +347,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         cycle_s=svc.number("cycle_s", 1.0, strict=True),
         stale_s=svc.number("stale_s", 60.0, strict=True),
         retention_days=svc.number("retention_days", 7.0, strict=True),
+        anchor_s=svc.number("anchor_s", 10.0, strict=True),
         token_ttl_s=svc.number("token_ttl_s", 900.0, strict=True),
         future_tolerance_s=svc.number("future_tolerance_s", 30.0),
         max_batch=int(svc.number("max_batch", 10_000, strict=True)),

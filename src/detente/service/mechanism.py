@@ -42,6 +42,7 @@ from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
 from detente.store.intents import IntentIndex, WriteResult
+from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
 
 __all__ = ["CycleStats", "Mechanism", "Subscriber"]
 
@@ -49,6 +50,9 @@ log = logging.getLogger("detente.service")
 
 _PRUNE_EVERY_S = 600.0  # retention is in days: checking every ten minutes is plenty
 _HOTLINE_MEMORY_S = 3_600.0
+# At start, the reports recorded after the last anchor join the first anchor; of a database
+# that holds none (recorded before anchors were), only this many of the latest.
+_ANCHOR_BACKLOG_MAX = 1_000_000
 
 # A partial look at up to this many fresh tracks first narrows the picture to the aircraft near
 # them (one pass over the picture per fresh track); more look at the whole picture.
@@ -115,6 +119,8 @@ class Mechanism:
             self.airspaces, StereographicProjection(*config.centre))
         self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
+        # The recorded reports' digest, said in the record every anchor_s (none without one).
+        self.report_chain = ReportChain() if record is not None else None
         self._head_published = -1
         self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self._seq: dict[str, int] = rec.last_seqs(engine)
@@ -138,6 +144,23 @@ class Mechanism:
         self.alerts.restore(_alert_from_body(b) for b in rec.open_alert_bodies(self.engine))
         self.hotline.restore([HotlineMessage.from_dict(b)
                               for b in rec.message_bodies(self.engine)])
+        if self.record is not None and self.report_chain is not None:
+            last = self.record.ledger.last_of_kind(ANCHOR_KIND)
+            after = 0 if last is None else Anchor.from_body(last[1].statement.body).last_row
+            after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
+            for first, party, ids, values, received in rec.report_runs_after(self.engine, after):
+                self.report_chain.add(first, party, ids, values, received)
+
+    async def anchor(self) -> int:
+        """Say in the record which reports were recorded since the last anchor, with their
+        digest (``detente replay`` checks the recording against it). Returns how many."""
+        if self.record is None or self.report_chain is None:
+            return 0
+        anchors = self.report_chain.cut()
+        if anchors:
+            await self.record.say([(ANCHOR_KIND, a.body(), None) for a in anchors])
+            self.report_chain.confirm(anchors)
+        return sum(a.reports for a in anchors)
 
     def close(self) -> None:
         self.recorder.close()
@@ -161,9 +184,13 @@ class Mechanism:
         period = self.config.settings.cycle_s
         next_t = time.monotonic()
         next_prune = 0.0
+        next_anchor = self.clock.now() + self.config.settings.anchor_s
         while not stop.is_set():
             try:
                 await self.cycle()
+                if self.clock.now() >= next_anchor:
+                    next_anchor = self.clock.now() + self.config.settings.anchor_s
+                    await self.anchor()
                 if time.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = time.monotonic() + _PRUNE_EVERY_S
@@ -176,6 +203,10 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        try:  # a clean stop leaves no recorded report unanchored
+            await self.anchor()
+        except Exception:
+            log.exception("anchoring the last recorded reports failed")
 
     # --- ingest ---------------------------------------------------------------------------------
 
@@ -213,7 +244,7 @@ class Mechanism:
         values = batch.values.copy()
         values[:, 5] %= 360.0
         await asyncio.wrap_future(self.recorder.submit(
-            rec.insert_reports(party, batch.ids, values, now)))
+            rec.insert_reports(party, batch.ids, values, now, self.report_chain)))
         accepted = self.picture.accept_batch(party, batch, now)
         if accepted.changed:
             # A changed prediction may reveal a new conflict: look at once rather than at the

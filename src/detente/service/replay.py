@@ -10,9 +10,11 @@ heads), between two times. The recording is NOT signed: whoever held the databas
 changed it. ``detente replay`` checks what can be checked: the record export first (refused
 if it does not verify), then that the recording names that very record (origin, log key,
 size, root), then that the recording's hotline messages and acknowledgements are the signed
-statements of the record, word for word and author for author, and that every alert the
-record holds is in the recording for each party it went to. Tracks and the other events have
-no signature behind them.
+statements of the record, word for word and author for author, that every alert the record
+holds is in the recording for each party it went to, and that the track reports hash to the
+digests the service said in the record every few seconds as it recorded them
+(``detente.store.report_digest``). Reports after the last of those anchors, and the other
+events, have no signature behind them.
 
 What a party saw at time t is recomputed with the live service's own code: the picture is
 rebuilt from the reports accepted up to t (``Picture``, with the configuration's staleness and
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import base64
 import bisect
+import hashlib
+import itertools
 import json
 import math
 import sys
@@ -61,6 +65,7 @@ from detente.service.frames import shown_tracks
 from detente.service.picture import Picture
 from detente.service.sharing import SharingPolicy
 from detente.store import recording as rec
+from detente.store.report_digest import ANCHOR_KIND, Anchor, rows_bytes
 
 __all__ = [
     "RECORDING_FORMAT",
@@ -82,7 +87,8 @@ UNSIGNED_NOTE = (
     "NOT SIGNED: the recorded states (tracks, alerts as each party was told them, hotline "
     "traffic) come from the service's database as it stood at export. Only the record export "
     "beside this file is signed; detente replay checks this file's hotline traffic and alerts "
-    "against it, and nothing else here has a signature behind it."
+    "against it, and its track reports against the digests the service put in the record "
+    "every few seconds (reports after the last such anchor have none behind them)."
 )
 _SERVICE = "detente"  # the service's author name in the record
 
@@ -117,7 +123,8 @@ def config_document(config: Config) -> dict[str, Any]:
     return {
         "region": {"name": config.region_name, "centre": list(config.centre)},
         "service": {"cycle_s": s.cycle_s, "stale_s": s.stale_s,
-                    "retention_days": s.retention_days, "token_ttl_s": s.token_ttl_s,
+                    "retention_days": s.retention_days, "anchor_s": s.anchor_s,
+                    "token_ttl_s": s.token_ttl_s,
                     "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
                     "max_body_bytes": s.max_body_bytes},
         "parties": [{
@@ -193,9 +200,15 @@ def write_recording(out: IO[bytes], engine: Engine, config: Config, binding: dic
     s = config.settings
     policy = SharingPolicy(config, LocalProjection(*config.centre))
     preroll = s.stale_s + policy.max_delay_s() + s.future_tolerance_s
+    reports_from = None if t_from is None else t_from - preroll
+    # Retention has deleted what was received before the first report the database holds.
+    earliest = rec.first_received(engine)
+    if earliest is not None and (reports_from is None or earliest > reports_from):
+        reports_from = earliest
     out.write(_line({
         "format": RECORDING_FORMAT, "signed": False, "note": UNSIGNED_NOTE, "ledger": binding,
-        "from": t_from, "to": t_to, "exported_at": time.time(),
+        "from": t_from, "to": t_to, "reports_from": reports_from, "reports_to": t_to,
+        "exported_at": time.time(),
     }))
     out.write(_line({"config": config_document(config)}))
     out.write(_line({"airspaces": airspace_collection(config.load_airspaces())}))
@@ -203,11 +216,14 @@ def write_recording(out: IO[bytes], engine: Engine, config: Config, binding: dic
     batch: dict[str, Any] | None = None
     for r in rec.reports_received_between(engine, None if t_from is None else t_from - preroll,
                                           t_to):
-        if batch is None or (batch["party"], batch["received"]) != (r["party"], r["received"]):
+        if batch is None or (batch["party"], batch["received"]) != (r["party"], r["received"]) \
+                or batch["row"] + len(batch["rows"]) != r["rowid"]:
             if batch is not None:
                 out.write(_line({"reports": batch}))
                 counts["batches"] += 1
-            batch = {"party": r["party"], "received": r["received"], "rows": []}
+            # "row": the first's rowid, which the record's anchors name (the others follow).
+            batch = {"party": r["party"], "received": r["received"], "row": r["rowid"],
+                     "rows": []}
         batch["rows"].append([r["track_id"], r["t"], r["lat"], r["lon"], r["alt_m"],
                               r["gs_mps"], r["trk_deg"], r["vs_mps"]])
         counts["reports"] += 1
@@ -284,6 +300,7 @@ class Batch:
     received: float
     ids: list[str]
     values: np.ndarray
+    first_row: int | None = None  # the rowid of the first report, which anchors name
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -322,7 +339,7 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def _batch(party: str, received: float, rows: Any, where: str) -> Batch:
+def _batch(party: str, received: float, rows: Any, first_row: Any, where: str) -> Batch:
     shape = "expected rows of [id, t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps]"
     if not isinstance(rows, list) or not all(
             isinstance(r, list) and len(r) == 8 and isinstance(r[0], str) for r in rows):
@@ -336,7 +353,9 @@ def _batch(party: str, received: float, rows: Any, where: str) -> Batch:
         raise InputError(f"{where}: {shape}, numbers") from None
     if not np.isfinite(values).all():
         raise InputError(f"{where}: a report with a number that is not finite")
-    return Batch(party, received, [sys.intern(r[0]) for r in rows], values)
+    if first_row is not None and (type(first_row) is not int or first_row < 1):
+        raise InputError(f"{where}: row: expected a rowid (an integer >= 1), got {first_row!r}")
+    return Batch(party, received, [sys.intern(r[0]) for r in rows], values, first_row)
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -382,7 +401,8 @@ def read_recording(path: str | Path) -> Recording:
                     raise InputError(f"{where}: reports of an undeclared party "
                                      f"{body.get('party')!r}")
                 received = _number(body.get("received"), f"{where}: received")
-                batches.append(_batch(body["party"], received, body.get("rows"), where))
+                batches.append(_batch(body["party"], received, body.get("rows"),
+                                      body.get("row"), where))
             elif kind == "event":
                 try:
                     events.append(Event(str(body["party"]), int(body["seq"]),
@@ -403,6 +423,21 @@ def read_recording(path: str | Path) -> Recording:
     if any(end.get(k) != v for k, v in got.items()):
         raise InputError(f"{p}: the end line counts {end}, the file holds {got}")
     return Recording(p, header, config, airspaces, batches, events)
+
+
+def _rows_between(runs: list[tuple[int, Batch]], starts: list[int], first: int, last: int
+                  ) -> list[tuple[str, list[str], np.ndarray, float]]:
+    """The recording's reports of rows ``first`` to ``last``, in row order, as pieces of
+    batches (party, ids, values, received); rows it lacks are left out."""
+    out = []
+    k = max(bisect.bisect_right(starts, first) - 1, 0)
+    while k < len(runs) and runs[k][0] <= last:
+        start, b = runs[k]
+        i0, i1 = max(first - start, 0), min(last - start + 1, len(b))
+        if i0 < i1:
+            out.append((b.party, b.ids[i0:i1], b.values[i0:i1], b.received))
+        k += 1
+    return out
 
 
 # --- the replay -----------------------------------------------------------------------------------
@@ -454,6 +489,7 @@ class Replay:
         self.settled_times = [t for t, _ in settled]
         self.settled_sizes = list(np.maximum.accumulate([s for _, s in settled])) if settled \
             else []
+        self.checked: dict[str, int] = {}  # what cross_check found, once it has run
         self._window: dict[int, list[TrackReport]] = {}  # see picture_at
         self._leaves: list[bytes] | None = None  # for receipts, computed when first asked
         self._nodes: dict[NodeID, bytes] = {}
@@ -491,8 +527,9 @@ class Replay:
                 f"{', '.join(f'{k} {got[k]}' for k in bad)})")
 
     def cross_check(self) -> dict[str, int]:
-        """Hold the recording's hotline traffic and alerts to the signed record. Raises
-        VerificationError at the first disagreement; returns what was checked."""
+        """Hold the recording's hotline traffic, alerts and track reports (``check_anchors``)
+        to the signed record. Raises VerificationError at the first disagreement; returns
+        what was checked."""
         entries = self.ledger.entries
         acks = {}
         for index, e in enumerate(entries):
@@ -563,6 +600,55 @@ class Replay:
                         f"{', '.join(st.body.get('parties', []))}, but the recording never "
                         f"tells {party} of it")
             checked["alerts"] += 1
+        self.checked = checked | self.check_anchors()
+        return self.checked
+
+    def check_anchors(self) -> dict[str, int]:
+        """Hold the recording's track reports to the digests the service said in the record
+        (``recording.anchor`` statements): every anchored run of reports the recording holds
+        must be whole and hash to its digest. A run that the recording's report span cuts
+        (its start, or retention, or the export's window) is not checkable; one wholly inside
+        the span must be there. Raises VerificationError; returns what was checked."""
+        runs = sorted(((b.first_row, b) for b in self.batches if b.first_row is not None),
+                      key=lambda run: run[0])
+        starts = [first for first, _ in runs]
+        for (f0, b0), (f1, _) in itertools.pairwise(runs):
+            if f0 + len(b0) > f1:
+                raise VerificationError(f"the recording holds report row {f1} twice")
+        header = self.recording.header
+        lo = header.get("reports_from")
+        hi = header.get("reports_to")
+        lo = -math.inf if lo is None else float(lo)
+        hi = math.inf if hi is None else float(hi)
+        checked = {"anchors": 0, "anchored_reports": 0, "unchecked_anchors": 0}
+        for index, e in enumerate(self.ledger.entries):
+            st = e.statement
+            if st.kind != ANCHOR_KIND or st.author != _SERVICE:
+                continue
+            try:
+                anchor = Anchor.from_body(st.body)
+            except ValueError as exc:
+                raise VerificationError(f"record entry {index}: not an anchor ({exc})") from None
+            pieces = _rows_between(runs, starts, anchor.first_row, anchor.last_row)
+            present = sum(len(ids) for _, ids, _, _ in pieces)
+            what = (f"track reports of rows {anchor.first_row} to {anchor.last_row} (received "
+                    f"{_clock(anchor.received_from)} to {_clock(anchor.received_to)})")
+            if present == anchor.reports:
+                digest = hashlib.sha256()
+                for party, ids, values, received in pieces:
+                    digest.update(rows_bytes(party, ids, values, received))
+                if digest.hexdigest() != anchor.sha256:
+                    raise VerificationError(
+                        f"the recording's {what} do not match their digest in record entry "
+                        f"{index}: changed since the service recorded them")
+                checked["anchors"] += 1
+                checked["anchored_reports"] += present
+            elif lo <= anchor.received_from and anchor.received_to <= hi:
+                raise VerificationError(
+                    f"{anchor.reports - present} of the {anchor.reports} {what}, anchored in "
+                    f"record entry {index}, are missing from the recording")
+            else:
+                checked["unchecked_anchors"] += 1
         return checked
 
     def _told_of_alerts(self, viewer: str, parties: list[str]) -> bool:
@@ -588,6 +674,7 @@ class Replay:
                        "size": rep.entries, "root": rep.root.hex(), "verified": True},
             "recording": {"file": self.recording.path.name, "signed": False,
                           "note": UNSIGNED_NOTE, "reports": self.recording.reports,
+                          "anchored_reports": self.checked.get("anchored_reports"),
                           "events": len(self.recording.events)},
         }
 

@@ -186,6 +186,14 @@ class LedgerStore:
             return conn.execute(
                 select(_ENTRIES.c.data).where(_ENTRIES.c.idx == index)).scalar_one_or_none()
 
+    def last_of_kind(self, kind: str) -> tuple[int, bytes] | None:
+        """The latest entry of ``kind`` (the index on kind serves it), if any."""
+        with self._read() as conn:
+            row = conn.execute(select(_ENTRIES.c.idx, _ENTRIES.c.data)
+                               .where(_ENTRIES.c.kind == kind)
+                               .order_by(_ENTRIES.c.idx.desc()).limit(1)).first()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
     def entries(self, start: int = 0, stop: int | None = None,
                 kind_prefix: str | None = None) -> Iterator[tuple[int, bytes]]:
         """``(index, data)`` in index order, streamed in chunks."""

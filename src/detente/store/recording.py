@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
 from detente.store.database import Base, positional_insert, write_transaction
+from detente.store.report_digest import ReportChain
 
 __all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
 
@@ -81,7 +82,8 @@ events_table = Table(
     Index("ix_events_party_seq", "party", "seq", unique=True),
 )
 
-Work = Callable[[Any], None]  # gets a Connection inside the open transaction
+# Gets a Connection inside the open transaction; may return what to do once it is committed.
+Work = Callable[[Any], "Callable[[], None] | None"]
 
 
 class Recorder:
@@ -90,7 +92,8 @@ class Recorder:
     ``submit(work)`` queues a function that writes through the connection it is given; the
     returned Future resolves once the transaction holding it is committed (durable: SQLite
     runs with synchronous=FULL), or fails with a StoreError. Work items queued while a commit
-    is in flight share the next one.
+    is in flight share the next one. A work item may return a function: it is called in this
+    thread once the transaction is committed, in commit order, and never if it is not.
     """
 
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
@@ -130,10 +133,13 @@ class Recorder:
                 return
 
     def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
+        committed = []
         try:
             with write_transaction(self.engine) as conn:
                 for work, _ in group:
-                    work(conn)
+                    then = work(conn)
+                    if then is not None:
+                        committed.append(then)
         except SQLAlchemyError as exc:
             # One bad item must not sink the others: retry them one by one.
             if len(group) > 1:
@@ -149,6 +155,8 @@ class Recorder:
                 return
             group[0][1].set_exception(exc)
             return
+        for then in committed:
+            then()
         for _, fut in group:
             fut.set_result(None)
 
@@ -157,21 +165,27 @@ _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "
                   "trk_deg", "vs_mps")
 
 
-def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float
-                   ) -> Work:
-    """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order.
+def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float,
+                   chain: ReportChain | None = None) -> Work:
+    """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
+    ``chain``, the rows go into its digest once they are committed.
 
     Tuples straight to the driver: at 10,000 reports a second, building a parameter dict per
     row through SQLAlchemy's compiler cost twice the insert itself.
     """
     assert values.shape[1:] == (len(REPORT_COLUMNS),)
 
-    def work(conn: Any) -> None:
+    def work(conn: Any) -> Callable[[], None] | None:
         if not len(ids):
-            return
+            return None
         sql = positional_insert(reports_table.name, _REPORT_FIELDS, conn.dialect.paramstyle)
         conn.exec_driver_sql(sql, [(party, i, received, *v)
                                    for i, v in zip(ids, values.tolist(), strict=True)])
+        if chain is None:
+            return None
+        # One writer, one statement: the rows took the rowids up to the largest, in order.
+        last = int(conn.execute(select(func.max(reports_table.c.rowid))).scalar_one())
+        return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
 
 
@@ -252,6 +266,44 @@ def recent_reports(engine: Engine, since: float, received_since: float
         ids = [g[0] for g in got]
         out[party] = (ids, np.array([g[1:] for g in got], dtype=np.float64))
     return out
+
+
+def last_report_row(engine: Engine) -> int:
+    """The largest rowid of the recorded reports (0: none)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(reports_table.c.rowid))).scalar() or 0)
+
+
+def first_received(engine: Engine) -> float | None:
+    """When the earliest report the database still holds was received (None: none)."""
+    with engine.connect() as conn:
+        value = conn.execute(select(func.min(reports_table.c.received))).scalar()
+    return None if value is None else float(value)
+
+
+def report_runs_after(engine: Engine, row: int, chunk: int = 20_000
+                      ) -> Iterator[tuple[int, str, list[str], np.ndarray, np.ndarray]]:
+    """The reports recorded after rowid ``row``, in rowid order, as runs of one party's
+    consecutive rows: (first rowid, party, ids, (n, 7) values, (n,) received)."""
+    r = reports_table.c
+    columns = (r.rowid, r.party, r.track_id, r.received, *(getattr(r, c) for c in REPORT_COLUMNS))
+    last = row
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(select(*columns).where(r.rowid > last)
+                                .order_by(r.rowid).limit(chunk)).all()
+        if not rows:
+            return
+        start = 0
+        for k in range(1, len(rows) + 1):
+            if k == len(rows) or rows[k][1] != rows[start][1] \
+                    or rows[k][0] != rows[k - 1][0] + 1:
+                run = rows[start:k]
+                yield (int(run[0][0]), run[0][1], [x[2] for x in run],
+                       np.array([x[4:] for x in run], dtype=np.float64).reshape(len(run), 7),
+                       np.array([x[3] for x in run], dtype=np.float64))
+                start = k
+        last = int(rows[-1][0])
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
