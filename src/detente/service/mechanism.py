@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -456,12 +457,25 @@ class Mechanism:
         found = await self.findings(now)
         detect_s = time.perf_counter() - t0
         transitions = self.alerts.cycle(found, now)
+        marks = [time.perf_counter()]
         await self._publish_transitions(transitions, now)
+        marks.append(time.perf_counter())
         await self._escalate(now)
+        marks.append(time.perf_counter())
         await self._publish_head(now)
+        marks.append(time.perf_counter())
         await self._push_pictures(now)
+        marks.append(time.perf_counter())
+        total_s = marks[-1] - started
         self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
-                                     detect_s, time.perf_counter() - started)
+                                     detect_s, total_s)
+        if total_s > self.config.settings.cycle_s:
+            # A cycle longer than its period delays the next: say where the time went.
+            a, b, c, d = (later - earlier for earlier, later in itertools.pairwise(marks))
+            log.warning("detection cycle took %.3f s: detection %.3f s, %d alert changes "
+                        "recorded and published %.3f s, escalation %.3f s, tree head %.3f s, "
+                        "picture frames %.3f s", total_s, detect_s, len(transitions), a, b, c,
+                        d)
         return transitions
 
     async def acknowledge_alert(self, party: str, official: str | None, alert_id: str

@@ -93,7 +93,8 @@ class Recorder:
     returned Future resolves once the transaction holding it is committed (durable: SQLite
     runs with synchronous=FULL), or fails with a StoreError. Work items queued while a commit
     is in flight share the next one. A work item may return a function: it is called in this
-    thread once the transaction is committed, in commit order, and never if it is not.
+    thread once the transaction is committed (and its callers told), in commit order, before
+    the next transaction, and never if it is not committed.
     """
 
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
@@ -155,10 +156,11 @@ class Recorder:
                 return
             group[0][1].set_exception(exc)
             return
-        for then in committed:
-            then()
         for _, fut in group:
             fut.set_result(None)
+        # After the callers are released: what runs here (hashing) is nobody's wait.
+        for then in committed:
+            then()
 
 
 _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "gs_mps",
