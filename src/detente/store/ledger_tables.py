@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base, positional_insert, write_transaction
+from detente.store.database import Base, insert_rows, write_transaction
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -165,14 +165,12 @@ class LedgerStore:
         """
         try:
             with write_transaction(self._engine) as conn:
-                # Positional rows straight to the driver's executemany: the Core insert builds
-                # and processes a parameter dict per row, which costs more than SQLite's insert.
-                insert_entries, insert_nodes = _batch_inserts(conn.dialect.paramstyle)
-                conn.exec_driver_sql(insert_entries, [
+                # Positional rows straight to the driver: the Core insert builds and processes a
+                # parameter dict per row, which costs more than SQLite's insert.
+                insert_rows(conn, _ENTRIES.name, ("idx", "kind", "author", "data"), [
                     (first + k, kind, author, data)
                     for k, (kind, author, data) in enumerate(entries)])
-                if nodes:
-                    conn.exec_driver_sql(insert_nodes, list(nodes))
+                insert_rows(conn, _NODES.name, ("level", "idx", "hash"), nodes)
                 row = head() if callable(head) else head
                 conn.execute(_HEADS.insert(), [_head_params(row)])
         except IntegrityError as exc:
@@ -293,11 +291,6 @@ def _nodes_sql(count: int) -> TextClause:
     where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
     return text(f"SELECT level, idx, hash FROM {_NODES.name} WHERE {where}")
 
-
-def _batch_inserts(paramstyle: str) -> tuple[str, str]:
-    """The INSERTs of ``commit_batch`` with positional parameters in the driver's style."""
-    return (positional_insert(_ENTRIES.name, ("idx", "kind", "author", "data"), paramstyle),
-            positional_insert(_NODES.name, ("level", "idx", "hash"), paramstyle))
 
 
 def _head_params(head: HeadRow) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, positional_insert, write_transaction
+from detente.store.database import Base, insert_rows, write_transaction
 from detente.store.report_digest import ReportChain
 
 __all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
@@ -172,17 +172,16 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
     """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
     ``chain``, the rows go into its digest once they are committed.
 
-    Tuples straight to the driver: at 10,000 reports a second, building a parameter dict per
-    row through SQLAlchemy's compiler cost twice the insert itself.
+    Tuples straight to the driver (``insert_rows``): at 10,000 reports a second, building a
+    parameter dict per row through SQLAlchemy's compiler cost twice the insert itself.
     """
     assert values.shape[1:] == (len(REPORT_COLUMNS),)
 
     def work(conn: Any) -> Callable[[], None] | None:
         if not len(ids):
             return None
-        sql = positional_insert(reports_table.name, _REPORT_FIELDS, conn.dialect.paramstyle)
-        conn.exec_driver_sql(sql, [(party, i, received, *v)
-                                   for i, v in zip(ids, values.tolist(), strict=True)])
+        insert_rows(conn, reports_table.name, _REPORT_FIELDS,
+                    [(party, i, received, *v) for i, v in zip(ids, values.tolist(), strict=True)])
         if chain is None:
             return None
         # One writer, one statement: the rows took the rowids up to the largest, in order.
