@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 from sqlalchemy import func, select
 
@@ -28,3 +30,22 @@ def test_retention_deletes_in_chunks_until_nothing_older_is_left(tmp_path):
         left = conn.execute(select(rec.reports_table.c.track_id)).scalars().all()
         assert sorted(left) == [f"new{k}" for k in range(4)]
         assert conn.execute(select(func.count()).select_from(rec.events_table)).scalar() == 0
+
+
+def test_retention_finds_what_to_delete_through_indexes_even_in_an_older_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    open_database(url).dispose()
+    # A database from before the retention indexes: they are added when it is opened again.
+    raw = sqlite3.connect(tmp_path / "r.sqlite")
+    raw.execute("DROP INDEX ix_events_t")
+    raw.execute("DROP INDEX ix_alerts_open_updated_at")
+    raw.commit()
+    raw.close()
+    engine = open_database(url)
+    with engine.connect() as conn:
+        for table, older in (("events", "t < 5"), ("alerts", "open = 0 AND updated_at < 5"),
+                             ("track_reports", "received < 5")):
+            plan = " ".join(row[3] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN SELECT rowid FROM {table} WHERE {older} LIMIT 10"))
+            assert "USING" in plan and "INDEX" in plan and "SCAN" not in plan, (table, plan)
+    engine.dispose()

@@ -54,6 +54,11 @@ def open_database(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> En
             event.listen(engine, "connect", _sqlite_pragmas)
         if create:
             Base.metadata.create_all(engine)
+            # create_all adds no index to a table that exists: a database made by an earlier
+            # version gets the indexes added since.
+            for table in Base.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(engine, checkfirst=True)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open database {url}: {exc}") from exc
     return engine

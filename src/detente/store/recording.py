@@ -62,6 +62,7 @@ alerts_table = Table(
     Column("open", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("body", Text, nullable=False),  # JSON of the Alert, service-private fields included
+    Index("ix_alerts_open_updated_at", "open", "updated_at"),  # for retention
 )
 
 hotline_table = Table(
@@ -80,6 +81,9 @@ events_table = Table(
     Column("type", String(32), nullable=False),
     Column("body", Text, nullable=False),
     Index("ix_events_party_seq", "party", "seq", unique=True),
+    # For retention: without it, each pass scanned every event (0.16 s per 2 million, a week
+    # of busy traffic in seconds) inside a write transaction that every writer waits for.
+    Index("ix_events_t", "t"),
 )
 
 # Gets a Connection inside the open transaction; may return what to do once it is committed.
