@@ -17,6 +17,8 @@ def test_retention_deletes_in_chunks_until_nothing_older_is_left(tmp_path):
     with write_transaction(engine) as conn:
         rec.insert_reports("A", [f"old{k}" for k in range(10)], values, received=100.0)(conn)
         rec.insert_reports("A", [f"new{k}" for k in range(4)], values[:4], received=200.0)(conn)
+        rec.upsert_message("m-old", 100.0, {"id": "m-old"})(conn)
+        rec.upsert_message("m-new", 200.0, {"id": "m-new"})(conn)
     rounds = []
     while True:
         work, deleted = rec.prune_before(150.0, chunk=3)
@@ -30,6 +32,7 @@ def test_retention_deletes_in_chunks_until_nothing_older_is_left(tmp_path):
         left = conn.execute(select(rec.reports_table.c.track_id)).scalars().all()
         assert sorted(left) == [f"new{k}" for k in range(4)]
         assert conn.execute(select(func.count()).select_from(rec.events_table)).scalar() == 0
+        assert conn.execute(select(rec.hotline_table.c.id)).scalars().all() == ["m-new"]
 
 
 def test_retention_finds_what_to_delete_through_indexes_even_in_an_older_database(tmp_path):
@@ -39,12 +42,14 @@ def test_retention_finds_what_to_delete_through_indexes_even_in_an_older_databas
     raw = sqlite3.connect(tmp_path / "r.sqlite")
     raw.execute("DROP INDEX ix_events_t")
     raw.execute("DROP INDEX ix_alerts_open_updated_at")
+    raw.execute("DROP INDEX ix_hotline_messages_updated_at")
     raw.commit()
     raw.close()
     engine = open_database(url)
     with engine.connect() as conn:
         for table, older in (("events", "t < 5"), ("alerts", "open = 0 AND updated_at < 5"),
-                             ("track_reports", "received < 5")):
+                             ("track_reports", "received < 5"),
+                             ("hotline_messages", "updated_at < 5")):
             plan = " ".join(row[3] for row in conn.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN SELECT rowid FROM {table} WHERE {older} LIMIT 10"))
             assert "USING" in plan and "INDEX" in plan and "SCAN" not in plan, (table, plan)

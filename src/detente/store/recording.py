@@ -70,6 +70,7 @@ hotline_table = Table(
     Column("id", String(64), primary_key=True),
     Column("updated_at", Float, nullable=False),
     Column("body", Text, nullable=False),  # JSON of the HotlineMessage
+    Index("ix_hotline_messages_updated_at", "updated_at"),  # for retention
 )
 
 events_table = Table(
@@ -213,10 +214,11 @@ PRUNE_CHUNK = 20_000  # rows per transaction: writers wait at most one chunk's d
 
 
 def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
-    """Retention: one chunk of the reports and events older than ``t`` (s) and of the closed
-    alerts last changed before it. Submit the work again while ``deleted[0]`` (set by the
-    work) equals ``chunk``: a day of reports at 10,000 a second deleted in one transaction
-    would keep every other writer out for minutes."""
+    """Retention: one chunk of the reports and events older than ``t`` (s), of the closed
+    alerts and of the hotline messages last changed before it (a message whose deadline ran
+    changed when it did; the record keeps every message for good). Submit the work again
+    while ``deleted[0]`` (set by the work) equals ``chunk``: a day of reports at 10,000 a
+    second deleted in one transaction would keep every other writer out for minutes."""
     deleted = [0]
 
     def work(conn: Any) -> None:
@@ -224,7 +226,8 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
         for table, older in ((reports_table, reports_table.c.received < t),
                              (events_table, events_table.c.t < t),
                              (alerts_table, (alerts_table.c.open == 0)
-                              & (alerts_table.c.updated_at < t))):
+                              & (alerts_table.c.updated_at < t)),
+                             (hotline_table, hotline_table.c.updated_at < t)):
             key = next(iter(table.primary_key.columns))
             n = max(n, conn.execute(delete(table).where(
                 key.in_(select(key).where(older).limit(chunk)))).rowcount)
