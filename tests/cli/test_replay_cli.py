@@ -167,6 +167,11 @@ def test_track_reports_are_held_to_the_digests_anchored_in_the_record(copy, caps
     assert f"holds report row {original[middle]['reports']['row']} twice" in replay_refuses(
         copy, capsys)
 
+    # A header whose report span is not a number.
+    write_lines(rec, [{**original[0], "reports_from": "yesterday"}, *original[1:]])
+    assert "line 1: reports_from: expected a finite number, got 'yesterday'" in replay_refuses(
+        copy, capsys)
+
 
 def test_a_recording_of_another_record_is_refused(copy, capsys):
     rec = recording_path(copy)

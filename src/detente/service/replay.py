@@ -618,8 +618,9 @@ class Replay:
         header = self.recording.header
         lo = header.get("reports_from")
         hi = header.get("reports_to")
-        lo = -math.inf if lo is None else float(lo)
-        hi = math.inf if hi is None else float(hi)
+        where = f"{self.recording.path}, line 1"
+        lo = -math.inf if lo is None else _number(lo, f"{where}: reports_from")
+        hi = math.inf if hi is None else _number(hi, f"{where}: reports_to")
         checked = {"anchors": 0, "anchored_reports": 0, "unchecked_anchors": 0}
         for index, e in enumerate(self.ledger.entries):
             st = e.statement
