@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -167,6 +168,11 @@ def test_track_reports_are_held_to_the_digests_anchored_in_the_record(copy, caps
     assert f"holds report row {original[middle]['reports']['row']} twice" in replay_refuses(
         copy, capsys)
 
+    # A thinned anchor passed off as one the span cuts: the span moved past reports it holds.
+    write_lines(rec, [{**original[0], "reports_from": original[middle]["reports"]["received"]},
+                      *original[1:]])
+    assert "outside the span its first line states" in replay_refuses(copy, capsys)
+
     # A header whose report span is not a number.
     write_lines(rec, [{**original[0], "reports_from": "yesterday"}, *original[1:]])
     assert "line 1: reports_from: expected a finite number, got 'yesterday'" in replay_refuses(
@@ -217,6 +223,24 @@ def test_a_window_of_the_recording_replays_as_the_whole_one_does(run, tmp_path):
     for t in (t0, t0 + 0.5, t0 + 7, t1):
         for party in ("TUR", "RUS", "COA"):
             assert part.view(party, t) == whole.view(party, t)
+
+
+def test_a_database_whose_reports_are_all_gone_exports_a_recording_that_replays(run, tmp_path):
+    # As after retention took every report: no anchor can be checked, and none is refused.
+    path = tmp_path / "pruned.sqlite"
+    source = sqlite3.connect(run.export.parent / "detente.sqlite")
+    source.backup(target := sqlite3.connect(path))
+    source.close()
+    target.execute("DELETE FROM track_reports")
+    target.commit()
+    target.close()
+    out = tmp_path / "pruned.jsonl"
+    assert main(["export", "--db", f"sqlite:///{path}", "--out", str(out),
+                 "--with-recording"]) == 0
+    pruned = Replay(read_recording(recording_path(out)), read_ledger_export(out))
+    assert pruned.recording.reports == 0
+    checked = pruned.cross_check()
+    assert checked["anchors"] == 0 and checked["unchecked_anchors"] >= 4
 
 
 def test_replay_serves_the_console_and_stops_on_ctrl_c(run, tmp_path):

@@ -43,7 +43,7 @@ import numpy as np
 import shapely
 import shapely.geometry
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from detente.errors import InputError, VerificationError
 from detente.geo.projection import LocalProjection
@@ -65,6 +65,7 @@ from detente.service.frames import shown_tracks
 from detente.service.picture import Picture
 from detente.service.sharing import SharingPolicy
 from detente.store import recording as rec
+from detente.store.database import read_snapshot
 from detente.store.report_digest import ANCHOR_KIND, Anchor, rows_bytes
 
 __all__ = [
@@ -196,7 +197,17 @@ def write_recording(out: IO[bytes], engine: Engine, config: Config, binding: dic
     ``t_from`` are included too, so that the picture at ``t_from`` is whole; events before
     ``t_from`` are reduced to the latest of each alert, message and tree head per party, so
     that what was open at ``t_from`` is there. Returns counts.
+
+    Everything is read from one snapshot of the database: a service recording and pruning
+    meanwhile cannot tear it (a prune between two reads would leave anchored reports out).
     """
+    with read_snapshot(engine) as snapshot:
+        return _write_recording(out, snapshot, config, binding, t_from, t_to)
+
+
+def _write_recording(out: IO[bytes], engine: Connection, config: Config,
+                     binding: dict[str, Any], t_from: float | None, t_to: float | None
+                     ) -> dict[str, int]:
     s = config.settings
     policy = SharingPolicy(config, LocalProjection(*config.centre))
     preroll = s.stale_s + policy.max_delay_s() + s.future_tolerance_s
@@ -238,7 +249,7 @@ def write_recording(out: IO[bytes], engine: Engine, config: Config, binding: dic
     return counts
 
 
-def _events(engine: Engine, t_from: float | None, t_to: float | None
+def _events(engine: Connection, t_from: float | None, t_to: float | None
             ) -> Iterator[tuple[str, int, float, str, Any]]:
     """Events up to ``t_to``; those before ``t_from`` only as the latest of each thing."""
     before: dict[tuple[str, str, Any], tuple[str, int, float, str, Any]] = {}
@@ -616,11 +627,20 @@ class Replay:
             if f0 + len(b0) > f1:
                 raise VerificationError(f"the recording holds report row {f1} twice")
         header = self.recording.header
-        lo = header.get("reports_from")
-        hi = header.get("reports_to")
         where = f"{self.recording.path}, line 1"
+        lo, hi = header.get("reports_from"), header.get("reports_to")
         lo = -math.inf if lo is None else _number(lo, f"{where}: reports_from")
         hi = math.inf if hi is None else _number(hi, f"{where}: reports_to")
+        # The span tells an anchor the recording cuts from one it thins: a report outside it
+        # means the line was moved to pass a thinned anchor off as a cut one.
+        outside = [b for b in self.batches if not lo <= b.received <= hi]
+        if outside:
+            raise VerificationError(
+                f"the recording holds reports received at {_clock(outside[0].received)}, "
+                "outside the span its first line states (reports_from "
+                f"{header.get('reports_from')}, reports_to {header.get('reports_to')})")
+        if not runs:  # nothing held (all pruned, or a window with none): nothing to check
+            lo = hi = math.nan
         checked = {"anchors": 0, "anchored_reports": 0, "unchecked_anchors": 0}
         for index, e in enumerate(self.ledger.entries):
             st = e.statement

@@ -23,7 +23,7 @@ from detente.errors import StoreError
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "Base", "insert_rows", "open_database", "positional_insert",
-    "write_transaction",
+    "read_snapshot", "reading", "write_transaction",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///detente.sqlite"
@@ -169,3 +169,36 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the database as it was at the first of them, however
+    many statements they take and whatever writers commit meanwhile (an export, while the
+    service records and prunes).
+
+    SQLite's driver begins no transaction before a read, so each statement would see the
+    latest commit: here BEGIN is sent explicitly (in WAL mode a read transaction keeps its
+    snapshot until it ends). Elsewhere, a REPEATABLE READ transaction.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+
+@contextlib.contextmanager
+def reading(source: Engine | Connection) -> Iterator[Connection]:
+    """``source`` itself if it is a connection (a snapshot, say), else a new one."""
+    if isinstance(source, Connection):
+        yield source
+    else:
+        with source.connect() as conn:
+            yield conn

@@ -9,6 +9,7 @@ ingests share one fsync while each caller still learns that *its* rows are durab
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -35,8 +37,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, insert_rows, write_transaction
+from detente.store.database import Base, insert_rows, reading, write_transaction
 from detente.store.report_digest import ReportChain
+
+log = logging.getLogger("detente.store")
 
 __all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
 
@@ -165,7 +169,10 @@ class Recorder:
             fut.set_result(None)
         # After the callers are released: what runs here (hashing) is nobody's wait.
         for then in committed:
-            then()
+            try:
+                then()
+            except Exception:  # the writes are durable; this thread must live on
+                log.exception("after a recorder commit")
 
 
 _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "gs_mps",
@@ -223,7 +230,11 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
 
     def work(conn: Any) -> None:
         n = 0
-        for table, older in ((reports_table, reports_table.c.received < t),
+        # The latest report stays: SQLite numbers a new row max(rowid) + 1, and a rowid the
+        # record's anchors name must never be given to another report.
+        latest = select(func.max(reports_table.c.rowid)).scalar_subquery()
+        for table, older in ((reports_table, (reports_table.c.received < t)
+                              & (reports_table.c.rowid < latest)),
                              (events_table, events_table.c.t < t),
                              (alerts_table, (alerts_table.c.open == 0)
                               & (alerts_table.c.updated_at < t)),
@@ -282,9 +293,9 @@ def last_report_row(engine: Engine) -> int:
         return int(conn.execute(select(func.max(reports_table.c.rowid))).scalar() or 0)
 
 
-def first_received(engine: Engine) -> float | None:
+def first_received(source: Engine | Connection) -> float | None:
     """When the earliest report the database still holds was received (None: none)."""
-    with engine.connect() as conn:
+    with reading(source) as conn:
         value = conn.execute(select(func.min(reports_table.c.received))).scalar()
     return None if value is None else float(value)
 
@@ -337,14 +348,15 @@ def message_bodies(engine: Engine) -> list[dict[str, Any]]:
 # --- reading the recording back (``detente export --with-recording``) ------------------------
 
 
-def reports_received_between(engine: Engine, t0: float | None, t1: float | None,
+def reports_received_between(source: Engine | Connection, t0: float | None, t1: float | None,
                              chunk: int = 20_000) -> Iterator[dict[str, Any]]:
     """Every accepted report received in [t0, t1] (either None: unbounded), in the order the
-    service accepted them (one batch's rows together), streamed ``chunk`` rows at a time."""
+    service accepted them (one batch's rows together), streamed ``chunk`` rows at a time
+    (from one snapshot if ``source`` is a ``read_snapshot``)."""
     cond = _between(reports_table.c.received, t0, t1)
     last = 0
     while True:
-        with engine.connect() as conn:
+        with reading(source) as conn:
             rows = conn.execute(
                 select(reports_table).where(cond & (reports_table.c.rowid > last))
                 .order_by(reports_table.c.rowid).limit(chunk)
@@ -356,11 +368,12 @@ def reports_received_between(engine: Engine, t0: float | None, t1: float | None,
         last = int(rows[-1]["rowid"])
 
 
-def events_until(engine: Engine, t1: float | None) -> Iterator[tuple[str, int, float, str, Any]]:
+def events_until(source: Engine | Connection, t1: float | None
+                 ) -> Iterator[tuple[str, int, float, str, Any]]:
     """Every party's durable events published at or before ``t1`` (None: all), as (party, seq,
     t, type, data), party by party in sequence order."""
     cond = _between(events_table.c.t, None, t1)
-    with engine.connect() as conn:
+    with reading(source) as conn:
         rows = conn.execute(
             select(events_table.c.party, events_table.c.seq, events_table.c.t,
                    events_table.c.type, events_table.c.body)
