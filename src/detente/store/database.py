@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -113,8 +114,6 @@ def _sqlite_max_parameters(conn: Connection) -> int:
     getlimit = getattr(raw, "getlimit", None)  # Python 3.11+
     if getlimit is None:
         return _SQLITE_DEFAULT_MAX_PARAMETERS
-    import sqlite3
-
     return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 

@@ -8,6 +8,7 @@ ingests share one fsync while each caller still learns that *its* rows are durab
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue
@@ -90,6 +91,9 @@ events_table = Table(
     # of busy traffic in seconds) inside a write transaction that every writer waits for.
     Index("ix_events_t", "t"),
 )
+
+# The largest rowid of the recorded reports: a new row takes the next one (SQLite).
+_LATEST_REPORT_ROW = select(func.max(reports_table.c.rowid))
 
 # Gets a Connection inside the open transaction; may return what to do once it is committed.
 Work = Callable[[Any], "Callable[[], None] | None"]
@@ -197,7 +201,7 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
         if chain is None:
             return None
         # One writer, one statement: the rows took the rowids up to the largest, in order.
-        last = int(conn.execute(select(func.max(reports_table.c.rowid))).scalar_one())
+        last = int(conn.execute(_LATEST_REPORT_ROW).scalar_one())
         return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
 
@@ -232,7 +236,7 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
         n = 0
         # The latest report stays: SQLite numbers a new row max(rowid) + 1, and a rowid the
         # record's anchors name must never be given to another report.
-        latest = select(func.max(reports_table.c.rowid)).scalar_subquery()
+        latest = _LATEST_REPORT_ROW.scalar_subquery()
         for table, older in ((reports_table, (reports_table.c.received < t)
                               & (reports_table.c.rowid < latest)),
                              (events_table, events_table.c.t < t),
@@ -290,7 +294,7 @@ def recent_reports(engine: Engine, since: float, received_since: float
 def last_report_row(engine: Engine) -> int:
     """The largest rowid of the recorded reports (0: none)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.max(reports_table.c.rowid))).scalar() or 0)
+        return int(conn.execute(_LATEST_REPORT_ROW).scalar() or 0)
 
 
 def first_received(source: Engine | Connection) -> float | None:
@@ -300,29 +304,21 @@ def first_received(source: Engine | Connection) -> float | None:
     return None if value is None else float(value)
 
 
-def report_runs_after(engine: Engine, row: int, chunk: int = 20_000
+def report_runs_after(engine: Engine, row: int
                       ) -> Iterator[tuple[int, str, list[str], np.ndarray, np.ndarray]]:
     """The reports recorded after rowid ``row``, in rowid order, as runs of one party's
     consecutive rows: (first rowid, party, ids, (n, 7) values, (n,) received)."""
-    r = reports_table.c
-    columns = (r.rowid, r.party, r.track_id, r.received, *(getattr(r, c) for c in REPORT_COLUMNS))
-    last = row
-    while True:
-        with engine.connect() as conn:
-            rows = conn.execute(select(*columns).where(r.rowid > last)
-                                .order_by(r.rowid).limit(chunk)).all()
-        if not rows:
-            return
-        start = 0
-        for k in range(1, len(rows) + 1):
-            if k == len(rows) or rows[k][1] != rows[start][1] \
-                    or rows[k][0] != rows[k - 1][0] + 1:
-                run = rows[start:k]
-                yield (int(run[0][0]), run[0][1], [x[2] for x in run],
-                       np.array([x[4:] for x in run], dtype=np.float64).reshape(len(run), 7),
-                       np.array([x[3] for x in run], dtype=np.float64))
-                start = k
-        last = int(rows[-1][0])
+    run: list[dict[str, Any]] = []
+    for r in itertools.chain(reports_received_between(engine, None, None, after_row=row),
+                             [None]):
+        if run and (r is None or r["party"] != run[0]["party"]
+                    or r["rowid"] != run[-1]["rowid"] + 1):
+            yield (int(run[0]["rowid"]), run[0]["party"], [x["track_id"] for x in run],
+                   np.array([[x[c] for c in REPORT_COLUMNS] for x in run], dtype=np.float64),
+                   np.array([x["received"] for x in run], dtype=np.float64))
+            run = []
+        if r is not None:
+            run.append(r)
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
@@ -349,12 +345,14 @@ def message_bodies(engine: Engine) -> list[dict[str, Any]]:
 
 
 def reports_received_between(source: Engine | Connection, t0: float | None, t1: float | None,
-                             chunk: int = 20_000) -> Iterator[dict[str, Any]]:
-    """Every accepted report received in [t0, t1] (either None: unbounded), in the order the
-    service accepted them (one batch's rows together), streamed ``chunk`` rows at a time
-    (from one snapshot if ``source`` is a ``read_snapshot``)."""
+                             chunk: int = 20_000, after_row: int = 0
+                             ) -> Iterator[dict[str, Any]]:
+    """Every accepted report received in [t0, t1] (either None: unbounded), after rowid
+    ``after_row``, in the order the service accepted them (one batch's rows together),
+    streamed ``chunk`` rows at a time (from one snapshot if ``source`` is a
+    ``read_snapshot``)."""
     cond = _between(reports_table.c.received, t0, t1)
-    last = 0
+    last = after_row
     while True:
         with reading(source) as conn:
             rows = conn.execute(
