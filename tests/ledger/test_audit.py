@@ -50,6 +50,12 @@ def lines(data):
     return io.BytesIO(data)
 
 
+def head_row(rows, size):
+    """The position of the export line of the head of ``size``."""
+    return next(k for k, r in enumerate(rows) if r.startswith(b'{"checkpoint"')
+                and json.loads(r)["checkpoint"].split("\n")[1] == str(size))
+
+
 def test_a_true_export_verifies(record):
     ledger, data = record
     report = audit_export(lines(data), log_key=ledger.log_public_key)
@@ -97,12 +103,13 @@ def test_the_bad_entry_is_named(record, syr):
 def test_the_bad_head_is_named(record):
     _, data = record
     rows = data.split(b"\n")
-    at = next(k for k, r in enumerate(rows) if b'"size":8,' in r and r.startswith(b'{"cons'))
+    at = head_row(rows, 8)
     head = json.loads(rows[at])
     # RFC 9162 SUBPROOF(5, D[8], true) = [leaf 4, leaf 5, MTH(D[6:8]), MTH(D[0:4])]
     assert len(head["consistency"]) == 4
     head["consistency"] = head["consistency"][::-1]
-    rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+    rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True,
+                          ensure_ascii=False).encode()
     with pytest.raises(RecordVerificationError) as info:
         audit_export(lines(b"\n".join(rows)))
     assert (info.value.line, info.value.where) == (at + 1, "tree head of size 8")
@@ -137,7 +144,7 @@ def test_kept_heads_catch_a_truncated_or_rewritten_log(record, tmp_path, log_key
     assert audit_export(lines(data), kept_heads=kept).kept_heads_checked == 2
     # Cut at a head boundary, the export is a valid shorter log: only kept heads tell.
     rows = data.split(b"\n")
-    cut = next(k for k, r in enumerate(rows) if b'"size":5,' in r and r.startswith(b'{"cons'))
+    cut = head_row(rows, 5)
     short = b"\n".join(rows[: cut + 1]) + b"\n"
     assert audit_export(lines(short)).entries == 5
     with pytest.raises(RecordVerificationError, match="lost entries"):
@@ -145,8 +152,8 @@ def test_kept_heads_catch_a_truncated_or_rewritten_log(record, tmp_path, log_key
     # Another history under the same log key, diverging at entry 2.
     other = Ledger(open_database(f"sqlite:///{tmp_path / 'other.sqlite'}"), log_key,
                    origin="detente/test", clock=Clock())
-    other.append(key_statement(tur, tur, author="TUR", time=1.0))
-    other.append(key_statement(syr, syr, author="SYR", time=2.0))
+    other.append(ledger.entry(0))  # the same entries, salts included
+    other.append(ledger.entry(1))
     other.append_many([alert(tur, "TUR", 99), alert(tur, "TUR", 2), alert(syr, "SYR", 3)])
     out = io.BytesIO()
     other.export(out)
@@ -165,7 +172,7 @@ def test_a_truncated_file_is_found(record):
 def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tur, monkeypatch):
     # The export computes consistency proofs from the entries it streams; past a bound on the
     # nodes it keeps it reads them from the store. Both must give the store's proofs.
-    import detente.ledger.log as log
+    import detente.ledger.export as export
 
     n = 2
     for batch in (1, 2, 5, 1, 9, 16, 3, 1, 1, 33):
@@ -174,13 +181,13 @@ def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tu
     out = io.BytesIO()
     ledger.export(out)
     rows = [json.loads(r) for r in out.getvalue().splitlines()]
-    heads = [r for r in rows if "head" in r]
+    heads = [r for r in rows if "checkpoint" in r]
     assert len(heads) == 13
     for older, newer in itertools.pairwise(heads):
-        m, size = older["head"]["size"], newer["head"]["size"]
+        m, size = (int(h["checkpoint"].split("\n")[1]) for h in (older, newer))
         want = ledger.consistency_proof(m, size) if m else []
         assert newer["consistency"] == [base64.b64encode(p).decode() for p in want], (m, size)
-    monkeypatch.setattr(log, "EXPORT_NODES_IN_MEMORY", 4)
+    monkeypatch.setattr(export, "EXPORT_NODES_IN_MEMORY", 4)
     again = io.BytesIO()
     ledger.export(again)
     assert again.getvalue() == out.getvalue()

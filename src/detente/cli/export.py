@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from detente.errors import InputError
-from detente.ledger.log import LedgerReader
+from detente.ledger.log import LedgerReader, origin_for
 from detente.store.database import DEFAULT_DATABASE_URL, open_database
 
 __all__ = ["add_arguments", "run"]
@@ -114,7 +114,7 @@ def _export_recording(args: argparse.Namespace, engine: Any) -> None:
     binding = ledger_binding(Path(args.out))
     # The record's log is named after the region the service ran: a configuration of another
     # region is not the one it ran, and would replay the wrong sharing terms.
-    if binding["origin"] != f"detente/{config.region_name}":
+    if binding["origin"] != origin_for(f"detente/{config.region_name}"):
         raise InputError(
             f"the record is of log {binding['origin']!r}, the configuration "
             f"{args.config or 'built in'} of region {config.region_name!r}: give the "

@@ -51,10 +51,11 @@ from detente.ledger import (
     RFC9162_SHA256,
     AuditReport,
     Cosignature,
+    Entry,
     Receipt,
-    SignedStatement,
     TreeHead,
-    audit_export,
+    origin_for,
+    read_export,
 )
 from detente.ledger.keys import b64decode_strict, key_id
 from detente.ledger.tree import NodeID, inclusion_plan
@@ -177,8 +178,8 @@ def ledger_binding(export: bytes | Path) -> dict[str, Any]:
         first, tail = export.split(b"\n", 1)[0], export.splitlines()
     try:
         header = json.loads(first)
-        head = TreeHead.from_json(json.loads(tail[-1])["head"])
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        head, _ = TreeHead.from_note(json.loads(tail[-1])["checkpoint"])
+    except (ValueError, KeyError, IndexError, TypeError, InputError) as exc:
         raise InputError(f"not a record export: {exc}") from None
     return {"origin": header["origin"], "log_key": header["log_key"], "size": head.size,
             "root": head.root.hex()}
@@ -272,7 +273,7 @@ class LedgerExport:
     path: Path
     report: AuditReport
     log_key: bytes
-    entries: list[SignedStatement]
+    entries: list[Entry]
     heads: list[TreeHead]
     cosignatures: dict[int, list[Cosignature]]
 
@@ -283,22 +284,14 @@ def read_ledger_export(path: str | Path) -> LedgerExport:
     p = Path(path)
     try:
         with p.open("rb") as stream:
-            report = audit_export(stream)
-            stream.seek(0)
-            lines = stream.read().splitlines()
+            found = read_export(stream)
     except OSError as exc:
         raise InputError(f"cannot read {p}: {exc.strerror}") from exc
-    log_key = b64decode_strict(json.loads(lines[0])["log_key"], "log_key")
-    entries, heads, cosigs = [], [], {}
-    for raw in lines[1:]:
-        value = json.loads(raw)
-        if "leaf" in value:
-            entries.append(SignedStatement.from_json(value["leaf"]))
-        else:
-            head = TreeHead.from_json(value["head"])
-            heads.append(head)
-            cosigs[head.size] = [Cosignature.from_json(c) for c in value["cosignatures"]]
-    return LedgerExport(p, report, log_key, entries, heads, cosigs)
+    if found.report.copy_of is not None:
+        raise InputError(f"{p} is {found.report.copy_of}'s copy of the record; a replay needs "
+                         "the operator's full export")
+    return LedgerExport(p, found.report, found.log_key, found.entries,  # type: ignore[arg-type]
+                        found.heads, found.cosignatures)
 
 
 @dataclass
@@ -525,7 +518,7 @@ class Replay:
                     "size": b.get("size"), "root": b.get("root")}
         except (InputError, VerificationError):
             want = {"log key": None}
-        if rep.origin != f"detente/{self.config.region_name}":
+        if rep.origin != origin_for(f"detente/{self.config.region_name}"):
             raise VerificationError(
                 f"the recording's configuration is of region {self.config.region_name!r}, the "
                 f"record of log {rep.origin!r}: not the configuration the service ran")
