@@ -282,7 +282,7 @@ class LedgerSnapshot:
 
     __slots__ = ("_conn", "page")
 
-    def __init__(self, conn: Connection, page: int = 4096) -> None:
+    def __init__(self, conn: Connection, page: int = 1024) -> None:
         self._conn = conn
         self.page = page
 
