@@ -210,3 +210,90 @@ def test_a_head_settles_with_the_parties_cosignatures_not_the_logs_or_officials(
     report = audit_export(lines(out.getvalue()), log_key=ledger.log_public_key)
     assert report.parties == ("SYR", "TUR")
     assert report.settled == 1
+
+
+# --- copies, audiences, settlement ---------------------------------------------------------
+
+def scenario(ledger, log_key, tur, syr):
+    """The service and two parties; an alert to both, one to SYR alone, a message."""
+    from ledger_helpers import said
+
+    ledger.append(key_statement(log_key, log_key, author="detente", time=5.0))
+    ledger.append_many([said(log_key, "alert", {"parties": ["SYR", "TUR"], "n": 1}),
+                        said(log_key, "alert", {"parties": ["SYR", "TUR"], "to": "SYR"}),
+                        sign_statement(tur, kind="hotline.message", author="TUR", time=6.0,
+                                       body={"to_party": "SYR", "body": "Confirm"})])
+
+
+def rows_of(data):
+    return [json.loads(r) for r in data.splitlines()]
+
+
+def canonical_lines(rows):
+    import rfc8785
+
+    return b"".join(rfc8785.dumps(r) + b"\n" for r in rows)
+
+
+def test_a_partys_copy_verifies_to_the_same_root(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    full = audit_export(ledger.export_lines())
+    copy = audit_export(ledger.export_lines("TUR"), log_key=ledger.log_public_key)
+    assert (copy.root, copy.entries, copy.heads) == (full.root, full.entries, full.heads)
+    # TUR: the three key registrations, the alert to both and its own message.
+    assert (copy.copy_of, copy.in_full) == ("TUR", 5)
+    assert "TUR's copy: 5 entries in full, 1 as leaf hashes only" in copy.summary()
+
+
+def test_a_copy_holding_what_its_party_may_not_see_is_refused(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    rows = rows_of(b"".join(ledger.export_lines("TUR")))
+    k = next(k for k, r in enumerate(rows) if r.get("index") == 4)
+    assert set(rows[k]) == {"index", "leaf_hash"}
+    rows[k] = {"index": 4, "leaf": ledger.entry(4).to_json()}
+    with pytest.raises(RecordVerificationError, match="TUR's copy, but entry 4 is addressed to"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+    # And the full export holds every entry whole.
+    rows = rows_of(b"".join(ledger.export_lines()))
+    rows[k] = {"index": 4, "leaf_hash": "A" * 43 + "="}
+    with pytest.raises(RecordVerificationError, match="leaf hash only"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+
+
+def test_an_entry_addressed_against_its_rule_is_named(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    rows = rows_of(b"".join(ledger.export_lines()))
+    k = next(k for k, r in enumerate(rows) if r.get("index") == 4)
+    rows[k]["leaf"]["audience"] = ["SYR", "TUR"]  # the author's signature does not cover it
+    with pytest.raises(RecordVerificationError, match=r"entry 4 \(alert by detente\) is "
+                       r"addressed to \['SYR', 'TUR'\]; its kind's rule gives \['SYR'\]"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+
+
+def test_an_earlier_detentes_export_is_refused_with_a_clear_message():
+    old = b'{"format":"detente-record/1","log_key":"AAAA","origin":"detente/x"}\n'
+    with pytest.raises(RecordVerificationError, match=r"earlier detente's .* verify it with "
+                       r"the detente that wrote it"):
+        audit_export([old])
+
+
+def test_settlement_by_the_heads_own_times(tmp_path, log_key, tur):
+    times = iter(range(1_448_349_600, 1_448_349_600 + 10_000, 100))
+    ledger = Ledger(open_database(f"sqlite:///{tmp_path / 's.sqlite'}"), log_key,
+                    origin="detente/test", clock=lambda: float(next(times)))
+    for n in range(4):
+        ledger.append(alert(tur, "TUR", n) if n else key_statement(tur, tur, author="TUR",
+                                                                   time=1.0))
+    # No party co-signed: nothing is settled, and the oldest head is 300 s older than the last.
+    report = audit_export(ledger.export_lines(), grace_s=300)
+    assert (report.settled_size, report.unsettled_from[0]) == (0, 1)
+    with pytest.raises(RecordVerificationError, match="tree head of size 1: not settled"):
+        audit_export(ledger.export_lines(), grace_s=299)
+    head = ledger.head(3)
+    ledger.add_cosignature(cosign(head, "TUR", tur, head.time))
+    ledger.append(alert(tur, "TUR", 9))  # the head of size 5, 100 s after that of size 4
+    report = audit_export(ledger.export_lines(), grace_s=100)
+    assert (report.settled_size, report.unsettled_from) == (3, (4, head.time + 100))
+    with pytest.raises(RecordVerificationError, match="tree head of size 4: not settled "
+                       r"\(not co-signed by TUR\), and signed 100 s before"):
+        audit_export(ledger.export_lines(), grace_s=99)
