@@ -238,3 +238,39 @@ def test_a_party_gets_an_entry_beside_a_receipt_only_if_it_is_addressed_to_it(le
     assert ledger.entry_for(r.index, "TUR") == r.entry
     assert ledger.entry_for(r.index, "COA") is None
     assert ledger.entry_for(0, "COA") is not None  # a key registration: everyone's
+
+
+def test_coas_copy_of_the_2015_record_holds_nothing_of_russias_aircraft(tmp_path):
+    """The built-in case: RUS shares nothing with COA. The service says each party's view of
+    an alert as its own statement (``to``); TUR-RUS alerts and hotline traffic are theirs;
+    an anchor of every party's reports (a count) is nobody's. COA's copy must not hold a RUS
+    aircraft id, position or report count."""
+    keys = {p: fixed_key(10 + k) for k, p in enumerate(("COA", "RUS", "TUR"))}
+    ledger = Ledger(open_database(f"sqlite:///{tmp_path / 'c.sqlite'}"), LOG,
+                    origin="detente/Hatay-border", clock=Clock(), verify_workers=0)
+    ledger.append_many([key_statement(LOG, LOG, author="detente", time=T0)]
+                       + [key_statement(k, k, author=p, time=T0) for p, k in keys.items()])
+    exact = [36.16532813666011, 35.81604344829289]
+    ledger.append_many([
+        said(LOG, "alert", {"parties": ["RUS", "TUR"], "tracks": [["RUS", "SU24-LEAD"],
+                                                                   ["TUR", "F16-1"]],
+                            "point": exact}),
+        sign_statement(keys["TUR"], kind="hotline.message", author="TUR", time=T0,
+                       body={"to_party": "RUS", "body": "SU24-LEAD, turn south"}),
+        said(LOG, "hotline.message", {"to_party": "RUS", "from_party": "TUR",
+                                      "body": "Automatic warning to SU24-WING"}),
+        # RUS-COA: each party's own view, COA's rounded to 5,000 m and without RUS's ids.
+        said(LOG, "alert", {"parties": ["COA", "RUS"], "to": "RUS",
+                            "tracks": [["RUS", "SU24-WING"], ["COA", "COA-1"]],
+                            "point": [35.91, 36.41]}),
+        said(LOG, "alert", {"parties": ["COA", "RUS"], "to": "COA",
+                            "tracks": [["COA", "COA-1"]], "point": [35.9, 36.4],
+                            "precision_m": 5000}),
+        said(LOG, "recording.anchor", {"first_row": 1, "last_row": 412, "reports": 412}),
+    ])
+    copy = b"".join(ledger.export_lines("COA"))
+    for secret in (b"SU24", b"36.1653", b"35.816", b"35.91", b"36.41", b"412", b"F16-1"):
+        assert secret not in copy, secret
+    assert b"COA-1" in copy and b'"precision_m":5000' in copy
+    report = audit_export(copy.splitlines(keepends=True))
+    assert (report.in_full, report.entries) == (5, 10)
