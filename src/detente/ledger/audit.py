@@ -61,6 +61,10 @@ __all__ = ["AuditReport", "RecordExport", "RecordVerificationError", "audit_expo
 DEFAULT_GRACE_S = 300.0
 
 
+# What an entry told a party, by position (0: nothing a party answers with a receipt).
+_TOLD = ("statement of another kind", *sorted(RECEIPTED_KINDS))
+
+
 class RecordVerificationError(VerificationError):
     """One line of an export does not verify; ``line`` is 1-based, ``where`` names the item."""
 
@@ -197,12 +201,16 @@ class _Audit:
         self.heads = self.settled = self.kept_checked = self.in_full = self.receipts = 0
         self.settled_head: _HeadSeen | None = None
         self.first_unsettled: _HeadSeen | None = None
-        # Per entry: its audience, or None for one held as a leaf hash only.
+        # Per entry: its audience, or None for one held as a leaf hash only (a reference to
+        # one of a few tuples: 8 bytes an entry).
         self.audiences: list[tuple[str, ...] | None] = []
-        # What was told to a party (RECEIPTED_KINDS): kind and leaf hash, and who has not yet
-        # answered with a delivery receipt.
-        self.told: dict[int, tuple[str, bytes]] = {}
-        self.waiting: dict[int, set[str]] = {}
+        # Per entry, packed (33 bytes an entry): its leaf hash, and what it told a party
+        # (the position of its kind in _TOLD, 0 for anything else).
+        self.leaf_hashes = bytearray()
+        self.told_kinds = bytearray()
+        # Who has not yet answered an entry with a delivery receipt: bits of ``self.named``.
+        self.waiting: dict[int, int] = {}
+        self.named: dict[str, int] = {}
 
     def line(self, number: int, raw: bytes) -> None:
         where = "header" if number == 1 else f"line after {self.tree.size} entries"
@@ -256,9 +264,9 @@ class _Audit:
 
     def _entry(self, value: dict[str, Any], raw: bytes) -> None:
         index = self._index(value)
-        entry = Entry.from_json(value["leaf"], f"entry {index}")
         # The line is canonical, so the entry's bytes are the ones inside it.
         leaf = raw[len(b'{"index":') + len(str(index)) + len(b',"leaf":'):-2]
+        entry = Entry.from_leaf(value["leaf"], leaf, f"entry {index}")
         st = entry.statement
         if self.copy_of is not None and not entry.visible_to(self.copy_of):
             raise VerificationError(f"this is {self.copy_of}'s copy, but entry {index} is "
@@ -277,22 +285,23 @@ class _Audit:
         leaf_hash = self.hasher.hash_leaf(leaf)
         if st.kind == KIND_DELIVERY_RECEIPT:
             assert st.ref is not None, "audience_for requires it"
-            kind, told = self.told.get(st.ref, ("entry not told to anyone", b""))
-            check_delivery_receipt(st, kind, told)
-            waiting = self.waiting.get(st.ref)
-            if waiting is not None:
-                waiting.discard(party_of(st.author))
-                if not waiting:
-                    del self.waiting[st.ref]
+            code = self.told_kinds[st.ref]
+            size = self.hasher.size
+            check_delivery_receipt(st, _TOLD[code],
+                                   bytes(self.leaf_hashes[st.ref * size:(st.ref + 1) * size]))
+            waiting = self.waiting.get(st.ref, 0) & ~self._bit(party_of(st.author))
+            if waiting:
+                self.waiting[st.ref] = waiting
+            else:
+                self.waiting.pop(st.ref, None)
             self.receipts += 1
         if st.kind in RECEIPTED_KINDS:
-            self.told[index] = (st.kind, leaf_hash)
             expected = expected_receipts(st, entry.audience, by_log)
             if expected:
-                self.waiting[index] = set(expected)
+                self.waiting[index] = sum(self._bit(p) for p in expected)
         self.audiences.append(entry.audience)
         self.in_full += 1
-        self._append(leaf_hash)
+        self._append(leaf_hash, _TOLD.index(st.kind) if st.kind in RECEIPTED_KINDS else 0)
         if self.keep is not None:
             self.keep.entries.append(entry)
 
@@ -312,7 +321,12 @@ class _Audit:
         if self.keep is not None:
             self.keep.entries.append(None)
 
-    def _append(self, leaf_hash: bytes) -> None:
+    def _bit(self, party: str) -> int:
+        return 1 << self.named.setdefault(party, len(self.named))
+
+    def _append(self, leaf_hash: bytes, told: int = 0) -> None:
+        self.leaf_hashes += leaf_hash
+        self.told_kinds.append(told)
         self.tree.append(leaf_hash)
         kept = self.kept.get(self.tree.size)
         if kept is not None:
@@ -425,7 +439,7 @@ class _Audit:
                 f"{0 if settled is None else settled.size} on rest on the log key alone, whose "
                 "holder can rewrite them (pass --allow-unsettled to check the rest anyway)")
         unreceipted = tuple(sorted((index, party) for index, waiting in self.waiting.items()
-                                   for party in waiting))
+                                   for party, bit in self.named.items() if waiting >> bit & 1))
         return AuditReport(
             self.origin, key_id(self.log_key), self.tree.size, self.heads, self.settled,
             tuple(signers), last.root, self.kept_checked if self.kept_given else None,

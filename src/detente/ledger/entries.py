@@ -145,8 +145,13 @@ class Entry(SignedStatement):
     @classmethod
     def parse(cls, leaf: bytes, what: str = "entry") -> Entry:
         """Parse entry bytes, which must be canonical JSON."""
-        entry = cls.from_json(parse_canonical(leaf, what), what)
-        # The leaf is canonical: the statement's canonical bytes are the ones inside it.
+        return cls.from_leaf(parse_canonical(leaf, what), leaf, what)
+
+    @classmethod
+    def from_leaf(cls, value: Any, leaf: bytes, what: str = "entry") -> Entry:
+        """The entry ``value`` (parsed JSON) whose canonical bytes are ``leaf``, as the caller
+        has checked: the statement's bytes are taken from inside them, not serialized again."""
+        entry = cls.from_json(value, what)
         start = (len(b'{"audience":' + _audience_json(entry.audience) + b',"salt":"')
                  + len(b64encode(entry.salt)) + len(b'","signature":"')
                  + len(b64encode(entry.signature)) + len(b'","statement":'))
