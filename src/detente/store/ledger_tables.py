@@ -224,14 +224,6 @@ class LedgerStore:
             row = conn.execute(_HEAD_QUERY.order_by(_HEADS.c.size.desc()).limit(1)).first()
         return None if row is None else tuple(row)
 
-    def head_at_or_after(self, size: int) -> HeadRow | None:
-        """The smallest head of at least ``size`` entries: the first that holds entry
-        ``size - 1``."""
-        with self._read() as conn:
-            row = conn.execute(_HEAD_QUERY.where(_HEADS.c.size >= size)
-                               .order_by(_HEADS.c.size).limit(1)).first()
-        return None if row is None else tuple(row)
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[LedgerSnapshot]:
         """Reads that all see the database as it was at the first of them."""
