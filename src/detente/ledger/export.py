@@ -19,6 +19,7 @@ store, in pages: the memory used does not grow with the log.
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Iterator
 from itertools import groupby
 
@@ -119,6 +120,6 @@ def export_lines(
             yield b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n"
         else:
             yield (b'{"index":' + str(index).encode() + b',"leaf_hash":"'
-                   + b64encode(leaf_hash).encode() + b'"}\n')
+                   + binascii.b2a_base64(leaf_hash, newline=False) + b'"}\n')
         tree.append(leaf_hash, keep)
         yield from heads_at(index + 1)
