@@ -36,6 +36,7 @@ refused.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -77,18 +78,34 @@ def sender_of(statement: Statement, by_log: bool) -> str | None:
     return party_of(statement.author)
 
 
-def _parties(body: dict[str, Any], name: str) -> set[str]:
+def _parties(body: dict[str, Any], name: str) -> tuple[str, ...]:
     value = body.get(name)
     if value is None:
-        return set()
+        return ()
     if not isinstance(value, list):
         raise InputError(f"body.{name} must be a list of party ids")
-    return {check_party(p, f"body.{name}[{k}]") for k, p in enumerate(value)}
+    return _checked(tuple(value), f"body.{name}")
 
 
-def _one(body: dict[str, Any], name: str) -> set[str]:
+def _one(body: dict[str, Any], name: str) -> tuple[str, ...]:
     value = body.get(name)
-    return set() if value is None else {check_party(value, f"body.{name}")}
+    return () if value is None else _checked((value,), f"body.{name}")
+
+
+def _checked(names: tuple[Any, ...], what: str) -> tuple[str, ...]:
+    """``names`` as a sorted audience, each checked: InputError names a bad one."""
+    try:
+        return _sorted_parties(names, what)
+    except TypeError:  # something unhashable in the list: not a party id
+        raise InputError(f"{what}: a party id is text, got {list(names)!r}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted_parties(names: tuple[Any, ...], what: str) -> tuple[str, ...]:
+    # Cached: a log says the same few audiences again and again.
+    for k, name in enumerate(names):
+        check_party(name, f"{what}[{k}]" if len(names) > 1 else what)
+    return tuple(sorted(set(names)))
 
 
 def audience_for(statement: Statement, *, by_log: bool, ref_audience: RefAudience
@@ -112,7 +129,7 @@ def audience_for(statement: Statement, *, by_log: bool, ref_audience: RefAudienc
             raise InputError(f"body.from_party: {statement.author!r} writes for its own "
                              f"party, not {body['from_party']!r}")
         sender = sender_of(statement, by_log)
-        names = _one(body, "to_party") | (set() if sender is None else {sender})
+        names = _one(body, "to_party") + (() if sender is None else (sender,))
     elif kind == "recording.anchor":
         names = _one(body, "party")
     elif kind in _ANSWERS:
@@ -129,7 +146,7 @@ def audience_for(statement: Statement, *, by_log: bool, ref_audience: RefAudienc
     else:
         raise InputError(f"no audience rule for statement kind {kind!r}: detente.ledger."
                          "audience says who is party to each kind")
-    return tuple(sorted(names))
+    return _checked(names, "audience")
 
 
 def expected_receipts(statement: Statement, audience: tuple[str, ...], by_log: bool

@@ -70,13 +70,27 @@ def check_audience(value: Any, what: str = "audience") -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise InputError(f"{what}: want a list of party ids, got {type(value).__name__}")
     items = tuple(value)
-    if items == (EVERYONE,):
-        return items
-    for k, name in enumerate(items):
-        check_party(name, f"{what}[{k}]")
-    if list(items) != sorted(set(items)):
-        raise InputError(f"{what}: party ids must be sorted, each once, got {list(items)}")
+    if not all(isinstance(name, str) for name in items):
+        raise InputError(f"{what}: a party id is text, got {list(items)}")
+    problem = _audience_problem(items)
+    if problem:
+        raise InputError(f"{what}{problem}")
     return items
+
+
+@functools.lru_cache(maxsize=4096)
+def _audience_problem(items: tuple[str, ...]) -> str:
+    """What is wrong with an audience, or "" (cached: a log has few distinct audiences)."""
+    if items == (EVERYONE,):
+        return ""
+    for k, name in enumerate(items):
+        try:
+            check_party(name, f"[{k}]")
+        except InputError as exc:
+            return str(exc)
+    if list(items) != sorted(set(items)):
+        return f": party ids must be sorted, each once, got {list(items)}"
+    return ""
 
 
 def visible_to(audience: tuple[str, ...], party: str) -> bool:

@@ -519,6 +519,10 @@ class _Append:
                           tuple[SignedStatement, bytes, tuple[str, ...] | None]] = {}
         self.verified: set[tuple[int, int, bytes]] = set()  # (group, position, key)
         self.head: TreeHead | None = None
+        # One draw from the system's random source for the batch's salts (a draw per
+        # statement costs a system call each).
+        self.salts = os.urandom(SALT_BYTES * sum(len(g) for g in groups))
+        self.drawn = 0
 
     def run(self) -> list[list[Receipt] | DetenteError]:
         ledger = self.ledger
@@ -570,11 +574,12 @@ class _Append:
         if found is None:
             if isinstance(item, Entry):
                 found = item, item.salt, item.audience
-            elif isinstance(item, SignedStatement):
-                found = item, os.urandom(SALT_BYTES), None
             else:
-                found = (SignedStatement.parse(bytes(item), f"entry {index}"),
-                         os.urandom(SALT_BYTES), None)
+                signed = (item if isinstance(item, SignedStatement)
+                          else SignedStatement.parse(bytes(item), f"entry {index}"))
+                salt = self.salts[self.drawn:self.drawn + SALT_BYTES]
+                self.drawn += SALT_BYTES
+                found = signed, salt, None
             self.parsed[(g, k)] = found
         return found
 
