@@ -81,6 +81,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     for index, party in report.unreceipted[:UNRECEIPTED_SHOWN]:
         print(f"  entry {index}: no delivery receipt from {party}")
-    if len(report.unreceipted) > UNRECEIPTED_SHOWN:
-        print(f"  ... and {len(report.unreceipted) - UNRECEIPTED_SHOWN} more")
+    if report.unreceipted_count > UNRECEIPTED_SHOWN:
+        print(f"  ... and {report.unreceipted_count - UNRECEIPTED_SHOWN} more")
     return 0

@@ -32,6 +32,7 @@ head.
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,8 @@ __all__ = ["AuditReport", "RecordExport", "RecordVerificationError", "audit_expo
            "read_export"]
 
 DEFAULT_GRACE_S = 300.0
+# Deliveries never receipted that a report lists (it counts them all).
+UNRECEIPTED_KEPT = 1000
 
 
 # What an entry told a party, by position (0: nothing a party answers with a receipt).
@@ -83,8 +86,9 @@ class AuditReport:
 
     ``settled_size``: the largest head co-signed by every party (0: none); ``unsettled_from``
     the size and time of the first head after it, if any; ``copy_of`` the party whose copy
-    this is (None: the operator's full export); ``unreceipted`` the (entry, party) pairs of
-    statements told to a party that never answered with a delivery receipt (in this copy).
+    this is (None: the operator's full export); ``unreceipted_count`` how many times a party
+    was told a statement and never answered with a delivery receipt (in this copy), and
+    ``unreceipted`` the first ``UNRECEIPTED_KEPT`` of those (entry, party) pairs.
     """
 
     origin: str
@@ -103,6 +107,7 @@ class AuditReport:
     unsettled_from: tuple[int, int] | None = None
     receipts: int = 0
     unreceipted: tuple[tuple[int, str], ...] = ()
+    unreceipted_count: int = 0
 
     def summary(self) -> str:
         parts = [f"OK: {self.entries} entries and {self.heads} tree heads of log "
@@ -123,7 +128,7 @@ class AuditReport:
                      f"{self.copy_of}'s copy: {self.in_full} entries in full, "
                      f"{self.entries - self.in_full} as leaf hashes only")
         parts.append(f"{self.receipts} delivery receipts match their entries, "
-                     f"{len(self.unreceipted)} deliveries not receipted")
+                     f"{self.unreceipted_count} deliveries not receipted")
         if self.kept_heads_checked is not None:
             parts.append(f"{self.kept_heads_checked} kept heads match")
         return "; ".join(parts)
@@ -438,8 +443,11 @@ class _Audit:
                 f"every party is of size {0 if settled is None else settled.size}: entries from "
                 f"{0 if settled is None else settled.size} on rest on the log key alone, whose "
                 "holder can rewrite them (pass --allow-unsettled to check the rest anyway)")
-        unreceipted = tuple(sorted((index, party) for index, waiting in self.waiting.items()
-                                   for party, bit in self.named.items() if waiting >> bit & 1))
+        # Entries were added in index order, and dicts keep it.
+        pairs = ((index, party) for index, waiting in self.waiting.items()
+                 for party, bit in sorted(self.named.items()) if waiting >> bit & 1)
+        unreceipted = tuple(itertools.islice(pairs, UNRECEIPTED_KEPT))
+        count = sum(waiting.bit_count() for waiting in self.waiting.values())
         return AuditReport(
             self.origin, key_id(self.log_key), self.tree.size, self.heads, self.settled,
             tuple(signers), last.root, self.kept_checked if self.kept_given else None,
@@ -447,4 +455,4 @@ class _Audit:
             settled_size=0 if settled is None else settled.size,
             settled_time=None if settled is None else settled.time, last_time=last.time,
             unsettled_from=None if first is None else (first.size, first.time),
-            receipts=self.receipts, unreceipted=unreceipted)
+            receipts=self.receipts, unreceipted=unreceipted, unreceipted_count=count)

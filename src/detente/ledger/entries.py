@@ -72,25 +72,26 @@ def check_audience(value: Any, what: str = "audience") -> tuple[str, ...]:
     items = tuple(value)
     if not all(isinstance(name, str) for name in items):
         raise InputError(f"{what}: a party id is text, got {list(items)}")
-    problem = _audience_problem(items)
+    checked, problem = _checked_audience(items)
     if problem:
         raise InputError(f"{what}{problem}")
-    return items
+    return checked
 
 
 @functools.lru_cache(maxsize=4096)
-def _audience_problem(items: tuple[str, ...]) -> str:
-    """What is wrong with an audience, or "" (cached: a log has few distinct audiences)."""
+def _checked_audience(items: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The audience (one tuple object for every equal audience: a log of a million entries
+    holds a few of them) and what is wrong with it, or "". Cached: a log has few audiences."""
     if items == (EVERYONE,):
-        return ""
+        return items, ""
     for k, name in enumerate(items):
         try:
             check_party(name, f"[{k}]")
         except InputError as exc:
-            return str(exc)
+            return items, str(exc)
     if list(items) != sorted(set(items)):
-        return f": party ids must be sorted, each once, got {list(items)}"
-    return ""
+        return items, f": party ids must be sorted, each once, got {list(items)}"
+    return items, ""
 
 
 def visible_to(audience: tuple[str, ...], party: str) -> bool:
