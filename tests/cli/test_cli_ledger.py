@@ -225,3 +225,24 @@ def test_a_receipt_the_rewritten_entry_no_longer_matches_is_named(honest, tmp_pa
     assert err.startswith("RecordVerificationError: line ")
     assert ", entry 5: RUS's delivery receipt names leaf hash " in err
     assert "for entry 3, whose leaf hash is " in err
+
+
+def test_a_partys_copy_verifies_with_detente_verify(honest, tmp_path, capsys):
+    ledger, _, _ = honest
+    url = str(ledger._store._engine.url)
+    copy = tmp_path / "rus.jsonl"
+    assert main(["export", "--db", url, "--party", "RUS", "--out", str(copy)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(copy)]) == 0
+    verdict = capsys.readouterr().out
+    # Every entry here is addressed to RUS (alerts, its receipt) or to everyone (keys).
+    assert f"RUS's copy: {ledger.size} entries in full, 0 as leaf hashes only" in verdict
+    coa = tmp_path / "coa.jsonl"
+    assert main(["export", "--db", url, "--party", "COA", "--out", str(coa)]) == 0
+    assert main(["verify", str(coa)]) == 0
+    verdict = capsys.readouterr().out
+    assert f"COA's copy: 3 entries in full, {ledger.size - 3} as leaf hashes only" in verdict
+    assert f"settled: size {ledger.size}" in verdict
+    assert b"severity" not in coa.read_bytes()
+    assert main(["export", "--db", url, "--party", "C O A"]) == 1
+    assert "party id" in capsys.readouterr().err
