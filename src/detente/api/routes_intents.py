@@ -3,19 +3,24 @@ every overlapped intent, read one's own."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from detente.api.deps import Me, Mech
-from detente.errors import InputError
+from detente.api.json_body import StrictJsonRoute
+from detente.api.openapi import problems
+from detente.errors import NotFoundError
 from detente.formats.intents_json import intent_from_json, intent_to_json
 from detente.model.intent import IntentState
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/intents", tags=["intents"])
+router = APIRouter(prefix="/v1/intents", tags=["intents"], route_class=StrictJsonRoute)
+
+IntentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$",
+                               description="the intent's id")]
 
 
 class IntentWrite(BaseModel):
@@ -26,7 +31,7 @@ class IntentWrite(BaseModel):
                            description="versions of the overlapped intents you have read")
 
 
-@router.put("")
+@router.put("", responses=problems(400, 409, 503))
 async def put(body: IntentWrite, me: Me, mech: Mech) -> dict[str, Any]:
     """Create (no version) or change (the version it replaces) an intent; state Ended
     withdraws it. Refused with the intents missing from the key, or the priority rule."""
@@ -45,13 +50,13 @@ async def put(body: IntentWrite, me: Me, mech: Mech) -> dict[str, Any]:
     }
 
 
-@router.get("/{intent_id}")
-async def get(intent_id: str, me: Me, mech: Mech) -> dict[str, Any]:
+@router.get("/{intent_id}", responses=problems(404))
+async def get(intent_id: IntentId, me: Me, mech: Mech) -> dict[str, Any]:
     """One live intent: in full if it is the caller's or its owner shares volumes, else its
     id, owner, version and state only (enough to present its key)."""
     intent = mech.intents.get(intent_id, now=mech.clock.now())
     if intent is None:
-        raise InputError(f"no live intent {intent_id!r}")
+        raise NotFoundError(f"intent_id: no live intent {intent_id!r}")
     if intent.owner == me.party or mech.strategic_policy.shares_volumes(intent.owner, me.party):
         return intent_to_json(intent)
     return {"id": intent.id, "owner": intent.owner, "version": intent.version,
