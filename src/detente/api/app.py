@@ -23,7 +23,7 @@ from detente.api import routes_feeds, routes_hotline, routes_intents, routes_rec
 from detente.api.deps import Me, Mech
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
-from detente.api.openapi import complete, problems
+from detente.api.openapi import allowed_methods, complete, problems
 from detente.api.problems import ForbiddenError, install_problem_handlers, problem_of
 from detente.api.schemas import (
     ChallengeRequest,
@@ -97,7 +97,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     )
     app.router.route_class = StrictJsonRoute
     app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
-    install_problem_handlers(app)
+    install_problem_handlers(
+        app, allow=lambda request: allowed_methods(app.openapi(), request.url.path))
     # The states body is decoded by msgspec, not FastAPI: its schema joins the document here.
     generate_openapi = app.openapi
 

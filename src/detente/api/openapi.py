@@ -11,11 +11,12 @@ the components here. Paths under ``/dss/`` are another API with its own document
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from detente.api.problems import PROBLEM_JSON
 
-__all__ = ["PROBLEM_SCHEMA", "complete", "problems"]
+__all__ = ["PROBLEM_SCHEMA", "allowed_methods", "complete", "problems"]
 
 _REF = "#/components/schemas/Problem"
 
@@ -93,3 +94,12 @@ def complete(doc: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     return doc
+
+
+def allowed_methods(doc: dict[str, Any], path: str) -> str | None:
+    """The methods the document gives ``path`` (``Allow`` of a 405), or None if it has none."""
+    for template, ops in doc.get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^}]*\\\}", "[^?#]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            return ", ".join(sorted(m.upper() for m in ops))
+    return None

@@ -13,6 +13,7 @@ refused with 403.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -108,11 +109,19 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
                         media_type=PROBLEM_JSON, headers=problem.headers or None)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: FastAPI,
+                             allow: Callable[[Request], str | None] | None = None) -> None:
+    """``allow``: the methods a 405's ``Allow`` names for a request's path, where the router
+    knows only those of the one route it matched (GET and POST of one path are two routes)."""
+
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         problem = problem_of(exc)
         if problem.status == 500:
             log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        if problem.status == 405 and allow is not None:
+            methods = allow(request)
+            if methods:
+                problem.headers["Allow"] = methods
         return problem_response(problem, request.url.path)
 
     for cls in (DetenteError, RequestValidationError, StarletteHTTPException, Exception):

@@ -48,6 +48,13 @@ OPENSKY_BODY = {"oneOf": [
 ]}
 
 
+def _integer(value: Any) -> bool:
+    """An integer as JSON Schema has it: 3 and 3.0 are, true is not."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
 def _skipped(counts: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for r, n in counts.items():
@@ -64,6 +71,8 @@ async def opensky(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
     records (ft, kt, ft/min). Aircraft ids are the ICAO addresses, in lower case. Unusable
     rows (on the ground, nulls, out of range) are skipped and counted by reason."""
     doc = decode_json(await request.body())
+    if isinstance(doc, dict) and "time" in doc and not _integer(doc["time"]):
+        raise InputError(f"time: expected an integer (s), got {type(doc['time']).__name__}")
     decoded = read_opensky_states(doc) if isinstance(doc, dict) else read_opensky_records(doc)
     result = await mech.ingest(me.party, decoded.reports) if decoded.reports else {
         "accepted": 0, "in_picture": 0}
@@ -71,7 +80,7 @@ async def opensky(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
 
 
 @router.post("/sbs1", responses=problems(400, 503), openapi_extra={"requestBody": {
-    "required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    "required": False, "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def sbs1(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
     """SBS-1 BaseStation lines (port 30003 text), in the body as text. Positions and
     velocities arrive in separate messages: the service joins them per party, so a party can

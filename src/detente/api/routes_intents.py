@@ -23,10 +23,42 @@ IntentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x
                                description="the intent's id")]
 
 
+_POSITION = {"type": "array", "minItems": 2, "maxItems": 2, "description": "[lon, lat], deg",
+             "prefixItems": [{"type": "number", "minimum": -180, "maximum": 180},
+                             {"type": "number", "minimum": -90, "maximum": 90}]}
+_TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"}
+_FOOTPRINT = {"oneOf": [
+    {"type": "object", "additionalProperties": False, "required": ["type", "coordinates"],
+     "properties": {"type": {"const": "Polygon"},
+                    "coordinates": {"type": "array", "minItems": 1, "maxItems": 1,
+                                    "items": {"type": "array", "minItems": 4,
+                                              "items": _POSITION}}}},
+    {"type": "object", "additionalProperties": False, "required": ["type", "center", "radius_m"],
+     "properties": {"type": {"const": "Circle"}, "center": _POSITION,
+                    "radius_m": {"type": "number", "exclusiveMinimum": 0}}},
+]}
+_VOLUME = {"type": "object", "additionalProperties": False, "required": [
+    "footprint", "altitude_lower_m", "altitude_upper_m", "time_start", "time_end"],
+    "properties": {"footprint": _FOOTPRINT, "altitude_lower_m": {"type": "number"},
+                   "altitude_upper_m": {"type": "number"}, "time_start": _TIME,
+                   "time_end": _TIME}}
+# What formats.intents_json reads; it checks what no schema says (a simple polygon, floor below
+# ceiling, start before end) and answers 400 naming the volume.
+INTENT_SCHEMA = {"type": "object", "additionalProperties": False,
+                 "required": ["id", "state", "priority", "volumes"],
+                 "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 64},
+                                "owner": {"type": "string"},
+                                "state": {"enum": [s.value for s in IntentState]},
+                                "priority": {"type": "integer"},
+                                "version": {"type": ["string", "null"]},
+                                "volumes": {"type": "array", "minItems": 1, "items": _VOLUME}}}
+
+
 class IntentWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     intent: dict[str, Any] = Field(description="as `detente intents check` reads it; owner is "
-                                               "the caller's party; version for a change")
+                                               "the caller's party; version for a change",
+                                   json_schema_extra=INTENT_SCHEMA)
     key: list[str] = Field(default_factory=list, max_length=10_000,
                            description="versions of the overlapped intents you have read")
 

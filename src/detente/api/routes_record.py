@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from detente.api.deps import Me, Mech
 from detente.api.json_body import StrictJsonRoute
 from detente.api.openapi import problems
-from detente.api.schemas import CosignatureIn, StatementsIn
+from detente.api.schemas import MAX_INT, CosignatureIn, StatementsIn
 from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.ledger import Cosignature, SignedStatement
 from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE
@@ -25,10 +25,12 @@ router = APIRouter(prefix="/v1/record", tags=["record"], route_class=StrictJsonR
 
 NDJSON = "application/x-ndjson"
 # An author signs in the record: the service, a party, or party/official (no slash inside,
-# no spaces or control characters).
-AUTHOR = r"^[^/\s\x00-\x1f\x7f]{1,64}(/[^/\s\x00-\x1f\x7f]{1,64})?$"
+# no space or control character).
+_NAME = r"[^/\x00-\x20\x7f-\x9f]{1,64}"
+AUTHOR = rf"^{_NAME}(/{_NAME})?$"
 Author = Annotated[str, Path(pattern=AUTHOR, description="a party, or party/official")]
-Index = Annotated[int, Path(ge=0, description="an entry's index")]
+Index = Annotated[int, Path(ge=0, le=MAX_INT, description="an entry's index")]
+Size = Query(None, ge=0, le=MAX_INT, description="a tree's size (number of entries)")
 
 
 class NdjsonResponse(Response):
@@ -53,7 +55,7 @@ def parse_entries(items: list[dict[str, Any]]) -> list[SignedStatement]:
 
 
 @router.get("/head", responses=problems(404, 409, 503))
-async def head(me: Me, mech: Mech, size: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def head(me: Me, mech: Mech, size: int | None = Size) -> dict[str, Any]:
     """The latest signed tree head (or the one of ``size``), who co-signed it, and whether it
     is settled (co-signed by every party)."""
     record = _record(mech)
@@ -64,7 +66,7 @@ async def head(me: Me, mech: Mech, size: int | None = Query(None, ge=0)) -> dict
 
 @router.get("/receipts/{index}", responses=problems(404, 409, 503))
 async def receipt(index: Index, me: Me, mech: Mech,
-                  size: int | None = Query(None, ge=1)) -> dict[str, Any]:
+                  size: int | None = Size) -> dict[str, Any]:
     """Entry ``index`` with its inclusion proof under the head of ``size`` (default: latest)."""
     ledger = _record(mech).ledger
     if index >= ledger.size:
@@ -78,8 +80,9 @@ async def receipt(index: Index, me: Me, mech: Mech,
 
 
 @router.get("/consistency", responses=problems(404, 409, 503))
-async def consistency(me: Me, mech: Mech, first: int = Query(ge=1),
-                      second: int | None = Query(None, ge=1)) -> dict[str, Any]:
+async def consistency(me: Me, mech: Mech, first: int = Query(ge=1, le=MAX_INT),
+                      second: int | None = Query(None, ge=1, le=MAX_INT)
+                      ) -> dict[str, Any]:
     """The consistency proof from the tree of ``first`` entries to that of ``second`` (default:
     the latest), as RFC 9162 defines it."""
     ledger = _record(mech).ledger

@@ -35,6 +35,9 @@ _STRICT = ConfigDict(allow_inf_nan=False, extra="forbid")
 # Canonical base64 (RFC 4648, padded) of exactly 32 and 64 bytes: keys and signatures.
 B64_32 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 B64_64 = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
+# Integers that index the record, or count seconds: JSON numbers that every client holds
+# exactly (a larger one does not fit the store's 64-bit integers either).
+MAX_INT = 2**53 - 1
 # Ids in paths and bodies: an alert's (uuid4 hex), a hotline message's (its sender chooses).
 MESSAGE_ID = r"^[A-Za-z0-9-]{1,64}$"
 Signature = Annotated[str, Field(pattern=B64_64, description="base64 Ed25519 signature")]
@@ -106,7 +109,7 @@ class AckBody(BaseModel):
 class AckStatement(_Statement):
     kind: Literal["hotline.ack"]
     body: AckBody
-    ref: int = Field(ge=0, description="the message's record entry")
+    ref: int = Field(ge=0, le=MAX_INT, description="the message's record entry")
 
 
 class KeyBody(BaseModel):
@@ -149,8 +152,8 @@ class CosignatureIn(BaseModel):
     model_config = _STRICT
     party: Text
     key_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    size: int = Field(ge=0, description="of the tree head co-signed")
-    time: int = Field(ge=0, description="s of the UTC epoch")
+    size: int = Field(ge=0, le=MAX_INT, description="of the tree head co-signed")
+    time: int = Field(ge=0, le=MAX_INT, description="s of the UTC epoch")
     signature: Signature
 
 
