@@ -133,7 +133,7 @@ class Authenticator:
                  challenges: ChallengeTable | None = None) -> None:
         self.config = config
         self.wall = wall
-        self.challenges = challenges or ChallengeTable()
+        self.challenges = ChallengeTable() if challenges is None else challenges
         # Every token lives token_ttl_s: issue order is expiry order, swept from the head.
         self._tokens: OrderedDict[str, Principal] = OrderedDict()
 
