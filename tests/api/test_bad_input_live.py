@@ -282,5 +282,6 @@ def test_a_failed_store_is_503_on_http_and_websocket(tmp_path):
                        headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 503 and r.headers["content-type"] == PROBLEM, r.text
         assert r.json()["type"] == "/problems/store-unavailable"
+        assert "track_reports" not in r.text and "SQL" not in r.text  # logged, not shown
         (answer,) = asyncio.run(_ingest(base, token, [json.dumps({"states": [state]})]))
         assert answer["status"] == 503

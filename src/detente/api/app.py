@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from detente.api.deps import Me, Mech
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
 from detente.api.openapi import allowed_methods, complete, problems
-from detente.api.problems import ForbiddenError, install_problem_handlers, problem_of
+from detente.api.problems import ForbiddenError, install_problem_handlers, logged, problem_of
 from detente.api.schemas import (
     ChallengeRequest,
     ChallengeResponse,
@@ -48,9 +47,8 @@ from detente.store.database import open_database
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("detente.api")
-
 AlertId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="an alert's id")]
+
 
 def create_app(config: Config, database_url: str, clock: Clock | None = None,
                run_cycle: bool = True) -> FastAPI:
@@ -265,8 +263,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                     await ws.send_json(result)
                 except Exception as exc:  # the one mapping, as for HTTP
                     problem = problem_of(exc)
-                    if problem.status == 500:
-                        log.error("unexpected error on /v1/ingest", exc_info=exc)
+                    logged(problem, exc, "/v1/ingest")
                     await ws.send_json(problem.body("/v1/ingest"))
         except WebSocketDisconnect:
             pass

@@ -35,8 +35,8 @@ from detente.errors import (
 )
 
 __all__ = [
-    "PROBLEM_JSON", "ForbiddenError", "Problem", "install_problem_handlers", "problem_of",
-    "problem_response",
+    "PROBLEM_JSON", "ForbiddenError", "Problem", "install_problem_handlers", "logged",
+    "problem_of", "problem_response",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -58,7 +58,6 @@ _MAP: list[tuple[type[DetenteError], int, str, str]] = [
     (ConflictingWriteError, 409, "/problems/conflict", "Refused by a rule of the mechanism"),
     (RateLimitError, 429, "/problems/too-many-requests", "Too many requests"),
     (InputError, 400, "/problems/bad-input", "Bad input"),
-    (StoreError, 503, "/problems/store-unavailable", "Store unavailable"),
     (DetenteError, 400, "/problems/error", "Error"),
 ]
 
@@ -85,6 +84,11 @@ class Problem:
 
 def problem_of(exc: BaseException) -> Problem:
     """The problem document for ``exc``: the one mapping of errors to HTTP statuses."""
+    if isinstance(exc, StoreError):
+        # The driver's message may quote SQL and the values of other callers' rows: logged
+        # (``logged``), not shown.
+        return Problem(503, "/problems/store-unavailable", "Store unavailable",
+                       "the store failed on this request; it has been logged; try again")
     if isinstance(exc, DetenteError):
         for cls, status, type_, title in _MAP:
             if isinstance(exc, cls):
@@ -116,8 +120,7 @@ def install_problem_handlers(app: FastAPI,
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         problem = problem_of(exc)
-        if problem.status == 500:
-            log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        logged(problem, exc, request.url.path)
         if problem.status == 405 and allow is not None:
             methods = allow(request)
             if methods:
@@ -126,6 +129,12 @@ def install_problem_handlers(app: FastAPI,
 
     for cls in (DetenteError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(cls, handle)
+
+
+def logged(problem: Problem, exc: BaseException, where: str) -> None:
+    """Log what a problem document does not show: a failure of the service's own."""
+    if problem.status in (500, 503):
+        log.error("%s on %s", problem.title, where, exc_info=exc)
 
 
 def _headers_of(exc: DetenteError, status: int) -> dict[str, str]:
