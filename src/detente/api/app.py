@@ -1,6 +1,7 @@
 """The FastAPI application: resources are created in the lifespan and handed down.
 
-Every endpoint but /health and the OpenAPI document needs a bearer token from /v1/auth/token.
+Every endpoint but /health, the two of the login and the OpenAPI document needs a bearer token
+from /v1/auth/token.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         text, expires = request.app.state.auth.challenge(body.party, body.official, address)
         return ChallengeResponse(challenge=text, expires_at=expires)
 
-    @app.post("/v1/auth/token", tags=["auth"], responses=problems(400, 401))
+    @app.post("/v1/auth/token", tags=["auth"], responses=problems(401))
     async def token(body: TokenRequest, request: Request) -> TokenResponse:
         """A bearer token for a signed challenge: sign ``b"detente login v1\\0"`` followed by
         the challenge's bytes with the key of the party or official it was asked for."""
