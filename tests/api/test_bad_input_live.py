@@ -102,6 +102,12 @@ def test_deep_json_on_every_json_body(setup, http, levels):
     assert http.get("/health").status_code == 200
 
 
+def test_a_body_over_the_limit_names_the_body(http):
+    got = problem(http.post("/v1/states/opensky", content=b" " * (5 * 1024 * 1024 + 1),
+                            headers={"content-type": "application/json"}), 413, "body")
+    assert got["instance"] == "/v1/states/opensky"
+
+
 def test_json_nested_32_deep_is_still_json(http):
     """The limit is the documented one: 32 levels pass the decoder (then the shape is wrong)."""
     r = http.post("/v1/states/opensky", content=b'{"states": ' + deep(31) + b"}",
