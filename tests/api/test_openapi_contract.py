@@ -61,7 +61,9 @@ def test_the_document_describes_the_api(server):
            "run", f"{base}/openapi.json", "-H", f"Authorization: Bearer {token}",
            "--checks", "all", "--max-time", str(MAX_TIME_S), "--request-timeout", "20",
            "--report", "json", "--report-dir", str(report), "--suppress-health-check", "all"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 240)
+    # In the test's own folder: schemathesis keeps a cache (.schemathesis/) where it runs.
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 240,
+                          cwd=tmp)
     out = done.stdout + done.stderr
     (path,) = report.glob("*.json")
     run = json.loads(path.read_text())
