@@ -107,7 +107,8 @@ def test_a_strategic_alert_names_the_planned_operations(page):
     text = run(page, "panels.js", """
         const list = document.createElement("ul");
         const picture = {alerts: new Map([[arg.id, {...arg, received: 0}]]), selected: null,
-                         me: {party: "TUR", official: "tur-watch"}};
-        m.renderAlerts(list, picture, {});
+                         me: {party: "TUR", official: "tur-watch"}, hotline: new Map(),
+                         tracks: new Map()};
+        m.renderAlerts(list, picture, {}, 0);
         return list.querySelector(".tracks").textContent;""", alert)
     assert text == "TUR intent tr-cap, RUS intent ru-sortie"
