@@ -122,8 +122,7 @@ def test_basemap_countries_do_not_overlap_and_keep_natural_earths_shapes():
 
 def test_fake_fixture_is_the_script_output():
     make_fake_events = script("make_fake_events")
-    features = json.loads(shared("turkey_syria_naturalearth_10m.geojson").read_text())["features"]
-    turkey = next(shape(f["geometry"]) for f in features if f["properties"]["iso_a3"] == "TUR")
+    turkey = make_fake_events.territory()
     committed = json.loads((STATIC / "fake/hatay.json").read_text())
     assert json.loads(json.dumps(make_fake_events.events(turkey))) == committed
 
@@ -138,3 +137,24 @@ def test_fake_fixture_entry_point_is_on_the_lead_path_and_border():
     assert entry.distance(airspace.boundary) < 1e-4
     assert entry.distance(LineString(lead["path"])) < 1e-4
     assert not airspace.contains(Point(lead["lon"], lead["lat"]))
+
+
+def test_fake_fixture_alert_agrees_with_the_incursion_engine():
+    """The fixture's entry and exit times, from its path's crossings of the border, are those
+    the engine predicts for the lead's state against the fixture's airspace."""
+    from detente.engines import incursion
+    from detente.model.airspace import Airspace, AirspaceKind
+    from detente.model.states import States
+
+    events = json.loads((STATIC / "fake/hatay.json").read_text())["events"]
+    by_type = {e["type"]: e["data"] for e in events}
+    first = next(e["data"] for e in events if e["type"] == "alert")
+    lead = next(e["data"] for e in events if e["type"] == "track" and e["data"]["id"] == "RUS-1")
+    airspace = Airspace(name="Turkey", owner="TUR", kind=AirspaceKind.NATIONAL_TERRITORY,
+                        geometry=shape(by_type["airspace"]["geometry"]))
+    states = States.from_columns(["RUS-1"], [lead["lat"]], [lead["lon"]], [lead["alt_m"]],
+                                 [lead["gs_mps"]], [lead["trk_deg"]], [0.0], party=["RUS"])
+    found = incursion.detect(states, [airspace]).incursions
+    assert len(found) == 1
+    assert abs(found.t_entry[0] - first["detail"]["t_entry_s"]) < 1.0
+    assert abs(found.t_exit[0] - first["detail"]["t_exit_s"]) < 1.0
