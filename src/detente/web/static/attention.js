@@ -7,7 +7,7 @@
 // compressed demo runs faster) until the operator's party has acknowledged it. The switch
 // mutes all of it, and the browser remembers it (localStorage).
 
-import { describe, eventTime, isActive, isHappening, resolutionText, tag } from "./facts.js";
+import { describe, eventTime, isActive, isHappening, resolutionText, toGo } from "./facts.js";
 
 export const URGENT = ["warning", "critical"];
 export const SOUND_KEY = "detente.sound"; // "off": muted
@@ -104,7 +104,8 @@ export function renderBanner(banner, alerts, picture, now, onFocus) {
     const f = describe(a, picture.me?.party, picture.tracks, now);
     const r = resolutionText(a.detail?.resolution);
     const happening = isHappening(a, now);
-    const when = happening ? f.event : `${f.event} ${f.when} (${tag(a, now).split(" ")[1]})`;
+    const when = happening ? f.event
+      : `${f.event} ${f.when} (in ${Math.round(toGo(a, now))} s)`;
     return { id: a.id, severity: a.severity, acked: (a.acknowledged_by ?? []).includes(
       picture.me?.party), text: [a.severity.toUpperCase(), f.field, f.subject, when, f.where,
                                  f.level].filter(Boolean).join("  ·  "), resolution: r };

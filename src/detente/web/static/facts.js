@@ -155,7 +155,8 @@ export function describe(a, me, tracks, now) {
     const alt = track?.alt_m ?? x.alt_m;
     if (alt != null) levels.push(`${x.id ?? x.party} ${flightLevel(alt)}`);
   }
-  facts.level = levels.join(", ");
+  // One aircraft: its level alone ("FL190"); a pair: each named.
+  facts.level = levels.length === 1 ? levels[0].split(" ").pop() : levels.join(", ");
   return facts;
 }
 

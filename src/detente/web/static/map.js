@@ -27,13 +27,18 @@ const EARTH_RADIUS_M = 6_371_008.8; // mean radius: a path drawn to a pixel, not
 const GLYPH_PX = 16;   // the aircraft glyph's box, centred on its position
 const MARK_PX = 22;    // an entry, exit or closest-approach marker's box
 const LABEL_GAP_PX = 10; // from the aircraft's position to the near edge of its label
-const ANCHORS = ["right", "left", "top", "bottom"]; // tried in this order
+// Tried in this order, as MapLibre's variable anchors: beside, above or below, then corners.
+const ANCHORS = ["right", "left", "top", "bottom", "top-right", "bottom-right", "top-left",
+                 "bottom-left"];
+const DIAGONAL_PX = 7; // a corner label's offset from the position, each way
 const RANK = ["advisory", "warning", "critical"];
 const FOCUS_ZOOM = 9;
 
 function style(basemapUrl) {
   const severity = ["match", ["get", "severity"],
     ...Object.entries(SEVERITY_COLOURS).flat(), "#888888"];
+  // The most severe drawn on top where alerts share a point (a pair's entry).
+  const rank = ["match", ["get", "severity"], "advisory", 0, "warning", 1, "critical", 2, 0];
   return {
     version: 8,
     sources: {
@@ -58,15 +63,17 @@ function style(basemapUrl) {
       { id: "paths", type: "line", source: "paths",
         paint: { "line-color": ["get", "colour"], "line-width": 1.5, "line-dasharray": [2, 2] } },
       { id: "inside", type: "line", source: "alerts", filter: ["==", ["get", "part"], "inside"],
-        layout: { "line-cap": "round" },
+        layout: { "line-cap": "round", "line-sort-key": rank },
         paint: { "line-color": severity, "line-width": 6, "line-opacity": 0.75 } },
       { id: "alert-links", type: "line", source: "alerts",
-        filter: ["==", ["get", "part"], "link"],
+        filter: ["==", ["get", "part"], "link"], layout: { "line-sort-key": rank },
         paint: { "line-color": severity, "line-width": 1.5 } },
       { id: "exits", type: "circle", source: "alerts", filter: ["==", ["get", "part"], "exit"],
+        layout: { "circle-sort-key": rank },
         paint: { "circle-radius": 6, "circle-color": "#ffffff", "circle-stroke-color": severity,
                  "circle-stroke-width": 3 } },
       { id: "alerts", type: "circle", source: "alerts", filter: ["==", ["get", "part"], "point"],
+        layout: { "circle-sort-key": rank },
         paint: { "circle-radius": 8, "circle-color": severity, "circle-opacity": 1,
                  "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } },
     ],
@@ -90,6 +97,7 @@ export class MapView {
     this.overlays = null;
     this.ready = new Promise((resolve) => this.map.once("load", resolve)).then(() => {
       this.overlays = new Overlays(this.map, { onMyTraffic: () => onMyTraffic?.() });
+      this.overlays.onNames = () => this.declutter();
     });
     let pending = false;
     this.map.on("move", () => {
@@ -150,7 +158,8 @@ export class MapView {
   }
 
   fit(bounds, duration) {
-    this.map.fitBounds(bounds, { padding: { top: 60, bottom: 60, left: 60, right: 60 },
+    // Room for the labels, and for the legend and scale at the bottom.
+    this.map.fitBounds(bounds, { padding: { top: 70, bottom: 90, left: 90, right: 110 },
                                  maxZoom: 10, duration });
   }
 
@@ -180,6 +189,16 @@ export class MapView {
     }).sort((a, b) => a.rank - b.rank || (a.key < b.key ? -1 : 1));
     const half = GLYPH_PX / 2;
     const placed = items.map(({ p }) => [p.x - half, p.y - half, p.x + half, p.y + half]);
+    // What lies over the map (legend, scale, buttons, attribution) is in the way too, and a
+    // label must stay inside the map.
+    const frame = this.map.getContainer().getBoundingClientRect();
+    const inFrame = (b) => b[0] >= 0 && b[1] >= 0 && b[2] <= frame.width && b[3] <= frame.height;
+    for (const el of this.map.getContainer().querySelectorAll(
+      ".legend, .maplibregl-ctrl, .grid-label")) {
+      const r = el.getBoundingClientRect();
+      if (r.width) placed.push([r.left - frame.left, r.top - frame.top, r.right - frame.left,
+                                r.bottom - frame.top]);
+    }
     // Alert markers are obstacles too: a label must not hide where the aircraft will enter.
     for (const lngLat of this.marks ?? []) {
       const p = this.map.project(lngLat);
@@ -188,7 +207,7 @@ export class MapView {
     for (const item of items) {
       const anchor = ANCHORS.find((a) => {
         const box = labelBox(a, item.p, item.w, item.h);
-        if (placed.some((o) => overlaps(o, box))) return false;
+        if (!inFrame(box) || placed.some((o) => overlaps(o, box))) return false;
         placed.push(box);
         return true;
       });
@@ -196,15 +215,17 @@ export class MapView {
       element.dataset.anchor = anchor ?? "none";
       element.classList.toggle("selected", selected.has(item.key));
     }
-    // Country names last: shown only where they overlap no aircraft, label or marker.
-    const frame = this.map.getContainer().getBoundingClientRect();
-    for (const el of this.overlays?.nameElements() ?? []) {
-      const r = el.getBoundingClientRect();
-      const box = [r.left - frame.left, r.top - frame.top, r.right - frame.left,
-                   r.bottom - frame.top];
-      const clear = !placed.some((o) => overlaps(o, box));
-      el.classList.toggle("hidden", !clear);
-      if (clear) placed.push(box);
+    // Country names last, each at the first of its places on screen that overlaps nothing.
+    for (const { marker, places, w, h } of this.overlays?.names.values() ?? []) {
+      const at = places.find((lngLat) => {
+        const p = this.map.project(lngLat);
+        const box = [p.x - w / 2, p.y - h / 2, p.x + w / 2, p.y + h / 2];
+        if (!inFrame(box) || placed.some((o) => overlaps(o, box))) return false;
+        placed.push(box);
+        return true;
+      });
+      marker.getElement().classList.toggle("hidden", !at);
+      if (at) marker.setLngLat(at);
     }
   }
 
@@ -303,10 +324,15 @@ export function trafficBounds(picture) {
 /** The screen box [x0, y0, x1, y1] of a w x h label at `anchor` of the point p. */
 export function labelBox(anchor, p, w, h) {
   const g = LABEL_GAP_PX;
+  const d = DIAGONAL_PX;
   switch (anchor) {
     case "right": return [p.x + g, p.y - h / 2, p.x + g + w, p.y + h / 2];
     case "left": return [p.x - g - w, p.y - h / 2, p.x - g, p.y + h / 2];
     case "top": return [p.x - w / 2, p.y - g - h, p.x + w / 2, p.y - g];
+    case "top-right": return [p.x + d, p.y - d - h, p.x + d + w, p.y - d];
+    case "bottom-right": return [p.x + d, p.y + d, p.x + d + w, p.y + d + h];
+    case "top-left": return [p.x - d - w, p.y - d - h, p.x - d, p.y - d];
+    case "bottom-left": return [p.x - d - w, p.y + d, p.x - d, p.y + d + h];
     default: return [p.x - w / 2, p.y + g, p.x + w / 2, p.y + g + h];
   }
 }
@@ -360,8 +386,12 @@ function alertFeatures(alert, picture, now, marks) {
     // The stretch inside and its exit, on the path of an aircraft the viewer sees as it is:
     // its own, or another party's shared at full precision.
     const exact = t.party === picture.me?.party || t.precision_m === 0;
-    if (alert.kind === "incursion" && t.gs_mps != null && t.t != null && exact) {
-      const entryAt = happening ? now : eventTime(alert);
+    // Only while the aircraft flies as the alert predicted: on a turn the alert is about to be
+    // updated or cleared, and a stretch drawn from the new track would be neither.
+    const entryAt = happening ? now : eventTime(alert);
+    const onTrack = !happening ? metres(flyTo(t, entryAt - t.t), alert.point) <=
+      Math.max(500, 0.01 * t.gs_mps * Math.abs(entryAt - t.t)) : true;
+    if (alert.kind === "incursion" && t.gs_mps != null && t.t != null && exact && onTrack) {
       const exitAt = exitTime(alert) ?? now + LOOKAHEAD_S;
       const line = [];
       for (let s = entryAt; s < exitAt; s += 2) line.push(flyTo(t, s - t.t));
@@ -386,6 +416,14 @@ function alertFeatures(alert, picture, now, marks) {
   features.push(feature("point", { type: "Point", coordinates: alert.point }));
   marks.push(alert.point);
   return features;
+}
+
+/** Great-circle distance between two [lon, lat] points, m (mean sphere). */
+function metres(a, b) {
+  const rad = Math.PI / 180;
+  const h = Math.sin((b[1] - a[1]) * rad / 2) ** 2 +
+    Math.cos(a[1] * rad) * Math.cos(b[1] * rad) * Math.sin((b[0] - a[0]) * rad / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
 // Labels speak the operators' units, converted here at the edge: flight level and knots.

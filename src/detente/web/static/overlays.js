@@ -55,14 +55,16 @@ export class Overlays {
     this.gridLabels = document.createElement("div");
     this.gridLabels.className = "grid-labels";
     map.getContainer().append(this.gridLabels);
-    this.names = new Map(); // country name -> maplibregl.Marker
+    this.names = new Map(); // country name -> {marker, places: [LngLat], w, h (px)}
+    this.onNames = null;    // called when the names have new places (map.js declutters)
     map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 120 }), "bottom-right");
     map.addControl(new maplibregl.ScaleControl({ unit: "nautical", maxWidth: 120 }),
                    "bottom-right");
     map.addControl(new ButtonControl("My traffic", "zoom to my traffic and its alerts",
                                      "my-traffic", onMyTraffic), "top-right");
-    this.legend = document.createElement("div");
+    this.legend = document.createElement("details");
     this.legend.className = "legend";
+    this.legend.open = true;
     map.getContainer().append(this.legend);
     let pending = false;
     map.on("move", () => {
@@ -73,11 +75,6 @@ export class Overlays {
     map.on("moveend", () => this.#countryNames());
     map.on("idle", () => { if (!this.named) this.#countryNames(); });
     this.#grid();
-  }
-
-  /** The country name elements, for map.js to keep them clear of aircraft labels. */
-  nameElements() {
-    return [...this.names.values()].map((m) => m.getElement());
   }
 
   #grid() {
@@ -109,7 +106,8 @@ export class Overlays {
     }));
   }
 
-  /** A name per country on screen, at the sampled point deepest in its part of the view. */
+  /** A name per country on screen, with the places it may go (map.js picks the first that
+   *  overlaps nothing): the sampled points of the country, deepest in it first. */
   #countryNames() {
     const map = this.map;
     if (!map.getLayer("land")) return;
@@ -123,31 +121,32 @@ export class Overlays {
       }
     }
     this.named = samples.size > 0;
-    for (const [name, marker] of this.names) {
-      if (!samples.has(name)) { marker.remove(); this.names.delete(name); }
+    for (const [name, entry] of this.names) {
+      if (!samples.has(name)) { entry.marker.remove(); this.names.delete(name); }
     }
     for (const [name, points] of samples) {
-      // The sample with the most of the same country around it, nearest the middle of them.
+      // Deepest first: the most neighbours of the same country, then nearest their middle.
       const has = new Set(points.map(([x, y]) => `${x},${y}`));
       const around = ([x, y]) => [[SAMPLE_PX, 0], [-SAMPLE_PX, 0], [0, SAMPLE_PX],
         [0, -SAMPLE_PX]].filter(([dx, dy]) => has.has(`${x + dx},${y + dy}`)).length;
       const mx = points.reduce((s, p) => s + p[0], 0) / points.length;
       const my = points.reduce((s, p) => s + p[1], 0) / points.length;
-      const best = points.reduce((b, p) => {
-        const score = around(p) * 1e6 - Math.hypot(p[0] - mx, p[1] - my);
-        return score > b.score ? { p, score } : b;
-      }, { p: points[0], score: -Infinity }).p;
-      let marker = this.names.get(name);
-      if (!marker) {
+      const score = (p) => around(p) * 1e6 - Math.hypot(p[0] - mx, p[1] - my);
+      const places = points.sort((a, b) => score(b) - score(a)).map((p) => map.unproject(p));
+      let entry = this.names.get(name);
+      if (!entry) {
         const el = document.createElement("div");
         el.className = "country-name";
         el.textContent = name;
         el.dataset.country = name;
-        marker = new maplibregl.Marker({ element: el, anchor: "center" });
-        this.names.set(name, marker);
+        const marker = new maplibregl.Marker({ element: el, anchor: "center" })
+          .setLngLat(places[0]).addTo(map);
+        entry = { marker, places, w: el.offsetWidth, h: el.offsetHeight };
+        this.names.set(name, entry);
       }
-      marker.setLngLat(map.unproject(best)).addTo(map);
+      entry.places = places;
     }
+    this.onNames?.();
   }
 
   /** The legend: party colours (the operator's own first), alert severities, symbols. */
@@ -159,7 +158,7 @@ export class Overlays {
     const swatch = (colour, cls = "") => `<i class="swatch ${cls}" style="--c:${colour}"></i>`;
     const esc = (s) => String(s).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
     this.legend.innerHTML = `
-      <div class="legend-title">Legend</div>
+      <summary class="legend-title">Legend</summary>
       ${own.map((p) => `<div data-party="${esc(p.id)}">${swatch(p.colour)}${esc(p.id)}` +
         `${p.id === me ? " (you)" : ""}${p.name && p.name !== p.id ? ` · ${esc(p.name)}` : ""}` +
         "</div>").join("")}

@@ -11,6 +11,9 @@ import {
 } from "./facts.js";
 
 const ACTIVE = new Set(["raised", "updated"]);
+// A cleared alert stays in the list this long (s, on the picture's clock), then only the
+// record holds it: a watch's list is about what is happening.
+const CLEARED_KEPT_S = 600;
 const LEVELS = { 1: "watch", 2: "command", 3: "head of government" };
 
 /**
@@ -73,7 +76,9 @@ function awaitingMe(picture, alertId) {
 /** Alerts; `actions` = {acknowledge, warn, focusAlert, focusMessage}; `now` s UTC. */
 export function renderAlerts(list, picture, actions, now) {
   const me = picture.me?.party;
-  syncList(list, sortAlerts(picture.alerts.values(), now), (a) => {
+  const shown = [...picture.alerts.values()].filter((a) => isActive(a) ||
+    now - (a.updated_at ?? a.received ?? now) <= CLEARED_KEPT_S);
+  syncList(list, sortAlerts(shown, now), (a) => {
     const li = element(`<li class="alert">
       <div class="head"><span class="severity"></span> <span class="field"></span>
            <span class="tracks"></span></div>
