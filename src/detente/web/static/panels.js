@@ -114,7 +114,7 @@ export function renderAlerts(list, picture, actions, now) {
     set(li, ".severity", a.severity);
     set(li, ".field", FIELDS[a.kind] ?? "");
     set(li, ".tracks", f.subject);
-    set(li, ".event", isActive(a) ? f.event : `was ${f.event}`);
+    set(li, ".event", isActive(a) ? f.event : `predicted ${f.event}`);
     set(li, ".utc", f.when);
     li.querySelector(".utc").dateTime = new Date(eventTime(a) * 1000).toISOString();
     set(li, ".where", [f.where && `at ${f.where}`, f.level].filter(Boolean).join(" · "));
