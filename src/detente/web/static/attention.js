@@ -108,7 +108,7 @@ export function renderBanner(banner, alerts, picture, now, onFocus) {
       : `${f.event} ${f.when} (in ${Math.round(toGo(a, now))} s)`;
     return { id: a.id, severity: a.severity, acked: (a.acknowledged_by ?? []).includes(
       picture.me?.party), text: [a.severity.toUpperCase(), f.field, f.subject, when, f.where,
-                                 f.level].filter(Boolean).join("  ·  "), resolution: r };
+                                 f.level].filter(Boolean).join(" · "), resolution: r };
   });
   const more = alerts.length - lines.length;
   // Rebuilt each tick (the countdowns): a few lines at most.
