@@ -269,11 +269,17 @@ export class ReplaySource {
     }
   }
 
-  /** Entries and exits predicted by the incursion alerts in view, for ticks of their own. */
+  /** Entries and exits predicted by the incursion alerts in view, and when the cleared ones
+   *  in view cleared, for ticks of their own (the timeline does not carry them). */
   #predict(view) {
     const predicted = [];
     for (const a of view.alerts) {
       const d = a.detail ?? {};
+      if (a.state === "cleared" && a.updated_at != null) {
+        const who = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", ");
+        predicted.push({ t: a.updated_at, type: "alert", id: `${a.id} cleared`, what: "cleared",
+                         label: `${a.kind} alert cleared (${who})` });
+      }
       if (a.kind !== "incursion" || a.state === "cleared" || a.updated_at == null) continue;
       const who = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", ");
       if (d.t_entry_s != null && !d.violation) {
