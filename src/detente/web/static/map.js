@@ -72,10 +72,6 @@ function style(basemapUrl) {
         layout: { "circle-sort-key": rank },
         paint: { "circle-radius": 6, "circle-color": "#ffffff", "circle-stroke-color": severity,
                  "circle-stroke-width": 3 } },
-      { id: "alert-others", type: "circle", source: "alerts",
-        filter: ["==", ["get", "part"], "other"], layout: { "circle-sort-key": rank },
-        paint: { "circle-radius": 11, "circle-opacity": 0, "circle-stroke-color": severity,
-                 "circle-stroke-width": 3 } },
       { id: "alerts", type: "circle", source: "alerts", filter: ["==", ["get", "part"], "point"],
         layout: { "circle-sort-key": rank },
         paint: { "circle-radius": 8, "circle-color": severity, "circle-opacity": 1,
@@ -412,9 +408,6 @@ function alertFeatures(alert, picture, now, marks) {
       features.push(feature("link", { type: "LineString",
                                       coordinates: [[t.lon, t.lat], alert.point] }));
     }
-    // Another party's aircraft, known only by where the alert says it is: ringed, so that the
-    // pair stands out together.
-    if (a.id === null) features.push(feature("other", { type: "Point", coordinates: [t.lon, t.lat] }));
   }
   if (exit && !features.some((f) => f.properties.part === "exit")) {
     features.push(feature("exit", { type: "Point", coordinates: exit }));
