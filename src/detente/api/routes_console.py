@@ -12,10 +12,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from detente.api.deps import Me, Mech
+from detente.api.json_body import StrictJsonRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/console", tags=["console"])
+router = APIRouter(prefix="/v1/console", tags=["console"], route_class=StrictJsonRoute)
 
 
 @router.get("")
