@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from detente.model.airspace import Airspace
 from detente.service.keys import parse_public_key
 
 __all__ = [
+    "PARTY_COLOURS",
     "Agreement",
     "Config",
     "Official",
@@ -52,12 +54,20 @@ class Official:
     public_key: Ed25519PublicKey = field(repr=False)
 
 
+# A party's colour on every console, by its place in the configuration unless it sets its own
+# (``colour = "#rrggbb"``): the same for everyone, live and in replay. None of them is an alert
+# colour (yellow, orange, red) nor the protected airspace's red.
+PARTY_COLOURS = ("#2f6fd0", "#9a3fc4", "#148a5c", "#a86a1c", "#1f8a9e", "#5c6b7a")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
 @dataclass(frozen=True)
 class Party:
     id: str
     name: str
     public_keys: tuple[Ed25519PublicKey, ...] = field(repr=False)
     officials: tuple[Official, ...] = ()
+    colour: str = PARTY_COLOURS[0]  # "#rrggbb", on the consoles
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,13 @@ def _key(text: str, where: str) -> Ed25519PublicKey:
         raise InputError(f"{where}: {exc}") from None
 
 
+def _colour(r: _Reader, default: str) -> str:
+    value = r.raw("colour", default)
+    if not isinstance(value, str) or not _COLOUR.fullmatch(value):
+        raise InputError(f"{r._where('colour')}: expected a colour \"#rrggbb\", got {value!r}")
+    return value.lower()
+
+
 def _zones(value: Any, where: str, base: Path) -> shapely.Geometry | None:
     if value == "all":
         return None
@@ -294,6 +311,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
                 _key(k, f"{pr._where('public_keys')}[{n}]") for n, k in enumerate(keys)
             ),
             officials=tuple(sorted(officials, key=lambda o: (o.level, o.id))),
+            colour=_colour(pr, PARTY_COLOURS[len(parties) % len(PARTY_COLOURS)]),
         )
 
     agreements = []

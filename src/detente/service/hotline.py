@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from detente.errors import ConflictingWriteError, InputError
+from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.service.config import Config
 
 __all__ = [
@@ -229,8 +229,8 @@ class Hotline:
     def acknowledge(self, message_id: str, party: str, official: str | None,
                     reply: str | None, now: float) -> HotlineMessage:
         m = self._messages.get(message_id)
-        if m is None:
-            raise InputError(f"no hotline message {message_id!r}")
+        if m is None or party not in (m.from_party, m.to_party):
+            raise NotFoundError(f"message_id: no hotline message {message_id!r} of {party}")
         if official is None:
             raise InputError("only an official acknowledges: log in as one")
         o = self.config.official(official)

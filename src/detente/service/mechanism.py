@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from detente.engines import incursion
 from detente.engines.incursion import AirspaceIndex
 from detente.engines.tactical import detect_xy, pair_conflicts
-from detente.errors import ConflictingWriteError, InputError
+from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.geo.projection import LocalProjection
 from detente.geo.stereographic import StereographicProjection
 from detente.ledger import Receipt, SignedStatement
@@ -486,7 +486,7 @@ class Mechanism:
         now = self.clock.now()
         alert = self.alerts.get(alert_id)
         if alert is None or party not in alert.parties:
-            raise InputError(f"no open alert {alert_id!r} for party {party!r}")
+            raise NotFoundError(f"alert_id: no open alert {alert_id!r} for party {party!r}")
         if party in alert.acknowledged_by:
             raise ConflictingWriteError(f"alert {alert_id} is already acknowledged by {party}")
         tr = self.alerts.acknowledge(alert_id, party, now)
