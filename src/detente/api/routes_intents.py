@@ -58,8 +58,8 @@ async def get(intent_id: str, me: Me, mech: Mech) -> dict[str, Any]:
             "state": IntentState(intent.state).value}
     if volumes_shown(intent.owner, me.party, mech.strategic_policy):
         view = intent_to_json(intent)
-    manager = mech.intents.managers.get(intent_id)
-    if manager is not None:
+    managed = mech.intents.managed.get(intent_id)
+    if managed is not None:
         view.pop("version", None)
-        view["manager"] = manager
+        view["manager"] = managed.manager
     return view

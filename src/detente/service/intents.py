@@ -119,8 +119,9 @@ class IntentBook:
         Makes a fresh opaque version per write (default: 128 random bits in hex).
 
     Every method takes ``now`` (s, UTC epoch) and is safe to call from several threads.
-    ``managers`` maps the id of a live intent managed by a USS (through the DSS interface) to
-    that USS; detente's own API may not change those.
+    ``managed`` maps the id of a live intent that a USS manages through the DSS interface to
+    what the DSS keeps of it (``.manager`` names the USS); detente's own API may not change
+    those. Entries leave with their intent.
     """
 
     def __init__(
@@ -130,9 +131,10 @@ class IntentBook:
         *,
         new_version: Callable[[], str] = _random_version,
     ) -> None:
+        self.engine = engine
         self.projection = projection
         self.lock = threading.RLock()
-        self.managers: dict[str, str] = {}
+        self.managed: dict[str, Any] = {}
         self._table = IntentTable(engine)
         self._index = VolumeIndex(projection)
         self._grid_key = grid_key(projection)
@@ -277,11 +279,11 @@ class IntentBook:
                         f"intent {intent.id!r} belongs to {previous.owner}; "
                         f"{intent.owner} may not change it"
                     )
-                manager = self.managers.get(intent.id)
-                if manager is not None:
+                managed = self.managed.get(intent.id)
+                if managed is not None:
                     raise ConflictingWriteError(
-                        f"intent {intent.id!r} is managed by the USS {manager!r} through the "
-                        f"DSS interface; only it may change it"
+                        f"intent {intent.id!r} is managed by the USS {managed.manager!r} "
+                        f"through the DSS interface; only it may change it"
                     )
                 if intent.version != previous.version:
                     raise ConflictingWriteError(
@@ -318,11 +320,13 @@ class IntentBook:
 
     # --- primitives for a rule set (hold ``lock`` around a whole write) ------------------
 
-    def expire(self, now: float) -> None:
-        """Drop what ended before ``now``."""
-        intents = self._intents
-        for gone in self._index.expire(now):
-            del intents[gone]
+    def expire(self, now: float) -> list[str]:
+        """Drop what ended before ``now``; returns the ids dropped."""
+        gone = self._index.expire(now)
+        for intent_id in gone:
+            del self._intents[intent_id]
+            self.managed.pop(intent_id, None)
+        return gone
 
     def live(self, intent_id: str, now: float) -> OperationalIntent | None:
         """The live intent ``intent_id`` at ``now``, or None."""
@@ -339,6 +343,11 @@ class IntentBook:
         hits = self._index.hits(vols, other_groups=other_owners)
         return [self._read(i) for i in sorted(set(hits.ids))]
 
+    def overlapping(self, intent: OperationalIntent, vols: Volumes) -> list[Overlap]:
+        """Other owners' live intents that ``intent`` (projected: ``vols``) overlaps, with
+        the volume pairs that meet. Call ``expire`` first."""
+        return self._overlaps(intent, vols)
+
     def new_version(self) -> str:
         return self._new_version()
 
@@ -354,6 +363,7 @@ class IntentBook:
         if vols is None:
             self._index.remove(stored.id)
             self._intents.pop(stored.id, None)
+            self.managed.pop(stored.id, None)
         else:
             self._index.insert(stored.id, vols, stored.time_end_s)
             self._intents[stored.id] = stored

@@ -124,7 +124,7 @@ class IntentTable:
         # A row that is over (Ended, or its last volume gone) written afresh under its id.
         self._reuse = Compiled(
             update(table).where(c.id == bindparam("where_id"), or_(
-                c.state == IntentState.ENDED.value, c.time_end < bindparam("where_now"))),
+                c.state == bindparam("where_ended"), c.time_end < bindparam("where_now"))),
             engine, _COLUMNS[1:], guarded=True)
         # The live rows, found through the index on time_end when they are few among the
         # table's (Ended and expired rows stay on record), by one scan when they are many: at
@@ -171,7 +171,8 @@ class IntentTable:
         """
         values = _values(stored, vols, key)
         if reuse_at is not None:
-            step: Step = (self._reuse, {**values, "where_id": stored.id, "where_now": reuse_at})
+            step: Step = (self._reuse, {**values, "where_id": stored.id, "where_now": reuse_at,
+                                        "where_ended": IntentState.ENDED.value})
         elif replaces is None:
             step = (self._insert, values)
         else:
