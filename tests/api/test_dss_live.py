@@ -114,8 +114,9 @@ def test_tokens_and_scopes(dss):
     for bad in (token(other, "uss1"),                      # signed by an unknown key
                 token(issuer, "uss1", aud="dss.elsewhere"),  # for another service
                 token(issuer, "uss1", ttl=-60),              # expired
-                jwt.encode({"sub": "uss1", "scope": SC, "aud": "127.0.0.1",
-                            "exp": int(time.time()) + 60}, "a-shared-secret-of-32-bytes-long!", algorithm="HS256"),
+                jwt.encode({"sub": "uss1", "scope": SC, "aud": "127.0.0.1",  # not RS256
+                            "exp": int(time.time()) + 60}, "a shared secret, 32 bytes or more",
+                           algorithm="HS256"),
                 "not.a.token"):
         r = post({"Authorization": f"Bearer {bad}"})
         assert r.status_code == 401, (bad, r.text)
@@ -331,7 +332,7 @@ def test_a_uss_marked_down_may_not_plan(dss):
 
 
 def test_one_intent_seen_through_both_apis(dss, tmp_path, capsys):
-    base, issuer, native = dss
+    base, _, native = dss
     uss2, uss3 = ussi(dss, "uss2"), ussi(dss, "uss3")
 
     def put(party, body, key=()):

@@ -49,12 +49,13 @@ from detente.engines.f3548 import (
     check_transition,
     check_write,
 )
-from detente.engines.strategic import Volumes, project_volumes
+from detente.engines.strategic import MAX_REGION_RADIUS_M, Volumes, project_volumes
 from detente.engines.volume_index import VolumeIndex
 from detente.errors import ConflictingWriteError, GeometryError, InputError
+from detente.geo.geodesic import geodesic_distance
 from detente.geo.projection import LocalProjection
 from detente.model.intent import IntentState, OperationalIntent, Volume4D, unchecked
-from detente.store.intent_codecs import grid_key, grid_volumes, read_intent
+from detente.store.intent_codecs import grid_centre, grid_key, grid_volumes, read_intent
 from detente.store.intents import IntentTable, Step
 
 __all__ = ["IntentBook", "WriteResult", "volumes_shown"]
@@ -178,7 +179,18 @@ class IntentBook:
             return
         self._load_grid(fresh)
         if foreign:
-            self._adopt([read_intent(r[:6]) for r in rows if r[8] != own or r[7] is None])
+            near = {key: self._may_fit(key) for key in {r[8] for r in rows}}
+            self._adopt([read_intent(r[:6]) for r in rows
+                         if (r[8] != own or r[7] is None) and near[r[8]]])
+
+    def _may_fit(self, key: str | None) -> bool:
+        """Can rows stored for the grid named ``key`` lie in this region? Not when that grid's
+        centre is beyond twice the region's radius (another region's rows)."""
+        centre = grid_centre(key)
+        if centre is None:
+            return True
+        p = self.projection
+        return float(geodesic_distance(p.lat0, p.lon0, *centre)) <= 2 * MAX_REGION_RADIUS_M
 
     def _load_grid(self, rows: Sequence[Any]) -> None:
         if not rows:
@@ -195,6 +207,8 @@ class IntentBook:
     def _adopt(self, intents: Sequence[OperationalIntent]) -> None:
         """Index ``intents`` (already checked), projecting them; those beyond the region
         are left out."""
+        if not intents:
+            return
         try:
             vols = self._project_many(intents)
         except GeometryError:
@@ -207,6 +221,8 @@ class IntentBook:
                     pass
             log.warning("%d live intents of another grid lie outside this region: left out",
                         len(intents) - len(fits))
+            if not fits:
+                return
             intents, vols = fits, self._project_many(fits)
         ends = np.searchsorted(vols.intent, np.arange(len(intents)), side="right")
         for it, a, b in zip(intents, [0, *ends[:-1].tolist()], ends.tolist(), strict=True):

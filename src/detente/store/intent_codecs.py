@@ -36,6 +36,7 @@ __all__ = [
     "decode_volumes",
     "encode_grids",
     "encode_volumes",
+    "grid_centre",
     "grid_key",
     "grid_volumes",
     "read_intent",
@@ -95,6 +96,15 @@ def read_intent(row: Sequence[Any]) -> OperationalIntent:
 def grid_key(projection: LocalProjection) -> str:
     """Names the grid (and densification) that a row's ``grid`` blob was computed in."""
     return f"aeqd:{projection.lat0!r}:{projection.lon0!r}:{DENSIFY_TOLERANCE_M!r}"
+
+
+def grid_centre(key: str | None) -> tuple[float, float] | None:
+    """The (lat, lon) centre of the grid a ``grid_key`` names (None if it names none)."""
+    parts = (key or "").split(":")
+    try:
+        return (float(parts[1]), float(parts[2])) if parts[0] == "aeqd" else None
+    except (IndexError, ValueError):
+        return None
 
 
 def encode_grids(vols: Volumes, per_intent: np.ndarray) -> list[bytes]:
