@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from detente.api.dss import wire
 from detente.api.dss.auth import Caller, NotAuthenticatedError, TokenVerifier
 from detente.errors import ConflictingWriteError, DetenteError, InputError, StoreError
-from detente.model.intent import NOMINAL_STATES, Circle
+from detente.model.intent import NOMINAL_STATES
 from detente.service.dss import arbitration, constraints, oirs, subscriptions
 from detente.service.dss.model import (
     AreaTooLargeError,
@@ -375,21 +375,6 @@ async def make_report(request: Request) -> JSONResponse:
 # --- the USS side of detente's own intents ------------------------------------------------
 
 
-def _volume_json(v: Any) -> dict[str, Any]:
-    fp = v.footprint
-    outline: dict[str, Any] = (
-        {"outline_circle": {"center": {"lat": fp.lat, "lng": fp.lon},
-                            "radius": {"value": fp.radius_m, "units": "M"}}}
-        if isinstance(fp, Circle) else
-        {"outline_polygon": {"vertices": [{"lat": a, "lng": b}
-                                          for a, b in zip(fp.lat, fp.lon, strict=True)]}})
-    alt = {"reference": "W84", "units": "M"}
-    return {"volume": {**outline, "altitude_lower": {"value": v.altitude_lower_m, **alt},
-                       "altitude_upper": {"value": v.altitude_upper_m, **alt}},
-            "time_start": wire.time_json(v.time_start_s),
-            "time_end": wire.time_json(v.time_end_s)}
-
-
 @router.get("/dss/detente/uss/v1/operational_intents/{entityid}")
 async def native_details(entityid: str, request: Request) -> JSONResponse:
     url = _native_url(request)
@@ -403,7 +388,7 @@ async def native_details(entityid: str, request: Request) -> JSONResponse:
         reference["ovn"] = it.version
         shown = volumes_shown(it.owner, c.party, state.policy)
         nominal = it.state in NOMINAL_STATES
-        volumes = [_volume_json(v) for v in it.volumes] if shown else []
+        volumes = [wire.volume_json(v) for v in it.volumes] if shown else []
         return {"operational_intent": {"reference": reference, "details": {
             "volumes": volumes if nominal else [],
             "off_nominal_volumes": [] if nominal else volumes, "priority": it.priority}}}

@@ -38,6 +38,7 @@ __all__ = [
     "sub_write",
     "subscribers_json",
     "subscription_json",
+    "volume_json",
 ]
 
 # F3548 wants a SubscriptionID in every reference; this one stands for "none" (the InterUSS
@@ -247,6 +248,21 @@ def constraint_write(body: Any) -> tuple[tuple[Volume4D, ...], str]:
 def time_json(t: float) -> dict[str, str]:
     stamp = datetime.fromtimestamp(round(t, 6), UTC).isoformat(timespec="microseconds")
     return {"value": stamp.replace("+00:00", "Z"), "format": "RFC3339"}
+
+
+def volume_json(v: Volume4D) -> dict[str, Any]:
+    """An F3548 Volume4D."""
+    fp = v.footprint
+    outline: dict[str, Any] = (
+        {"outline_circle": {"center": {"lat": fp.lat, "lng": fp.lon},
+                            "radius": {"value": fp.radius_m, "units": "M"}}}
+        if isinstance(fp, Circle) else
+        {"outline_polygon": {"vertices": [{"lat": a, "lng": b}
+                                          for a, b in zip(fp.lat, fp.lon, strict=True)]}})
+    alt = {"reference": "W84", "units": "M"}
+    return {"volume": {**outline, "altitude_lower": {"value": v.altitude_lower_m, **alt},
+                       "altitude_upper": {"value": v.altitude_upper_m, **alt}},
+            "time_start": time_json(v.time_start_s), "time_end": time_json(v.time_end_s)}
 
 
 def native_manager(party: str) -> str:
