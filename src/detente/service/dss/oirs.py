@@ -329,13 +329,12 @@ def _remember(state: DssState, intent_id: str, old: OirMeta | None, new: OirMeta
               implicit: Subscription | None, dropped: str | None,
               notified: Sequence[Subscription]) -> None:
     """Bring the subscriptions in memory to what was just committed."""
+    if dropped is not None:
+        state.drop_sub_in_memory(dropped)
+    if implicit is not None:
+        state.put_sub_in_memory(implicit)
     if old is not None and old.subscription_id is not None:
         state.dependents.get(old.subscription_id, set()).discard(intent_id)
     if new is not None and new.subscription_id is not None:
         state.dependents.setdefault(new.subscription_id, set()).add(intent_id)
-    if implicit is not None:
-        state.put_sub_in_memory(implicit)
-    if dropped is not None:
-        state.drop_sub_in_memory(dropped)
-        state.dependents.pop(dropped, None)
     state.notified(notified)

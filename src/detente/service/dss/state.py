@@ -205,13 +205,17 @@ class DssState:
         return sub
 
     def put_sub_in_memory(self, sub: Subscription) -> None:
-        self.drop_sub_in_memory(sub.id)
+        """``sub`` as committed (the intents relying on it stay as they were)."""
+        for region in self.regions:
+            region.subs.remove(sub.id)
         self.subs[sub.id] = sub
         if sub.volumes:
             region, vols = self.project(sub.volumes)
             region.subs.insert(sub.id, vols, sub.time_end)
 
     def drop_sub_in_memory(self, sub_id: str) -> None:
+        """The subscription ``sub_id`` deleted (or over), and what relied on it with it."""
+        self.dependents.pop(sub_id, None)
         if self.subs.pop(sub_id, None) is not None:
             for region in self.regions:
                 region.subs.remove(sub_id)
@@ -243,6 +247,7 @@ class DssState:
         region, vols = self.project(volumes)
         for gone in region.subs.expire(now):
             self.subs.pop(gone, None)
+            self.dependents.pop(gone, None)
         return [self.subs[i] for i in sorted(set(region.subs.hits(vols).ids))]
 
     def constraints_touching(self, volumes: Sequence[Volume4D], now: float

@@ -175,5 +175,4 @@ def delete(state: DssState, manager: str, sub_id: str, version: str, now: float
         state.tables.commit(state.tables.subscription_steps(sub_id, None),
                             f"subscription {sub_id}")
         state.drop_sub_in_memory(sub_id)
-        state.dependents.pop(sub_id, None)
         return sub
