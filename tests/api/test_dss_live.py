@@ -372,7 +372,7 @@ def test_one_intent_seen_through_both_apis(dss, tmp_path, capsys):
     assert details["reference"]["ovn"] == version and details["details"]["priority"] == 5
     assert len(details["details"]["volumes"]) == 1  # A shares with B (uss2's party)
     hidden = uss3("GET", details_url.removeprefix(base)).json()["operational_intent"]
-    assert hidden["details"]["volumes"] == []  # C has no agreement with A
+    assert hidden["details"] == {"volumes": [], "off_nominal_volumes": []}  # C: no agreement
     # The key is there now, but A's intent outranks the USS's (priority 0): refused.
     r = uss2("PUT", f"/dss/v1/operational_intent_references/{o}", {**body, "key": [version]})
     assert r.status_code == 409 and "priority 5 is higher than 0" in r.json()["message"]

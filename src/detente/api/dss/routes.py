@@ -9,7 +9,7 @@ Also here, as the USS-side of detente's own parties' intents (F3548 has a USS gi
 intent's details and OVN, not the DSS): ``GET /dss/detente/uss/v1/operational_intents/{id}``,
 the ``uss_base_url`` of their references. It gives the OVN to any USS the DSS serves (as
 detente's own API gives an intent's version to any party: the key proves it was read), the
-volumes only where the owner's agreements share them with the USS's party.
+volumes and priority only where the owner's agreements share them with the USS's party.
 """
 
 from __future__ import annotations
@@ -389,8 +389,10 @@ async def native_details(entityid: str, request: Request) -> JSONResponse:
         shown = volumes_shown(it.owner, c.party, state.policy)
         nominal = it.state in NOMINAL_STATES
         volumes = [wire.volume_json(v) for v in it.volumes] if shown else []
-        return {"operational_intent": {"reference": reference, "details": {
-            "volumes": volumes if nominal else [],
-            "off_nominal_volumes": [] if nominal else volumes, "priority": it.priority}}}
+        details: dict[str, Any] = {"volumes": volumes if nominal else [],
+                                   "off_nominal_volumes": [] if nominal else volumes}
+        if shown:  # as detente's own API: the priority goes with the volumes
+            details["priority"] = it.priority
+        return {"operational_intent": {"reference": reference, "details": details}}
 
     return await _run(request, ((SC,),), work)
