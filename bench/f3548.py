@@ -21,6 +21,9 @@ committed with fsync before its answer):
   takes the OVNs of what it found (from the managing USSs in real life; here from the bench's
   own register of every OVN it was given), and creates the reference with that key. The PUT
   alone and the whole plan (query + PUT) are timed;
+The server's CPU time per request (from /proc) is printed beside the wall-clock figures: on a
+shared machine the wall clock also counts the time other processes held the cores.
+
 - busy square kilometre: 10 USSs, each in its own thread and with its own token, plan intents
   in one 1 km x 1 km square (10-minute windows within two hours, 100 m bands within 600 m) as
   fast as they can for ``--busy-s`` seconds; a plan whose key went stale meanwhile (409) is
@@ -95,6 +98,12 @@ def preload(url: str, n: int, rng: np.random.Generator, now: float) -> dict[str,
              "subscription_id": None, "version": 1} for k, it in enumerate(intents)])
     engine.dispose()
     return ovns
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, s) the process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ms(values: list[float]) -> str:
@@ -219,6 +228,7 @@ def main() -> None:
 
         ussi = [Uss(base, issuer, f"uss{k}") for k in range(USSS)]
         took, found = [], []
+        cpu = cpu_s(server.pid)
         for k in range(args.queries):
             q = circle_query(rng, proj, time.time())
             t = time.perf_counter()
@@ -226,8 +236,10 @@ def main() -> None:
             took.append(time.perf_counter() - t)
             found.append(len(refs))
         print(f"query (5 km circle, 0-3,000 m, 1 h): {ms(took)}; "
-              f"{statistics.mean(found):.1f} references found on average; "
+              f"{statistics.mean(found):.1f} references found on average; server CPU "
+              f"{(cpu_s(server.pid) - cpu) / len(took) * 1e3:.2f} ms a query; "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        cpu = cpu_s(server.pid)
 
         strategic.T0 = time.time() + 120.0
         new = strategic.random_intents(rng, args.creates, "n", USSS,
@@ -251,7 +263,8 @@ def main() -> None:
             plan.append(t2 - t0)
             met += bool(key)
         print(f"create-with-key (PUT): {ms(put)}; {met / len(put):.0%} with a non-empty key; "
-              f"{refused} refused", flush=True)
+              f"{refused} refused; server CPU {(cpu_s(server.pid) - cpu) / len(new) * 1e3:.2f} "
+              f"ms a plan (query + PUT)", flush=True)
         print(f"  the whole plan (query + PUT): {ms(plan)}; load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
 
@@ -266,6 +279,7 @@ def main() -> None:
             Uss(base, issuer, name), square, ovns, lock, until,
             np.random.default_rng(args.seed + 100 + k), out)) for k, name in enumerate(busy)]
         t = time.perf_counter()
+        cpu = cpu_s(server.pid)
         for th in threads:
             th.start()
         for th in threads:
@@ -273,7 +287,8 @@ def main() -> None:
         elapsed = time.perf_counter() - t
         print(f"busy square kilometre, 10 USSs at once for {elapsed:.0f} s: "
               f"{len(out['put']) / elapsed:.1f} creates/s ({len(out['put'])} created, "
-              f"{len(out['again'])} plans started again after a 409); "
+              f"{len(out['again'])} plans started again after a 409); server CPU "
+              f"{(cpu_s(server.pid) - cpu) / elapsed:.0%} of a core; "
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"  PUT {ms(out['put'])}")
         print(f"  plan (query + PUT, again until created) {ms(out['plan'])}")
