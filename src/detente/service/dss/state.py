@@ -244,17 +244,23 @@ class DssState:
         """Live subscriptions whose volumes meet one of ``volumes`` (sorted by id)."""
         if not volumes:
             return []
-        region, vols = self.project(volumes)
+        region = self.region_for(volumes)
         for gone in region.subs.expire(now):
             self.subs.pop(gone, None)
             self.dependents.pop(gone, None)
+        if not len(region.subs):  # nothing to meet: spare the projection
+            return []
+        _, vols = self.project(volumes)
         return [self.subs[i] for i in sorted(set(region.subs.hits(vols).ids))]
 
     def constraints_touching(self, volumes: Sequence[Volume4D], now: float
                              ) -> list[Constraint]:
-        region, vols = self.project(volumes)
+        region = self.region_for(volumes)
         for gone in region.constraints.expire(now):
             self.constraints.pop(gone, None)
+        if not len(region.constraints):
+            return []
+        _, vols = self.project(volumes)
         return [self.constraints[i] for i in sorted(set(region.constraints.hits(vols).ids))]
 
     def covers(self, sub: Subscription, volumes: Sequence[Volume4D]) -> bool:
