@@ -19,7 +19,14 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from detente import __version__
-from detente.api import routes_console, routes_feeds, routes_hotline, routes_intents, routes_record
+from detente.api import (
+    dss,
+    routes_console,
+    routes_feeds,
+    routes_hotline,
+    routes_intents,
+    routes_record,
+)
 from detente.api.deps import Me, Mech
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
@@ -112,6 +119,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_intents.router)
     app.include_router(routes_feeds.router)
     app.include_router(routes_console.router)
+    app.include_router(dss.router)  # ASTM F3548-21, its own errors and tokens
     # The console: static files shipped in the package (a missing folder fails at start).
     app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
               name="console")

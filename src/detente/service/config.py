@@ -27,6 +27,7 @@ from detente.data import bundled_path
 from detente.errors import InputError
 from detente.formats.airspace_geojson import read_airspace_geojson
 from detente.model.airspace import Airspace
+from detente.service.dss.settings import DssSettings, parse_dss_settings
 from detente.service.keys import parse_public_key
 
 __all__ = [
@@ -131,6 +132,7 @@ class Config:
     agreements: tuple[Agreement, ...]
     airspace_files: tuple[Path, ...] = ()
     settings: ServiceSettings = ServiceSettings()
+    dss: DssSettings | None = None  # the F3548 DSS interface, when the [dss] table is given
 
     def agreement(self, a: str, b: str) -> Agreement | None:
         """The agreement between parties a and b, if any."""
@@ -380,6 +382,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         agreements=tuple(agreements),
         airspace_files=tuple(files),
         settings=settings,
+        dss=parse_dss_settings(root.raw("dss", None), base, parties),
     )
 
 

@@ -38,11 +38,11 @@ from detente.service.clock import Clock
 from detente.service.config import Agreement, Config
 from detente.service.frames import encode_picture_frame
 from detente.service.hotline import Hotline, HotlineMessage
+from detente.service.intents import IntentBook, WriteResult
 from detente.service.picture import Picture, extrapolate
 from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
-from detente.store.intents import IntentIndex, WriteResult
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
 
 __all__ = ["CycleStats", "Mechanism", "Subscriber"]
@@ -114,7 +114,7 @@ class Mechanism:
         self.picture = Picture(config.settings.stale_s, self.sharing.max_delay_s())
         self.alerts = AlertBook()
         self.hotline = Hotline(config)
-        self.intents = IntentIndex.load(engine, self.projection, now=clock.now())
+        self.intents = IntentBook.load(engine, self.projection, now=clock.now())
         self.airspaces = config.load_airspaces()
         self.airspace_index = AirspaceIndex.build(
             self.airspaces, StereographicProjection(*config.centre))
