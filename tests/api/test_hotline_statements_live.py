@@ -8,7 +8,10 @@ import httpx
 import pytest
 
 from detente.errors import ConflictingWriteError, InputError
-from tests.api.test_hotline_live import client, setup  # noqa: F401 - the module's server
+from tests.api import test_hotline_live as hot
+
+setup = hot.setup  # the fixture: that module's server, officials and virtual clock
+client = hot.client
 
 
 def record_kinds(c) -> list[tuple[str, dict]]:
