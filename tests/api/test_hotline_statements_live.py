@@ -35,7 +35,7 @@ def test_a_message_with_a_field_it_does_not_have_is_refused_and_not_recorded(set
     t1 = client(setup, "T-1")
     t1.ensure_registered()
     before = t1.get("/v1/record/head")["size"]
-    with pytest.raises(InputError, match=f"400: .*no field '{field}'"):
+    with pytest.raises(InputError, match=rf"400: .*no field '{field}'"):
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", message(id="x-1", **extra)))
     assert t1.get("/v1/record/head")["size"] == before
     assert all(m["id"] != "x-1" for m in t1.messages())
@@ -86,7 +86,7 @@ def test_the_same_id_with_other_content_is_a_conflict_and_the_same_is_the_same(s
     assert again["message"]["record_index"] == first["message"]["record_index"]
     for other in ({"text": "Turn north now."}, {"text": "Turn south now.", "to_official": "R-2"},
                   {"text": "Turn south now.", "priority": "urgent"}):
-        with pytest.raises(ConflictingWriteError, match="409: .*different content"):
+        with pytest.raises(ConflictingWriteError, match=r"409: .*different content"):
             t1.send_message("R", other.get("priority", "flash"), other["text"],
                             to_official=other.get("to_official"), message_id="retry-1")
     assert t1.get("/v1/record/head")["size"] == size  # the second statements went nowhere
