@@ -58,8 +58,8 @@ def test_each_pair_of_parties_by_its_own_minima(seed, method):
     assert set(have) == set(expected)  # A-C pairs, and same-party ones, are never judged
     for pair, values in expected.items():
         np.testing.assert_allclose(have[pair], values, rtol=1e-9, atol=1e-6)
-    assert dict(zip(zip(found.conflicts.i.tolist(), found.conflicts.j.tolist()),
-                    found.minima.tolist())) == rule
+    pairs = zip(found.conflicts.i.tolist(), found.conflicts.j.tolist(), strict=True)
+    assert dict(zip(pairs, found.minima.tolist(), strict=True)) == rule
     assert list(have) == sorted(have)  # rows sorted by (i, j)
 
 
