@@ -26,7 +26,7 @@ from detente.store import recording as rec
 
 __all__ = ["EventBus", "Subscriber"]
 
-# (party, type, data): one durable event for one party.
+# (party, type, data): one durable event for one party; the type is a plain word ("alert").
 Event = tuple[str, str, dict[str, Any]]
 
 
@@ -77,13 +77,14 @@ class EventBus:
         messages = []
         encoded: dict[int, str] = {}  # one data object told to several parties: one text
         for party, kind, data in events:
+            assert kind.isidentifier(), kind  # goes into the text as it is
             seq = self._seq.get(party, 0) + 1
             self._seq[party] = seq
             body = encoded.get(id(data))
             if body is None:
                 body = encoded[id(data)] = json.dumps(data, separators=(",", ":"))
             rows.append({"party": party, "seq": seq, "t": now, "type": kind, "body": body})
-            text = f'{{"seq":{seq},"type":{json.dumps(kind)},"data":{body}}}'
+            text = f'{{"seq":{seq},"type":"{kind}","data":{body}}}'
             messages.append((party, {"seq": seq, "type": kind, "data": data, "text": text}))
 
         def work(conn: Any) -> None:

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -280,22 +279,22 @@ class Mechanism:
 
     async def cycle(self) -> list[Transition]:
         """One detection cycle: expire, detect, update alerts, record, push."""
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         now = self.clock.now()
         self.picture.expire(now)
-        t0 = time.perf_counter()
+        t0 = self.clock.monotonic()
         found = await self.findings(now)
-        detect_s = time.perf_counter() - t0
+        detect_s = self.clock.monotonic() - t0
         transitions = self.alerts.cycle(found, now)
-        marks = [time.perf_counter()]
+        marks = [self.clock.monotonic()]
         await self.publish_transitions(transitions, now)
-        marks.append(time.perf_counter())
+        marks.append(self.clock.monotonic())
         await self.hotline_flow.escalate(now)
-        marks.append(time.perf_counter())
+        marks.append(self.clock.monotonic())
         await self._publish_head(now)
-        marks.append(time.perf_counter())
+        marks.append(self.clock.monotonic())
         await self.events.push_pictures(self.picture, self.sharing, now)
-        marks.append(time.perf_counter())
+        marks.append(self.clock.monotonic())
         total_s = marks[-1] - started
         self.last_cycle = CycleStats(now, len(self.picture), len(found), len(transitions),
                                      detect_s, total_s)
