@@ -56,6 +56,9 @@ class SharingPolicy:
             for share in ag.shares.values():
                 if share.zones is not None:
                     shapely.prepare(share.zones)
+                    # Its point locator built now, not raced for by two threads later (the
+                    # frames' worker and an API request): see incursion.AirspaceIndex.
+                    shapely.contains_xy(share.zones, 0.0, 0.0)
 
     def share(self, owner: str, viewer: str) -> Share | None:
         """What ``owner`` shares with ``viewer``; None when no agreement binds them."""
