@@ -215,7 +215,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             return
         mech: Mechanism = ws.app.state.mechanism
         await ws.accept()
-        sub, backlog = mech.subscribe(me.party, me.official, since)
+        sub, backlog = await mech.subscribe(me.party, me.official, since)
         try:
             await ws.send_json({"seq": None, "type": "hello", "data": {
                 "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
@@ -237,10 +237,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                     if msg["seq"] <= last:
                         continue  # already sent from the backlog
                     last = msg["seq"]
-                if "text" in msg:  # pre-encoded (picture frames)
+                if "text" in msg:  # encoded once for all the party's clients
                     await ws.send_text(msg["text"])
-                    continue
-                await ws.send_json(msg)
+                else:
+                    await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
                     # The message reached this official's screen: that is a delivery, and the
                     # record says when.
