@@ -1,7 +1,7 @@
-"""Ledger figures: signed appends per second, and proofs at n = 1,000,000.
+"""Ledger figures: signed appends per second, proofs at n = 1,000,000, and exports.
 
     .venv/bin/python bench/ledger.py                  # full run (builds 1,000,000 entries)
-    .venv/bin/python bench/ledger.py --big 100000     # quicker
+    .venv/bin/python bench/ledger.py --big 300000     # quicker
 
 Prints figures on stdout and progress on stderr. Not a test: the numbers depend on the machine,
 and on what else runs on it (each line gives the load average when it ended).
@@ -25,15 +25,22 @@ What is measured:
   one ``Ledger.append_groups`` (one transaction, one fsync, one head).
 - proofs at n: inclusion and consistency proof build (``Ledger.inclusion_proof``: one SQL query
   for O(log n) nodes) and verify (``detente.ledger.verify``), median of many random indexes.
+- export at n: ``LedgerReader.export_lines`` of the big tree (statements addressed to RUS and
+  TUR), the operator's full export and COA's copy (leaf hashes only but for the key
+  registrations), written to /dev/null in a fresh process: wall time, lines per second, size,
+  and how much the process's peak RSS (VmHWM, reset just before) grew over its RSS before the
+  export. The export streams from one snapshot in pages: that should not grow with n.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,8 +61,46 @@ T0 = 1.7e9
 
 def presign(key, count, start=0):
     return [sign_statement(key, kind="alert", author="TUR", time=T0 + (start + n) / 1000,
-                           body={"n": start + n, "text": "aircraft approaching your airspace"})
+                           body={"n": start + n, "parties": ["RUS", "TUR"],
+                                 "text": "aircraft approaching your airspace"})
             for n in range(count)]
+
+
+# Run in a fresh process, so that the peak RSS is the export's own and not the build's.
+EXPORT_SCRIPT = """
+import json, os, sys, time
+from detente.ledger import LedgerReader
+from detente.store.database import open_database
+
+def status_mib(name):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024
+
+reader = LedgerReader(open_database(sys.argv[1], create=False))
+party = sys.argv[2] or None
+before = status_mib("VmRSS")
+# Linux: reset the peak RSS (VmHWM) to the current RSS, so that imports do not count.
+with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")
+t0 = time.perf_counter()
+size = lines = 0
+with open(os.devnull, "wb") as out:
+    for chunk in reader.export_chunks(party):
+        out.write(chunk)
+        size += len(chunk)
+        lines += chunk.count(b"\\n")
+wall = time.perf_counter() - t0
+peak = status_mib("VmHWM")
+print(json.dumps({"lines": lines, "bytes": size, "s": wall, "rss_growth_mib": peak - before}))
+"""
+
+
+def export_figure(db_url, party):
+    done = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, db_url, party or ""],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 def threads(workers):
@@ -225,6 +270,11 @@ def main():
           f"at most {max(csizes)} hashes")
     db = Path(directory) / "big.sqlite"
     print(f"database: {db.stat().st_size / 1e6:,.0f} MB for {n:,} entries")
+    for party, what in ((None, "operator's full export"), ("COA", "COA's copy")):
+        got = export_figure(f"sqlite:///{db}", party)
+        print(f"export at n = {n:,}, {what}: {got['bytes'] / 1e6:,.0f} MB, {got['lines']:,} "
+              f"lines in {got['s']:.1f} s ({got['lines'] / got['s']:,.0f} lines/s), peak RSS "
+              f"+{got['rss_growth_mib']:.0f} MiB (load {os.getloadavg()[0]:.2f})")
     print(f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 

@@ -50,6 +50,12 @@ def lines(data):
     return io.BytesIO(data)
 
 
+def head_row(rows, size):
+    """The position of the export line of the head of ``size``."""
+    return next(k for k, r in enumerate(rows) if r.startswith(b'{"checkpoint"')
+                and json.loads(r)["checkpoint"].split("\n")[1] == str(size))
+
+
 def test_a_true_export_verifies(record):
     ledger, data = record
     report = audit_export(lines(data), log_key=ledger.log_public_key)
@@ -97,12 +103,13 @@ def test_the_bad_entry_is_named(record, syr):
 def test_the_bad_head_is_named(record):
     _, data = record
     rows = data.split(b"\n")
-    at = next(k for k, r in enumerate(rows) if b'"size":8,' in r and r.startswith(b'{"cons'))
+    at = head_row(rows, 8)
     head = json.loads(rows[at])
     # RFC 9162 SUBPROOF(5, D[8], true) = [leaf 4, leaf 5, MTH(D[6:8]), MTH(D[0:4])]
     assert len(head["consistency"]) == 4
     head["consistency"] = head["consistency"][::-1]
-    rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+    rows[at] = json.dumps(head, separators=(",", ":"), sort_keys=True,
+                          ensure_ascii=False).encode()
     with pytest.raises(RecordVerificationError) as info:
         audit_export(lines(b"\n".join(rows)))
     assert (info.value.line, info.value.where) == (at + 1, "tree head of size 8")
@@ -137,7 +144,7 @@ def test_kept_heads_catch_a_truncated_or_rewritten_log(record, tmp_path, log_key
     assert audit_export(lines(data), kept_heads=kept).kept_heads_checked == 2
     # Cut at a head boundary, the export is a valid shorter log: only kept heads tell.
     rows = data.split(b"\n")
-    cut = next(k for k, r in enumerate(rows) if b'"size":5,' in r and r.startswith(b'{"cons'))
+    cut = head_row(rows, 5)
     short = b"\n".join(rows[: cut + 1]) + b"\n"
     assert audit_export(lines(short)).entries == 5
     with pytest.raises(RecordVerificationError, match="lost entries"):
@@ -145,8 +152,8 @@ def test_kept_heads_catch_a_truncated_or_rewritten_log(record, tmp_path, log_key
     # Another history under the same log key, diverging at entry 2.
     other = Ledger(open_database(f"sqlite:///{tmp_path / 'other.sqlite'}"), log_key,
                    origin="detente/test", clock=Clock())
-    other.append(key_statement(tur, tur, author="TUR", time=1.0))
-    other.append(key_statement(syr, syr, author="SYR", time=2.0))
+    other.append(ledger.entry(0))  # the same entries, salts included
+    other.append(ledger.entry(1))
     other.append_many([alert(tur, "TUR", 99), alert(tur, "TUR", 2), alert(syr, "SYR", 3)])
     out = io.BytesIO()
     other.export(out)
@@ -165,7 +172,7 @@ def test_a_truncated_file_is_found(record):
 def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tur, monkeypatch):
     # The export computes consistency proofs from the entries it streams; past a bound on the
     # nodes it keeps it reads them from the store. Both must give the store's proofs.
-    import detente.ledger.log as log
+    import detente.ledger.export as export
 
     n = 2
     for batch in (1, 2, 5, 1, 9, 16, 3, 1, 1, 33):
@@ -174,13 +181,13 @@ def test_export_proofs_are_the_stores_with_or_without_nodes_in_memory(ledger, tu
     out = io.BytesIO()
     ledger.export(out)
     rows = [json.loads(r) for r in out.getvalue().splitlines()]
-    heads = [r for r in rows if "head" in r]
+    heads = [r for r in rows if "checkpoint" in r]
     assert len(heads) == 13
     for older, newer in itertools.pairwise(heads):
-        m, size = older["head"]["size"], newer["head"]["size"]
+        m, size = (int(h["checkpoint"].split("\n")[1]) for h in (older, newer))
         want = ledger.consistency_proof(m, size) if m else []
         assert newer["consistency"] == [base64.b64encode(p).decode() for p in want], (m, size)
-    monkeypatch.setattr(log, "EXPORT_NODES_IN_MEMORY", 4)
+    monkeypatch.setattr(export, "EXPORT_NODES_IN_MEMORY", 4)
     again = io.BytesIO()
     ledger.export(again)
     assert again.getvalue() == out.getvalue()
@@ -203,3 +210,90 @@ def test_a_head_settles_with_the_parties_cosignatures_not_the_logs_or_officials(
     report = audit_export(lines(out.getvalue()), log_key=ledger.log_public_key)
     assert report.parties == ("SYR", "TUR")
     assert report.settled == 1
+
+
+# --- copies, audiences, settlement ---------------------------------------------------------
+
+def scenario(ledger, log_key, tur, syr):
+    """The service and two parties; an alert to both, one to SYR alone, a message."""
+    from ledger_helpers import said
+
+    ledger.append(key_statement(log_key, log_key, author="detente", time=5.0))
+    ledger.append_many([said(log_key, "alert", {"parties": ["SYR", "TUR"], "n": 1}),
+                        said(log_key, "alert", {"parties": ["SYR", "TUR"], "to": "SYR"}),
+                        sign_statement(tur, kind="hotline.message", author="TUR", time=6.0,
+                                       body={"to_party": "SYR", "body": "Confirm"})])
+
+
+def rows_of(data):
+    return [json.loads(r) for r in data.splitlines()]
+
+
+def canonical_lines(rows):
+    import rfc8785
+
+    return b"".join(rfc8785.dumps(r) + b"\n" for r in rows)
+
+
+def test_a_partys_copy_verifies_to_the_same_root(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    full = audit_export(ledger.export_lines())
+    copy = audit_export(ledger.export_lines("TUR"), log_key=ledger.log_public_key)
+    assert (copy.root, copy.entries, copy.heads) == (full.root, full.entries, full.heads)
+    # TUR: the three key registrations, the alert to both and its own message.
+    assert (copy.copy_of, copy.in_full) == ("TUR", 5)
+    assert "TUR's copy: 5 entries in full, 1 as leaf hashes only" in copy.summary()
+
+
+def test_a_copy_holding_what_its_party_may_not_see_is_refused(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    rows = rows_of(b"".join(ledger.export_lines("TUR")))
+    k = next(k for k, r in enumerate(rows) if r.get("index") == 4)
+    assert set(rows[k]) == {"index", "leaf_hash"}
+    rows[k] = {"index": 4, "leaf": ledger.entry(4).to_json()}
+    with pytest.raises(RecordVerificationError, match="TUR's copy, but entry 4 is addressed to"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+    # And the full export holds every entry whole.
+    rows = rows_of(b"".join(ledger.export_lines()))
+    rows[k] = {"index": 4, "leaf_hash": "A" * 43 + "="}
+    with pytest.raises(RecordVerificationError, match="leaf hash only"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+
+
+def test_an_entry_addressed_against_its_rule_is_named(ledger, log_key, tur, syr):
+    scenario(ledger, log_key, tur, syr)
+    rows = rows_of(b"".join(ledger.export_lines()))
+    k = next(k for k, r in enumerate(rows) if r.get("index") == 4)
+    rows[k]["leaf"]["audience"] = ["SYR", "TUR"]  # the author's signature does not cover it
+    with pytest.raises(RecordVerificationError, match=r"entry 4 \(alert by detente\) is "
+                       r"addressed to \['SYR', 'TUR'\]; its kind's rule gives \['SYR'\]"):
+        audit_export(canonical_lines(rows).splitlines(keepends=True))
+
+
+def test_an_earlier_detentes_export_is_refused_with_a_clear_message():
+    old = b'{"format":"detente-record/1","log_key":"AAAA","origin":"detente/x"}\n'
+    with pytest.raises(RecordVerificationError, match=r"earlier detente's .* verify it with "
+                       r"the detente that wrote it"):
+        audit_export([old])
+
+
+def test_settlement_by_the_heads_own_times(tmp_path, log_key, tur):
+    times = iter(range(1_448_349_600, 1_448_349_600 + 10_000, 100))
+    ledger = Ledger(open_database(f"sqlite:///{tmp_path / 's.sqlite'}"), log_key,
+                    origin="detente/test", clock=lambda: float(next(times)))
+    for n in range(4):
+        ledger.append(alert(tur, "TUR", n) if n else key_statement(tur, tur, author="TUR",
+                                                                   time=1.0))
+    # No party co-signed: nothing is settled, and the oldest head is 300 s older than the last.
+    report = audit_export(ledger.export_lines(), grace_s=300)
+    assert (report.settled_size, report.unsettled_from[0]) == (0, 1)
+    with pytest.raises(RecordVerificationError, match="tree head of size 1: not settled"):
+        audit_export(ledger.export_lines(), grace_s=299)
+    head = ledger.head(3)
+    ledger.add_cosignature(cosign(head, "TUR", tur, head.time))
+    ledger.append(alert(tur, "TUR", 9))  # the head of size 5, 100 s after that of size 4
+    report = audit_export(ledger.export_lines(), grace_s=100)
+    assert (report.settled_size, report.unsettled_from) == (3, (4, head.time + 100))
+    with pytest.raises(RecordVerificationError, match="tree head of size 4: not settled "
+                       r"\(not co-signed by TUR\), and signed 100 s before"):
+        audit_export(ledger.export_lines(), grace_s=99)

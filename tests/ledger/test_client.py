@@ -20,8 +20,13 @@ def fork(tmp_path, log_key, tur, syr):
     for name, n in (("a", 5), ("b", 6)):
         ledger = Ledger(open_database(f"sqlite:///{tmp_path / name}.sqlite"), log_key,
                         origin="detente/test", clock=Clock())
-        ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
-        ledger.append(key_statement(syr, syr, author="SYR", time=2.0))
+        if ledgers:
+            # The same entries, salts included: the same leaves.
+            for i in (0, 1):
+                ledger.append(ledgers[0].entry(i))
+        else:
+            ledger.append(key_statement(tur, tur, author="TUR", time=1.0))
+            ledger.append(key_statement(syr, syr, author="SYR", time=2.0))
         ledger.append(alert(tur, "TUR", n))
         ledgers.append(ledger)
     assert ledgers[0].head(2) == ledgers[1].head(2)

@@ -6,7 +6,14 @@ from ledger_helpers import Clock, fixed_key
 from merkle_reference import ReferenceTree
 
 from detente.errors import ConflictingWriteError, InputError, VerificationError
-from detente.ledger import Ledger, LedgerReader, key_statement, sign_statement
+from detente.ledger import (
+    Ledger,
+    LedgerReader,
+    TreeHead,
+    key_statement,
+    origin_for,
+    sign_statement,
+)
 from detente.ledger.hashing import RFC9162_SHA256
 from detente.ledger.heads import cosign
 from detente.ledger.keys import public_key_bytes
@@ -138,9 +145,9 @@ def test_unregistered_party_is_refused(ledger):
 
 
 def test_non_canonical_bytes_are_refused(ledger, tur):
-    leaf = alert(tur, "TUR", 5).leaf()
-    _refused(ledger, leaf.replace(b'"n":5', b'"n":5.0'), VerificationError, "canonical")
-    _refused(ledger, leaf + b" ", VerificationError, "canonical")
+    data = alert(tur, "TUR", 5).canonical()
+    _refused(ledger, data.replace(b'"n":5', b'"n":5.0'), VerificationError, "canonical")
+    _refused(ledger, data + b" ", VerificationError, "canonical")
 
 
 def test_reference_must_point_back(ledger, tur):
@@ -180,7 +187,7 @@ def test_cosignatures_settle_a_head(ledger, tur, syr):
     head = ledger.tree_head()
     ledger.add_cosignature(cosign(head, "TUR", tur, 1448355700.9))
     assert not ledger.is_settled(head.size, ["TUR", "SYR"])
-    with pytest.raises(VerificationError, match="not a key of 'SYR'"):
+    with pytest.raises(VerificationError, match="not that of a key of 'SYR'"):
         ledger.add_cosignature(cosign(head, "SYR", tur, 1448355700))
     bad = dataclasses.replace(cosign(head, "SYR", syr, 1448355700), time=1448355701)
     with pytest.raises(VerificationError, match="does not verify"):
@@ -262,3 +269,33 @@ def test_the_earliest_bad_entry_is_named_with_or_without_workers(tmp_path, log_k
                 ledger.append_many(items)
             assert ledger.size == 151
         assert len(ledger.append_many(batch)) == 150
+
+
+def test_a_database_of_an_earlier_detente_is_refused_with_a_clear_message(tmp_path, log_key):
+    from detente.store.ledger_tables import LedgerStore
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    genesis = (0, RFC9162_SHA256.empty_root(), 0, bytes(64), bytes(64))
+    LedgerStore(open_database(url)).create(
+        {"origin": b"detente/test", "log_key": public_key_bytes(log_key)}, genesis)
+    for open_it in (lambda: Ledger(open_database(url), log_key, origin="detente/test"),
+                    lambda: LedgerReader(open_database(url))):
+        with pytest.raises(ConflictingWriteError, match=r"earlier detente .* start a new database"):
+            open_it()
+
+
+def test_origins_are_c2sp_key_names(db_url, log_key):
+    assert origin_for("detente/Hatay border") == "detente/Hatay-border"
+    assert origin_for("a + b\tc") == "a-b-c"
+    with pytest.raises(InputError, match="origin"):
+        Ledger(open_database(db_url), log_key, origin="detente/Hatay border")
+
+
+def test_a_checkpoint_carries_the_parties_cosignatures(ledger, tur, syr):
+    head = ledger.tree_head()
+    for party, key in (("TUR", tur), ("SYR", syr)):
+        ledger.add_cosignature(cosign(head, party, key, 1448355700))
+    note = ledger.checkpoint()
+    again, cosignatures = TreeHead.from_note(note)
+    assert again == head and [c.party for c in cosignatures] == ["SYR", "TUR"]
+    assert note.startswith(f"detente/test\n{head.size}\n")

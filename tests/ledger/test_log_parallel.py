@@ -5,7 +5,7 @@ from ledger_helpers import Clock, fixed_key
 from merkle_reference import ReferenceTree
 
 from detente.errors import ConflictingWriteError, DetenteError, InputError, VerificationError
-from detente.ledger import Ledger, LedgerReader, key_statement, sign_statement
+from detente.ledger import Entry, Ledger, LedgerReader, key_statement, sign_statement
 from detente.ledger.hashing import RFC9162_SHA256
 from detente.ledger.keys import public_key_bytes
 from detente.ledger.signatures import SignatureChecks, invalid_signatures
@@ -41,7 +41,8 @@ def check_receipts(ledger, receipts, statements):
     (which shares only the hash functions with the prover) against the log-signed head."""
     for receipt, statement in zip(receipts, statements, strict=True):
         data = ledger.entry_bytes(receipt.index)
-        assert data == statement.leaf()
+        assert Entry.parse(data).signed == statement
+        assert receipt.entry.leaf() == data
         receipt.head.verify(ledger.log_public_key)
         verify_inclusion(RFC9162_SHA256, receipt.index, receipt.head.size,
                          RFC9162_SHA256.hash_leaf(data), list(receipt.proof), receipt.head.root)
@@ -176,7 +177,7 @@ def test_groups_that_all_fail_store_nothing_and_bytes_that_do_not_parse_are_refu
         before = stored(url)
         results = ledger.append_groups([[bad_signature(alert(tur, "TUR", 2))],
                                         [b"{not json"],
-                                        [alert(tur, "TUR", 3).leaf() + b" "]])
+                                        [alert(tur, "TUR", 3).canonical() + b" "]])
         assert all(isinstance(r, DetenteError) for r in results)
         assert isinstance(results[1], InputError)
         assert "canonical" in str(results[2])

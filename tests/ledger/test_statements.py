@@ -38,7 +38,7 @@ def test_signature_is_over_context_and_canonical_bytes():
     # Checked with cryptography directly, not through detente's verify.
     Ed25519PublicKey.from_public_bytes(public_key_bytes(KEY)).verify(
         signed.signature, STATEMENT_CONTEXT + signed.statement.canonical())
-    assert SignedStatement.parse(signed.leaf()) == signed
+    assert SignedStatement.parse(signed.canonical()) == signed
 
 
 @pytest.mark.parametrize("spelling", [
@@ -52,10 +52,10 @@ def test_non_canonical_bytes_are_refused(spelling):
 
 def test_respelled_statement_is_refused():
     signed = sign_statement(KEY, kind="alert", author="TUR", time=5.0, body={"a": 1})
-    leaf = signed.leaf()
-    assert b'"time":5' in leaf
-    for respelled in (leaf.replace(b'"time":5', b'"time":5.0'),
-                      leaf.replace(b'"body":{"a":1}', b'"body":{"a":1,"a":1}')):
+    data = signed.canonical()
+    assert b'"time":5' in data
+    for respelled in (data.replace(b'"time":5', b'"time":5.0'),
+                      data.replace(b'"body":{"a":1}', b'"body":{"a":1,"a":1}')):
         with pytest.raises(VerificationError, match="canonical"):
             SignedStatement.parse(respelled)
 
@@ -92,14 +92,14 @@ def test_body_outside_json_numbers_is_refused():
         sign_statement(KEY, kind="alert", author="TUR", time=1.0, body={"n": 2**60})
 
 
-def test_leaf_bytes_are_the_rfc8785_serialization():
-    # The fast paths (leaf() by concatenation, parse() slicing the statement out) against
+def test_signed_statement_bytes_are_the_rfc8785_serialization():
+    # The fast paths (canonical() by concatenation, parse() slicing the statement out) against
     # rfc8785 itself.
     import rfc8785
 
     signed = sign_statement(KEY, kind="alert", author="TÜR", time=0.1, ref=3,
                             body={"€": [1e21, -0.0, "\u2028"], "a": {"b": None}})
-    assert signed.leaf() == rfc8785.dumps(signed.to_json())
-    parsed = SignedStatement.parse(signed.leaf())
+    assert signed.canonical() == rfc8785.dumps(signed.to_json())
+    parsed = SignedStatement.parse(signed.canonical())
     assert parsed.statement.canonical() == rfc8785.dumps(signed.statement.to_json())
     parsed.verify(public_key_bytes(KEY))

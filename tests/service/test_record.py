@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.errors import ConflictingWriteError, InputError, VerificationError
-from detente.ledger import Ledger, LedgerReader, key_statement, sign_statement
+from detente.ledger import Entry, Ledger, LedgerReader, key_statement, sign_statement
 from detente.ledger.hashing import RFC9162_SHA256
 from detente.ledger.statements import SignedStatement
 from detente.ledger.verify import verify_inclusion
@@ -68,7 +68,7 @@ def check(record, receipt, statement):
     """The receipt is for this statement and verifies with the independent RFC 9162 verifier
     against a head the log signed."""
     data = record.ledger.entry_bytes(receipt.index)
-    assert data == statement.leaf()
+    assert Entry.parse(data).signed == statement
     receipt.head.verify(record.ledger.log_public_key)
     verify_inclusion(RFC9162_SHA256, receipt.index, receipt.head.size,
                      RFC9162_SHA256.hash_leaf(data), list(receipt.proof), receipt.head.root)
@@ -131,7 +131,7 @@ def test_one_callers_bad_statement_refuses_only_that_caller(record):
         reader = LedgerReader(record.ledger._store._engine)
         assert reader.size == before + 50
         stored = {reader.entry_bytes(i) for i in range(reader.size)}
-        assert not {s.leaf() for s in bad} & stored
+        assert not {s.signature for s in bad} & {Entry.parse(d).signature for d in stored}
         # The caller that was refused can try again, alone, with good statements.
         again = await record.append_party(caller("RUS"), [bad[0], bad[2]])
         assert [r.index for r in again] == [before + 50, before + 51]

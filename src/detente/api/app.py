@@ -42,7 +42,7 @@ from detente.api.schemas import (
 from detente.api.states_body import decode_states, states_body_schema
 from detente.engines import tactical
 from detente.errors import AuthenticationError
-from detente.ledger import Ledger
+from detente.ledger import Ledger, origin_for
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
 from detente.model.reports import ReportBatch
 from detente.service.auth import Authenticator, Principal
@@ -73,7 +73,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         if not key_file.exists():
             write_private_key(key_file, generate_private_key())
         log_key = load_private_key(key_file)
-        ledger = Ledger(engine, log_key, origin=f"detente/{config.region_name}",
+        ledger = Ledger(engine, log_key, origin=origin_for(f"detente/{config.region_name}"),
                         clock=clock.now)
         mechanism = Mechanism(config, engine, clock, Record(ledger, log_key, config, clock))
         app.state.mechanism = mechanism

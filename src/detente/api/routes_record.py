@@ -101,12 +101,13 @@ async def consistency(me: Me, mech: Mech, first: int = Query(ge=1, le=MAX_INT),
 
 @router.post("/cosignatures", responses=problems(400, 403, 404, 409, 503))
 async def cosign(body: CosignatureIn, me: Me, mech: Mech) -> dict[str, Any]:
-    """A party's cosignature of a tree head it checked (C2SP tlog-cosignature style)."""
-    if body.party != me.party:
-        raise ConflictingWriteError(f"party: cosignature of {body.party!r} sent by {me.party!r}")
+    """A party's cosignature of a tree head it checked (C2SP cosignature/v1)."""
+    c = Cosignature.from_json(body.model_dump())
+    if c.party != me.party:
+        raise ConflictingWriteError(f"cosignature: by {c.party!r}, sent by {me.party!r}")
     ledger = _record(mech).ledger
     _head_exists(ledger, body.size)
-    ledger.add_cosignature(Cosignature.from_json(body.model_dump()))
+    ledger.add_cosignature(c)
     return mech.head_view(body.size)
 
 

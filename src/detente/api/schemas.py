@@ -147,14 +147,16 @@ class StatementsIn(BaseModel):
 
 
 class CosignatureIn(BaseModel):
-    """A party's cosignature of a tree head (C2SP tlog-cosignature style)."""
+    """A party's cosignature/v1 of a tree head (c2sp.org/tlog-cosignature): its signature line
+    and the size of the head it signs."""
 
     model_config = _STRICT
-    party: Text
-    key_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    cosignature: str = Field(
+        max_length=400, pattern="^\u2014 [^ +]+ [A-Za-z0-9+/]+={0,2}$",
+        description="the signature line: '\u2014 <party> <base64(4-byte key id || u64 time || "
+                    "Ed25519 signature)>', the key id that of the party's key for "
+                    "cosignature/v1 (type 0x04)")
     size: int = Field(ge=0, le=MAX_INT, description="of the tree head co-signed")
-    time: int = Field(ge=0, le=MAX_INT, description="s of the UTC epoch")
-    signature: Signature
 
 
 def raw_json(model: BaseModel) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Write the whole record (entries, signed tree heads, cosignatures, the log's public key) as
-canonical JSON lines, for ``detente verify``. Needs no private key.
+canonical JSON lines, for ``detente verify``, or with --party a party's copy of it. Needs no
+private key.
 
 With --with-recording (and --out FILE), also write FILE's recording beside it
 (record.jsonl -> record.recording.jsonl), for ``detente replay``: the configuration the service
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from detente.errors import InputError
-from detente.ledger.log import LedgerReader
+from detente.ledger.log import LedgerReader, origin_for
 from detente.store.database import DEFAULT_DATABASE_URL, open_database
 
 __all__ = ["add_arguments", "run"]
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=DEFAULT_DATABASE_URL, metavar="URL",
                         help="database URL (default %(default)s)")
     parser.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")
+    parser.add_argument("--party", metavar="P",
+                        help="write party P's copy: the entries addressed to P whole, the "
+                             "others as leaf hashes (default: the operator's full export)")
     parser.add_argument("--with-recording", action="store_true",
                         help="also write the recorded states beside FILE (FILE.recording.jsonl) "
                              "for detente replay; NOT signed")
@@ -85,13 +89,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--with-recording needs --out FILE (the recording goes beside it)")
     if recording and None not in (args.t_from, args.t_to) and args.t_from > args.t_to:
         raise InputError("--from is after --to")
+    if recording and args.party is not None:
+        raise InputError("--with-recording goes with the operator's full export, not --party")
     engine = open_database(args.db, create=False)
     reader = LedgerReader(engine)
     if args.out is None:
-        lines = reader.export(sys.stdout.buffer)
+        lines = reader.export(sys.stdout.buffer, args.party)
         sys.stdout.buffer.flush()
     else:
-        lines = _write_atomically(Path(args.out), reader.export)
+        lines = _write_atomically(Path(args.out), lambda out: reader.export(out, args.party))
     head = reader.tree_head()
     print(f"exported {lines} lines: {head.size} entries, root {head.root.hex()}", file=sys.stderr)
     if recording:
@@ -114,7 +120,7 @@ def _export_recording(args: argparse.Namespace, engine: Any) -> None:
     binding = ledger_binding(Path(args.out))
     # The record's log is named after the region the service ran: a configuration of another
     # region is not the one it ran, and would replay the wrong sharing terms.
-    if binding["origin"] != f"detente/{config.region_name}":
+    if binding["origin"] != origin_for(f"detente/{config.region_name}"):
         raise InputError(
             f"the record is of log {binding['origin']!r}, the configuration "
             f"{args.config or 'built in'} of region {config.region_name!r}: give the "

@@ -15,9 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from detente.errors import VerificationError
+from detente.ledger.delivery import delivery_receipt
+from detente.ledger.entries import Entry
 from detente.ledger.hashing import RFC9162_SHA256, Hasher
 from detente.ledger.heads import Cosignature, Receipt, TreeHead, cosign
 from detente.ledger.keys import Ed25519PrivateKey
+from detente.ledger.statements import SignedStatement
 from detente.ledger.verify import verify_consistency
 
 __all__ = ["LogClient", "SplitViewError", "SplitViewEvidence"]
@@ -133,6 +136,15 @@ class LogClient:
         if last is not None and last.size == receipt.head.size and last.root != receipt.head.root:
             raise SplitViewError(SplitViewEvidence(
                 self.party, last, receipt.head, (), "same size, different root"))
+
+    def delivery_receipt(self, index: int, entry: Entry) -> SignedStatement:
+        """The party's signed ``delivery.receipt`` for entry ``index``, received whole (salt
+        included) over the stream: to send back to the log, which records it."""
+        if not entry.visible_to(self.party):
+            raise VerificationError(f"entry {index} is addressed to {list(entry.audience)}, "
+                                    f"not to {self.party}")
+        return delivery_receipt(self._key, author=self.party, index=index, entry=entry,
+                                time=self._clock(), hasher=self._hasher)
 
     def _check_signed(self, head: TreeHead) -> None:
         if head.origin != self._origin:

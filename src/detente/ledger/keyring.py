@@ -60,6 +60,11 @@ class KeyRing:
     def parties(self) -> list[str]:
         return sorted(self._current)
 
+    def keys_of(self, party: str) -> list[PartyKey]:
+        """Every key ``party`` registered, current and retired, in order."""
+        return sorted((k for k in self._keys.values() if k.party == party),
+                      key=lambda k: k.since)
+
     def accept(self, signed: SignedStatement, index: int) -> None:
         """Check that ``signed`` may be entry ``index`` and record any key it registers.
 

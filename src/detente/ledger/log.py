@@ -8,9 +8,11 @@ Example (the service owns the engine and the log key)::
     proof = ledger.consistency_proof(old_size, head.size)
 
 One ``Ledger`` per database writes; it refuses to run on a database created for another log key
-or origin. Appends are all-or-nothing per call: ``append_many`` checks every statement
-(signature, key, canonical form, reference) before it signs a head and commits entries, Merkle
-nodes and that head in one transaction, and hands out the receipts only after COMMIT.
+or origin, or by an earlier detente. Appends are all-or-nothing per call: ``append_many`` checks
+every statement (signature, key, canonical form, reference, audience rule, delivery receipt)
+before it signs a head and commits entries, Merkle nodes and that head in one transaction, and
+hands out the receipts only after COMMIT. Each statement becomes an entry with a fresh random
+salt and its audience (``detente.ledger.entries``, ``detente.ledger.audience``).
 ``append_groups`` does the same for several callers' batches at once (group commit), all or
 nothing per batch. Signatures are checked in threads (``detente.ledger.signatures``).
 """
@@ -21,10 +23,10 @@ import itertools
 import os
 import threading
 import time as _time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from sqlalchemy import Engine
 
@@ -35,25 +37,19 @@ from detente.errors import (
     StoreError,
     VerificationError,
 )
+from detente.ledger.audience import KIND_DELIVERY_RECEIPT, audience_for
+from detente.ledger.delivery import check_delivery_receipt
+from detente.ledger.entries import SALT_BYTES, Entry, audience_of_leaf, check_party, visible_to
+from detente.ledger.export import EXPORT_FORMAT, export_lines
 from detente.ledger.hashing import RFC9162_SHA256, Hasher
 from detente.ledger.heads import Cosignature, Receipt, TreeHead, sign_tree_head
 from detente.ledger.keyring import KeyRing
-from detente.ledger.keys import (
-    Ed25519PrivateKey,
-    b64encode,
-    key_id,
-    public_key_bytes,
-)
+from detente.ledger.keys import Ed25519PrivateKey, key_id, public_key_bytes
+from detente.ledger.note import SIG_COSIGNATURE_V1, SIG_ED25519, check_key_name, key_hash
 from detente.ledger.signatures import SignatureChecks
-from detente.ledger.statements import (
-    KIND_KEY_REGISTER,
-    KIND_KEY_ROTATE,
-    SignedStatement,
-    canonical_json,
-)
+from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE, SignedStatement
 from detente.ledger.tree import (
     CompactRange,
-    NodeID,
     compact_range_ids,
     consistency_plan,
     inclusion_plan,
@@ -61,14 +57,40 @@ from detente.ledger.tree import (
 )
 from detente.store.ledger_tables import HeadRow, LedgerStore
 
-__all__ = ["EXPORT_FORMAT", "PARALLEL_MIN_BATCH", "Ledger", "LedgerReader"]
+__all__ = ["EXPORT_FORMAT", "PARALLEL_MIN_BATCH", "Ledger", "LedgerReader", "origin_for"]
 
-EXPORT_FORMAT = "detente-record/1"
-# Nodes an export keeps between two tree heads (about 100 bytes each) before it falls back to
-# reading that head's consistency proof from the store.
-EXPORT_NODES_IN_MEMORY = 1 << 20
 # Below this many statements, handing them to other threads costs more than it saves.
 PARALLEL_MIN_BATCH = 64
+# Entries whose audience, kind and leaf hash an append looked up (for the statements that
+# answer them), kept for the next appends.
+REF_CACHE = 4096
+
+
+def origin_for(name: str) -> str:
+    """A log origin (C2SP: no spaces, no ``+``) from a name that may have them: each run of
+    spaces or ``+`` becomes one ``-``. ``origin_for("detente/Hatay border")`` is
+    ``"detente/Hatay-border"``."""
+    origin = "-".join(part for part in name.replace("+", " ").split() if part)
+    return check_key_name(origin, "origin")
+
+
+def _check_format(meta: dict[str, bytes]) -> None:
+    found = meta.get("format")
+    if found != EXPORT_FORMAT.encode():
+        raise ConflictingWriteError(
+            "this database holds a record of an earlier detente (entries without salt and "
+            "audience, tree heads that are not C2SP checkpoints) or of another format "
+            f"({'none' if found is None else found.decode(errors='replace')}); this version "
+            f"reads and writes {EXPORT_FORMAT} only: export it with the detente that wrote it, "
+            "and start a new database")
+
+
+class RefInfo(NamedTuple):
+    """What a statement that answers an entry needs of it."""
+
+    audience: tuple[str, ...]
+    kind: str
+    leaf_hash: bytes
 
 
 class LedgerReader:
@@ -84,8 +106,10 @@ class LedgerReader:
         meta = self._store.meta()
         if not meta:
             raise InputError("no ledger in this database (nothing was ever appended)")
+        _check_format(meta)
         self._origin = meta["origin"].decode()
         self._public = meta["log_key"]
+        self._key_hashes = _log_key_hashes(self._origin, self._public)
 
     @property
     def origin(self) -> str:
@@ -121,17 +145,26 @@ class LedgerReader:
         """Every signed tree head, by size."""
         return [self._head_from_row(row) for row in self._store.heads()]
 
-    def entry(self, index: int) -> SignedStatement:
-        """Entry ``index`` as a signed statement."""
-        return SignedStatement.parse(self.entry_bytes(index), f"entry {index}")
+    def entry(self, index: int) -> Entry:
+        """Entry ``index``: its statement, signature, salt and audience."""
+        return Entry.parse(self.entry_bytes(index), f"entry {index}")
 
-    def last_of_kind(self, kind: str) -> tuple[int, SignedStatement] | None:
-        """The index and statement of the latest entry of ``kind``, if the log has one."""
+    def entry_for(self, index: int, party: str) -> Entry | None:
+        """Entry ``index`` if ``party`` is in its audience, else None: what a party may be
+        given beside a receipt (whose proof and leaf hash reveal nothing of the entry)."""
+        check_party(party, "party")
+        data = self.entry_bytes(index)
+        if not visible_to(audience_of_leaf(data), party):
+            return None
+        return Entry.parse(data, f"entry {index}")
+
+    def last_of_kind(self, kind: str) -> tuple[int, Entry] | None:
+        """The index and entry of the latest entry of ``kind``, if the log has one."""
         found = self._store.last_of_kind(kind)
         if found is None:
             return None
         index, data = found
-        return index, SignedStatement.parse(data, f"entry {index}")
+        return index, Entry.parse(data, f"entry {index}")
 
     def entry_bytes(self, index: int) -> bytes:
         """The stored bytes of entry ``index`` (the Merkle leaf data)."""
@@ -177,8 +210,15 @@ class LedgerReader:
 
     def cosignatures(self, size: int) -> list[Cosignature]:
         """The cosignatures stored for the head of ``size``, by party."""
-        return [Cosignature(party, kid, s, t, sig)
+        return [Cosignature(party, s, t, bytes.fromhex(kid), sig)
                 for s, party, kid, t, sig in self._store.cosignatures(size)]
+
+    def checkpoint(self, size: int | None = None) -> str:
+        """The head of ``size`` (default: latest) as a C2SP checkpoint in signed-note form,
+        with the log's signatures and every cosignature stored for it: what a C2SP client or
+        witness reads."""
+        head = self.tree_head() if size is None else self.head(size)
+        return head.note(self.cosignatures(head.size))
 
     def is_settled(self, size: int, parties: Iterable[str]) -> bool:
         """True once every party in ``parties`` (those of an agreement) co-signed head ``size``."""
@@ -190,73 +230,57 @@ class LedgerReader:
 
     # -- export -----------------------------------------------------------------------------
 
-    def export(self, out: BinaryIO) -> int:
-        """Write the whole record to ``out``; return the number of lines.
+    def export_lines(self, party: str | None = None) -> Iterator[bytes]:
+        """The record as JSON lines (``detente.ledger.export``): the operator's full export
+        (``party`` None) or ``party``'s copy, holding in full only the entries addressed to it.
 
-        The format is JSON lines, each in RFC 8785 canonical form: a header
-        ``{"format", "log_key", "origin"}``; then the entries ``{"index", "leaf"}`` in order,
-        each head ``{"consistency", "cosignatures", "head"}`` right after the entry that
-        completes its size; ``consistency`` is the proof from the previous head.
-        ``detente verify`` (``detente.ledger.audit``) checks it.
+        A generator reading one snapshot of the store, page by page, as it is consumed: the
+        memory it takes does not grow with the log. Iterate it to the end, or ``close()`` it
+        to let the snapshot go. It may be consumed from any one thread at a time (a server
+        sends it from worker threads, off its event loop).
         """
-        heads = self._store.heads()
-        cosigs: dict[int, list[dict[str, object]]] = {}
-        for s, party, kid, t, sig in self._store.cosignatures():
-            cosigs.setdefault(s, []).append(Cosignature(party, kid, s, t, sig).to_json())
-        last_size = heads[-1][0]
-        lines = 1
-        out.write(canonical_json({"format": EXPORT_FORMAT, "log_key": b64encode(self._public),
-                                  "origin": self._origin}) + b"\n")
-        pending = iter(heads)
-        next_head = next(pending)
-        previous = 0
-        # The consistency proofs come from the entries as they stream by, not from one node
-        # query per head: a proof from m to n needs only the compact range of m and nodes
-        # completed between m and n (see ``inclusion_proofs``), kept here for one head at a
-        # time. Past EXPORT_NODES_IN_MEMORY such nodes, that head's proof is read from the store.
-        tree = CompactRange(self._hasher)
-        since: dict[tuple[int, int], bytes] | None = {}
+        if party is not None:
+            check_party(party, "party")
+        with self._store.snapshot() as view:
+            _check_format(view.meta())
+            yield from export_lines(view, origin=self._origin, log_public_key=self._public,
+                                    hasher=self._hasher, make_head=self._head_from_row,
+                                    party=party)
 
-        def keep(node: NodeID, value: bytes) -> None:
-            nonlocal since
-            if since is not None:
-                since[node] = value
-                if len(since) > EXPORT_NODES_IN_MEMORY:
-                    since = None
+    def export_chunks(self, party: str | None = None, size: int = 1 << 16) -> Iterator[bytes]:
+        """``export_lines`` joined into chunks of about ``size`` bytes (whole lines): what to
+        hand a streaming HTTP response, one send per chunk rather than per line."""
+        lines = self.export_lines(party)
+        try:
+            chunk: list[bytes] = []
+            length = 0
+            for line in lines:
+                chunk.append(line)
+                length += len(line)
+                if length >= size:
+                    yield b"".join(chunk)
+                    chunk, length = [], 0
+            if chunk:
+                yield b"".join(chunk)
+        finally:
+            lines.close()
 
-        def write_heads_at(size: int) -> None:
-            nonlocal next_head, previous, lines, since
-            while next_head is not None and next_head[0] == size:
-                if not 0 < previous < size:
-                    proof = []
-                elif since is None:
-                    plan = consistency_plan(previous, size)
-                    proof = plan.rehash(self._store.nodes(plan.node_ids), self._hasher)
-                else:
-                    plan = consistency_plan(previous, size)
-                    proof = plan.rehash([since[node] for node in plan.node_ids], self._hasher)
-                head = self._head_from_row(next_head)
-                out.write(canonical_json({
-                    "consistency": [b64encode(p) for p in proof],
-                    "cosignatures": cosigs.get(size, []),
-                    "head": head.to_json()}) + b"\n")
-                lines += 1
-                previous = size
-                since = dict(zip(compact_range_ids(size), tree.hashes, strict=True))
-                next_head = next(pending, None)
-
-        write_heads_at(0)
-        for index, data in self._store.entries(0, last_size):
-            # The stored bytes are canonical, so they can be spliced in without re-encoding.
-            out.write(b'{"index":' + str(index).encode() + b',"leaf":' + data + b"}\n")
-            lines += 1
-            tree.append(self._hasher.hash_leaf(data), keep)
-            write_heads_at(index + 1)
-        return lines
+    def export(self, out: BinaryIO, party: str | None = None) -> int:
+        """Write ``export_lines(party)`` to ``out``; return the number of lines."""
+        count = 0
+        for line in self.export_lines(party):
+            out.write(line)
+            count += 1
+        return count
 
     def _head_from_row(self, row: HeadRow) -> TreeHead:
-        size, root, time, signature = row
-        return TreeHead(self._origin, size, root, time, signature)
+        size, root, time, signature, time_signature = row
+        return TreeHead(self._origin, size, root, int(time), signature, time_signature,
+                        *self._key_hashes)
+
+
+def _log_key_hashes(origin: str, public: bytes) -> tuple[bytes, bytes]:
+    return key_hash(origin, SIG_ED25519, public), key_hash(origin, SIG_COSIGNATURE_V1, public)
 
 
 class Ledger(LedgerReader):
@@ -297,21 +321,25 @@ class Ledger(LedgerReader):
             verify_workers = max((os.cpu_count() or 1) - 1, 0)
         if verify_workers < 0:
             raise InputError(f"verify_workers must be >= 0, got {verify_workers}")
+        check_key_name(origin, "origin (a C2SP log origin: use origin_for)")
         self._workers = verify_workers
         self._pool: ThreadPoolExecutor | None = None
         self._store = LedgerStore(engine)
         self._key = log_key
         self._public = public_key_bytes(log_key)
         self._origin = origin
+        self._key_hashes = _log_key_hashes(origin, self._public)
         self._clock = clock
         self._hasher = hasher
         self._lock = threading.Lock()
+        self._refs: dict[int, RefInfo] = {}
         meta = self._store.meta()
         if not meta:
-            genesis = sign_tree_head(log_key, origin, 0, hasher.empty_root(), clock())
-            self._store.create({"origin": origin.encode(), "log_key": self._public},
-                               _head_row(genesis))
+            genesis = sign_tree_head(log_key, origin, 0, hasher.empty_root(), int(clock()))
+            self._store.create({"origin": origin.encode(), "log_key": self._public,
+                                "format": EXPORT_FORMAT.encode()}, _head_row(genesis))
             meta = self._store.meta()
+        _check_format(meta)
         if meta.get("log_key") != self._public:
             raise ConflictingWriteError(
                 f"this ledger was created for log key {key_id(meta['log_key'])}, "
@@ -334,7 +362,7 @@ class Ledger(LedgerReader):
             raise StoreError(f"ledger store is corrupt: nodes do not give the root of head {size}")
         self._keys = KeyRing()
         for index, data in self._store.entries(kind_prefix="key."):
-            self._keys.accept(SignedStatement.parse(data, f"entry {index}"), index)
+            self._keys.accept(Entry.parse(data, f"entry {index}"), index)
 
     @property
     def size(self) -> int:
@@ -359,12 +387,16 @@ class Ledger(LedgerReader):
     def append_many(self, statements: Sequence[SignedStatement | bytes]) -> list[Receipt]:
         """Append statements in order, all or none, and return one receipt per statement.
 
-        Each statement is a ``SignedStatement`` or the canonical JSON bytes of one (the
-        entry format). Nothing is stored unless every statement verifies: VerificationError
-        for a bad signature, unknown or retired key, or non-canonical bytes; InputError for a
-        malformed statement; ConflictingWriteError for a broken key rule. The error names the
-        earliest bad statement. The receipts come back after the transaction holding the
-        entries and their tree head has committed.
+        Each statement is a ``SignedStatement`` or the canonical JSON bytes of one
+        (``SignedStatement.canonical``); the log makes it an entry with a fresh random salt
+        and the audience ``detente.ledger.audience`` gives it. An ``Entry`` keeps its salt,
+        and its audience must be that one. Nothing is stored unless every statement
+        verifies: VerificationError for a bad signature, unknown or retired key, or
+        non-canonical bytes; InputError for a malformed statement, a kind with no audience
+        rule, or a delivery receipt that does not match its entry; ConflictingWriteError for a
+        broken key rule. The error names the earliest bad statement. The receipts (each with
+        its entry) come back after the transaction holding the entries and their tree head
+        has committed.
         """
         if not statements:
             raise InputError("append_many needs at least one statement")
@@ -407,13 +439,15 @@ class Ledger(LedgerReader):
         self.close()
 
     def add_cosignature(self, cosignature: Cosignature) -> None:
-        """Store a party's cosignature after checking it against the head and the party's key."""
+        """Store a party's cosignature after checking it against the head and the party's key
+        (found by its C2SP key id among the keys the party registered)."""
         head = self.head(cosignature.size)
         with self._lock:
-            known = self._keys.key(cosignature.key_id)
-        if known is None or known.party != cosignature.party:
-            raise VerificationError(f"cosignature: key {cosignature.key_id} is not a key of "
-                                    f"{cosignature.party!r}")
+            keys = self._keys.keys_of(cosignature.party)
+        known = next((k for k in keys if cosignature.made_with(k.public_key)), None)
+        if known is None:
+            raise VerificationError(f"cosignature: key id {cosignature.key_hash.hex()} is not "
+                                    f"that of a key of {cosignature.party!r}")
         # The same rule as detente verify, which knows only the keys in the tree so far.
         if not known.active_at(head.size):
             raise VerificationError(
@@ -421,8 +455,23 @@ class Ledger(LedgerReader):
                 f"of size {head.size} (registered at entry {known.since}, retired at "
                 f"{known.until})")
         cosignature.verify(head, known.public_key)
-        self._store.add_cosignature((cosignature.size, cosignature.party, cosignature.key_id,
-                                     cosignature.time, cosignature.signature))
+        self._store.add_cosignature((cosignature.size, cosignature.party,
+                                     cosignature.key_hash.hex(), cosignature.time,
+                                     cosignature.signature))
+
+    def _ref_info(self, index: int) -> RefInfo | None:
+        """Audience, kind and leaf hash of committed entry ``index`` (None if there is none)."""
+        found = self._refs.get(index)
+        if found is None:
+            row = self._store.entry_of_kind(index)
+            if row is None:
+                return None
+            kind, data = row
+            found = RefInfo(audience_of_leaf(data), kind, self._hasher.hash_leaf(data))
+            if len(self._refs) >= REF_CACHE:
+                self._refs.clear()
+            self._refs[index] = found
+        return found
 
 
 _KEY_KINDS = frozenset({KIND_KEY_REGISTER, KIND_KEY_ROTATE})
@@ -439,7 +488,7 @@ class _Group:
 
     g: int
     start: int
-    entries: list[tuple[SignedStatement, bytes, bytes]]
+    entries: list[tuple[Entry, bytes, bytes]]  # entry, its bytes, the key that signed it
     refused: tuple[int, DetenteError] | None = None
 
 
@@ -465,9 +514,15 @@ class _Append:
         self.first = ledger._range.size
         # Receipts, or the error of a group that is out for good.
         self.results: list[list[Receipt] | DetenteError | None] = [None] * len(groups)
-        self.parsed: dict[tuple[int, int], tuple[SignedStatement, bytes]] = {}
+        # Per statement: parsed, with its salt and (for an Entry given whole) its audience.
+        self.parsed: dict[tuple[int, int],
+                          tuple[SignedStatement, bytes, tuple[str, ...] | None]] = {}
         self.verified: set[tuple[int, int, bytes]] = set()  # (group, position, key)
         self.head: TreeHead | None = None
+        # One draw from the system's random source for the batch's salts (a draw per
+        # statement costs a system call each).
+        self.salts = os.urandom(SALT_BYTES * sum(len(g) for g in groups))
+        self.drawn = 0
 
     def run(self) -> list[list[Receipt] | DetenteError]:
         ledger = self.ledger
@@ -487,12 +542,12 @@ class _Append:
                        grown: CompactRange = grown) -> HeadRow:
                 if self._judge(seen, checks):
                     raise _Retry
-                self.head = sign_tree_head(ledger._key, ledger._origin, grown.size,
-                                           grown.root(), max(ledger._clock(), ledger._head.time))
+                self.head = sign_tree_head(ledger._key, ledger._origin, grown.size, grown.root(),
+                                           max(int(ledger._clock()), ledger._head.time))
                 return _head_row(self.head)
 
-            rows = [(signed.statement.kind, signed.statement.author, leaf)
-                    for group in plan for signed, leaf, _key in group.entries]
+            rows = [(entry.statement.kind, entry.statement.author, leaf)
+                    for group in plan for entry, leaf, _key in group.entries]
             try:
                 # The rows are written while the threads check; COMMIT waits for them.
                 ledger._store.commit_batch(self.first, rows, new_nodes, finish)
@@ -503,24 +558,64 @@ class _Append:
             ledger._range, ledger._keys, ledger._head = grown, keys, head
             for group in plan:
                 self.results[group.g] = [
-                    Receipt(index, known[(0, index)], head, tuple(proofs[index - self.first]))
-                    for index in range(group.start, group.start + len(group.entries))]
+                    Receipt(index, known[(0, index)], head, tuple(proofs[index - self.first]),
+                            entry)
+                    for index, (entry, _leaf, _key) in enumerate(group.entries, group.start)]
             break
         out = [result for result in self.results if result is not None]
         assert len(out) == len(self.results), "every group has receipts or an error"
         return out
 
     def _parse(self, g: int, k: int, item: SignedStatement | bytes, index: int
-               ) -> tuple[SignedStatement, bytes]:
-        """Statement ``k`` of group ``g`` and its entry bytes, parsed once for all passes."""
+               ) -> tuple[SignedStatement, bytes, tuple[str, ...] | None]:
+        """Statement ``k`` of group ``g``, its salt (drawn now, unless it came as an Entry)
+        and the audience it came with, if any: once for all passes."""
         found = self.parsed.get((g, k))
         if found is None:
-            if isinstance(item, SignedStatement):
-                found = item, item.leaf()
+            if isinstance(item, Entry):
+                found = item, item.salt, item.audience
             else:
-                found = SignedStatement.parse(bytes(item), f"entry {index}"), bytes(item)
+                signed = (item if isinstance(item, SignedStatement)
+                          else SignedStatement.parse(bytes(item), f"entry {index}"))
+                salt = self.salts[self.drawn:self.drawn + SALT_BYTES]
+                self.drawn += SALT_BYTES
+                found = signed, salt, None
             self.parsed[(g, k)] = found
         return found
+
+    def _ref(self, index: int, planned: dict[int, tuple[Entry, bytes]]) -> RefInfo | None:
+        """What a statement answering entry ``index`` needs of it: from this pass's planned
+        entries, or from the store."""
+        if index < self.first:
+            return self.ledger._ref_info(index)
+        found = planned.get(index)
+        if found is None:
+            return None
+        entry, leaf = found
+        return RefInfo(entry.audience, entry.statement.kind, self.ledger._hasher.hash_leaf(leaf))
+
+    def _entry(self, signed: SignedStatement, salt: bytes, given: tuple[str, ...] | None,
+               public: bytes, index: int, planned: dict[int, tuple[Entry, bytes]]) -> Entry:
+        """The entry of an authorized statement: its audience by the rules, a delivery
+        receipt checked against the entry it names."""
+        st = signed.statement
+        try:
+            def ref_audience(i: int) -> tuple[str, ...] | None:
+                info = self._ref(i, planned)
+                return None if info is None else info.audience
+
+            audience = audience_for(st, by_log=public == self.ledger._public,
+                                    ref_audience=ref_audience)
+            if given is not None and given != audience:
+                raise InputError(f"addressed to {list(given)}, but its kind's rule gives "
+                                 f"{list(audience)}")
+            if st.kind == KIND_DELIVERY_RECEIPT:
+                info = self._ref(st.ref, planned)  # type: ignore[arg-type]
+                assert info is not None, "audience_for found it"
+                check_delivery_receipt(st, info.kind, info.leaf_hash)
+        except InputError as exc:
+            raise InputError(f"entry {index} ({st.kind} by {st.author}): {exc}") from exc
+        return Entry(st, signed.signature, salt, audience)
 
     def _authorize(self) -> tuple[list[_Group], KeyRing, SignatureChecks]:
         """One pass over the groups still in: each against the keys the ones before it leave.
@@ -534,20 +629,24 @@ class _Append:
         checks = SignatureChecks(ledger._executor(sum(len(self.groups[g]) for g in live)))
         verified = self.verified
         seen: list[_Group] = []
+        planned: dict[int, tuple[Entry, bytes]] = {}
         index = self.first
         for g in live:
             group = _Group(g, index, [])
             ring = keys
             for k, item in enumerate(self.groups[g]):
                 try:
-                    signed, leaf = self._parse(g, k, item, index + k)
+                    signed, salt, given = self._parse(g, k, item, index + k)
                     if ring is keys and signed.statement.kind in _KEY_KINDS:
                         ring = keys.copy()  # the group's key changes count once it is in
                     public = ring.authorize(signed, index + k)
+                    entry = self._entry(signed, salt, given, public, index + k, planned)
                 except DetenteError as exc:
                     group.refused = (k, exc)
                     break
-                group.entries.append((signed, leaf, public))
+                leaf = entry.leaf()
+                planned[index + k] = (entry, leaf)
+                group.entries.append((entry, leaf, public))
                 tag = (g, k, public)
                 if tag not in verified:
                     checks.add(tag, public, signed.signature, signed.statement.signing_message())
@@ -555,6 +654,9 @@ class _Append:
             if group.refused is None:
                 keys = ring
                 index += len(group.entries)
+            else:
+                for k in range(len(group.entries)):  # a refused group takes no index
+                    del planned[index + k]
         return seen, keys, checks
 
     def _grow(self, plan: list[_Group]) -> tuple[
@@ -570,7 +672,7 @@ class _Append:
             zip(compact_range_ids(self.first), grown.hashes, strict=True))
         old = len(known)
         hash_leaf = self.ledger._hasher.hash_leaf
-        grown.extend((hash_leaf(leaf) for group in plan for _signed, leaf, _key in group.entries),
+        grown.extend((hash_leaf(leaf) for group in plan for _entry, leaf, _key in group.entries),
                      known)
         # A dict keeps its order: the nodes after the old compact range are the new ones.
         new_nodes = [(level, index, value) for (level, index), value
@@ -607,4 +709,4 @@ class _Append:
 
 
 def _head_row(head: TreeHead) -> HeadRow:
-    return (head.size, head.root, head.time, head.signature)
+    return (head.size, head.root, head.time, head.signature, head.time_signature)

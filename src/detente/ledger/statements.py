@@ -4,8 +4,9 @@ A statement is the JSON object ``{"author", "body", "key_id", "kind", "ref", "ti
 author party, the id of the key that signs it, a kind (``alert``, ``hotline.message``,
 ``hotline.ack``...), the time it was made (float seconds, UTC epoch), a JSON object body, and
 ``ref``, the index of an earlier log entry it answers (or null). The author signs
-``STATEMENT_CONTEXT + RFC8785(statement)``. The log entry, and so the Merkle leaf, is
-``RFC8785({"signature": base64, "statement": statement})``.
+``STATEMENT_CONTEXT + RFC8785(statement)`` and sends ``RFC8785({"signature": base64,
+"statement": statement})``; the log adds a salt and the statement's audience around it to make
+the entry (``detente.ledger.entries``).
 
 Two kinds manage keys, and are checked by ``detente.ledger.keyring``:
 ``key.register`` (``body = {"public_key": base64}``, signed by that very key: proof of
@@ -148,29 +149,42 @@ class SignedStatement:
     def to_json(self) -> dict[str, Any]:
         return {"signature": b64encode(self.signature), "statement": self.statement.to_json()}
 
-    def leaf(self) -> bytes:
-        """The bytes of the log entry: the Merkle leaf is the RFC 9162 hash of these.
+    def canonical(self) -> bytes:
+        """The signed statement as a party sends it: ``canonical_json(self.to_json())``.
 
-        Equal to ``canonical_json(self.to_json())``: RFC 8785 sorts "signature" before
-        "statement", base64 needs no escaping, and a canonical object nests unchanged.
+        Spliced, not serialized: RFC 8785 sorts "signature" before "statement", base64
+        needs no escaping, and a canonical object nests unchanged.
         """
         return (b'{"signature":"' + binascii.b2a_base64(self.signature, newline=False)
                 + b'","statement":' + self.statement.canonical() + b"}")
 
     @classmethod
     def from_json(cls, value: Any, what: str = "entry") -> SignedStatement:
+        """A signed statement ``{"signature", "statement"}``, or a log entry (those two fields
+        with ``audience`` and ``salt``), which is read as the ``Entry`` it is."""
+        if cls is SignedStatement and isinstance(value, dict) and set(value) > _LEAF_FIELDS:
+            # Deferred: entries build on this module.
+            from detente.ledger.entries import Entry
+
+            return Entry.from_json(value, what)
         value = check_fields(value, _LEAF_FIELDS, what)
+        return cls._from_fields(value, what)
+
+    @classmethod
+    def _from_fields(cls, value: dict[str, Any], what: str) -> SignedStatement:
         if not isinstance(value["signature"], str):
             raise InputError(f"{what}: signature must be base64 text")
         signature = b64decode_strict(value["signature"], f"{what} signature")
-        return cls(Statement.from_json(value["statement"], f"{what} statement"), signature)
+        return SignedStatement(Statement.from_json(value["statement"], f"{what} statement"),
+                               signature)
 
     @classmethod
-    def parse(cls, leaf: bytes, what: str = "entry") -> SignedStatement:
-        """Parse log-entry bytes, which must be canonical JSON."""
-        signed = cls.from_json(parse_canonical(leaf, what), what)
-        # The leaf is canonical, so the statement's canonical bytes are the ones inside it.
-        inner = leaf[len(b'{"signature":"') + len(b64encode(signed.signature))
+    def parse(cls, data: bytes, what: str = "statement") -> SignedStatement:
+        """Parse the canonical bytes of a signed statement (``canonical``)."""
+        value = parse_canonical(data, what)
+        signed = SignedStatement._from_fields(check_fields(value, _LEAF_FIELDS, what), what)
+        # The bytes are canonical, so the statement's canonical bytes are the ones inside.
+        inner = data[len(b'{"signature":"') + len(b64encode(signed.signature))
                      + len(b'","statement":'):-1]
         object.__setattr__(signed.statement, "_canonical", inner)
         return signed

@@ -26,8 +26,7 @@ from sqlalchemy import Connection, Engine
 
 from detente.errors import InputError
 from detente.geo.projection import LocalProjection
-from detente.ledger import AuditReport, Cosignature, SignedStatement, TreeHead, audit_export
-from detente.ledger.keys import b64decode_strict
+from detente.ledger import AuditReport, Cosignature, Entry, TreeHead, read_export
 from detente.model.airspace import Airspace
 from detente.model.reports import ReportBatch, TrackReport
 from detente.service.config import Config, config_document, parse_config
@@ -97,8 +96,8 @@ def ledger_binding(export: bytes | Path) -> dict[str, Any]:
         first, tail = export.split(b"\n", 1)[0], export.splitlines()
     try:
         header = json.loads(first)
-        head = TreeHead.from_json(json.loads(tail[-1])["head"])
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        head, _ = TreeHead.from_note(json.loads(tail[-1])["checkpoint"])
+    except (ValueError, KeyError, IndexError, TypeError, InputError) as exc:
         raise InputError(f"not a record export: {exc}") from None
     return {"origin": header["origin"], "log_key": header["log_key"], "size": head.size,
             "root": head.root.hex()}
@@ -192,7 +191,7 @@ class LedgerExport:
     path: Path
     report: AuditReport
     log_key: bytes
-    entries: list[SignedStatement]
+    entries: list[Entry]
     heads: list[TreeHead]
     cosignatures: dict[int, list[Cosignature]]
 
@@ -203,22 +202,14 @@ def read_ledger_export(path: str | Path) -> LedgerExport:
     p = Path(path)
     try:
         with p.open("rb") as stream:
-            report = audit_export(stream)
-            stream.seek(0)
-            lines = stream.read().splitlines()
+            found = read_export(stream)
     except OSError as exc:
         raise InputError(f"cannot read {p}: {exc.strerror}") from exc
-    log_key = b64decode_strict(json.loads(lines[0])["log_key"], "log_key")
-    entries, heads, cosigs = [], [], {}
-    for raw in lines[1:]:
-        value = json.loads(raw)
-        if "leaf" in value:
-            entries.append(SignedStatement.from_json(value["leaf"]))
-        else:
-            head = TreeHead.from_json(value["head"])
-            heads.append(head)
-            cosigs[head.size] = [Cosignature.from_json(c) for c in value["cosignatures"]]
-    return LedgerExport(p, report, log_key, entries, heads, cosigs)
+    if found.report.copy_of is not None:
+        raise InputError(f"{p} is {found.report.copy_of}'s copy of the record; a replay needs "
+                         "the operator's full export")
+    return LedgerExport(p, found.report, found.log_key, found.entries,  # type: ignore[arg-type]
+                        found.heads, found.cosignatures)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 
 from detente.errors import InputError, VerificationError
 from detente.geo.projection import LocalProjection
+from detente.ledger import origin_for
 from detente.ledger.keys import b64decode_strict, key_id
 from detente.service.recording_file import Batch, LedgerExport, Recording, finite_number
 from detente.service.sharing import SharingPolicy
@@ -45,7 +46,7 @@ def check_binding(recording: Recording, ledger: LedgerExport) -> None:
                 "size": b.get("size"), "root": b.get("root")}
     except (InputError, VerificationError):
         want = {"log key": None}
-    if rep.origin != f"detente/{recording.config.region_name}":
+    if rep.origin != origin_for(f"detente/{recording.config.region_name}"):
         raise VerificationError(
             f"the recording's configuration is of region {recording.config.region_name!r}, the "
             f"record of log {rep.origin!r}: not the configuration the service ran")

@@ -7,18 +7,21 @@ head over them), so after a crash the store holds every batch whose COMMIT retur
 part of any other.
 
 SQLAlchemy errors become StoreError here; a second writer racing for the same entry index gets
-ConflictingWriteError.
+ConflictingWriteError. ``LedgerStore.snapshot`` reads everything an export needs from one
+snapshot of the database, page by page (bounded memory, whatever the log's size).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
+    Connection,
     Engine,
-    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -32,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base, insert_rows, write_transaction
+from detente.store.database import Base, insert_rows, read_snapshot, write_transaction
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -40,6 +43,7 @@ __all__ = [
     "LedgerHeadRow",
     "LedgerMetaRow",
     "LedgerNodeRow",
+    "LedgerSnapshot",
     "LedgerStore",
 ]
 
@@ -77,17 +81,20 @@ class LedgerNodeRow(Base):
 
 
 class LedgerHeadRow(Base):
-    """A tree head the log signed, one per append batch."""
+    """A tree head the log signed, one per append batch: its Ed25519 note signature, and its
+    cosignature/v1 (``time_signature``) at ``time`` (whole seconds)."""
 
     __tablename__ = "ledger_heads"
     size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary)
-    time: Mapped[float] = mapped_column(Float)
+    time: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    time_signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LedgerCosignatureRow(Base):
-    """A party's cosignature on a tree head (at most one per party and head)."""
+    """A party's cosignature/v1 on a tree head (at most one per party and head); ``key_id``
+    is its C2SP key id (8 hex digits)."""
 
     __tablename__ = "ledger_cosignatures"
     size: Mapped[int] = mapped_column(ForeignKey("ledger_heads.size"), primary_key=True)
@@ -103,7 +110,7 @@ _HEADS = LedgerHeadRow.__table__
 _COSIGS = LedgerCosignatureRow.__table__
 _META = LedgerMetaRow.__table__
 
-HeadRow = tuple[int, bytes, float, bytes]
+HeadRow = tuple[int, bytes, int, bytes, bytes]
 CosignatureRow = tuple[int, str, str, int, bytes]
 
 
@@ -206,17 +213,32 @@ class LedgerStore:
 
     def heads(self, size: int | None = None) -> list[HeadRow]:
         """All heads by size, or the one of ``size`` (empty list when there is none)."""
-        query = select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.time, _HEADS.c.signature)
+        query = _HEAD_QUERY
         if size is not None:
             query = query.where(_HEADS.c.size == size)
         with self._read() as conn:
             return [tuple(row) for row in conn.execute(query.order_by(_HEADS.c.size))]
 
     def latest_head(self) -> HeadRow | None:
-        query = select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.time, _HEADS.c.signature)
         with self._read() as conn:
-            row = conn.execute(query.order_by(_HEADS.c.size.desc()).limit(1)).first()
+            row = conn.execute(_HEAD_QUERY.order_by(_HEADS.c.size.desc()).limit(1)).first()
         return None if row is None else tuple(row)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[LedgerSnapshot]:
+        """Reads that all see the database as it was at the first of them."""
+        try:
+            with read_snapshot(self._engine) as conn:
+                yield LedgerSnapshot(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"ledger store: {exc}") from exc
+
+    def entry_of_kind(self, index: int) -> tuple[str, bytes] | None:
+        """The kind and bytes of entry ``index``, if there is one."""
+        with self._read() as conn:
+            row = conn.execute(select(_ENTRIES.c.kind, _ENTRIES.c.data)
+                               .where(_ENTRIES.c.idx == index)).first()
+        return None if row is None else (str(row[0]), bytes(row[1]))
 
     def add_cosignature(self, row: CosignatureRow) -> None:
         size, party, key_id, time, signature = row
@@ -231,8 +253,7 @@ class LedgerStore:
             raise StoreError(f"cannot store a cosignature: {exc}") from exc
 
     def cosignatures(self, size: int | None = None) -> list[CosignatureRow]:
-        query = select(_COSIGS.c.size, _COSIGS.c.party, _COSIGS.c.key_id, _COSIGS.c.time,
-                       _COSIGS.c.signature)
+        query = _COSIG_QUERY
         if size is not None:
             query = query.where(_COSIGS.c.size == size)
         with self._read() as conn:
@@ -244,6 +265,80 @@ class LedgerStore:
 
     def _write(self) -> _Guard:
         return _Guard(self._engine, write=True)
+
+
+class LedgerSnapshot:
+    """The ledger's rows as of one moment (``LedgerStore.snapshot``), read in pages of
+    ``page`` rows by key: memory stays bounded however long the log. SQLAlchemy errors leave
+    as StoreError."""
+
+    __slots__ = ("_conn", "page")
+
+    def __init__(self, conn: Connection, page: int = 1024) -> None:
+        self._conn = conn
+        self.page = page
+
+    def _rows(self, query: Any) -> list[Any]:
+        try:
+            return list(self._conn.execute(query))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"ledger store: {exc}") from exc
+
+    def meta(self) -> dict[str, bytes]:
+        return {name: value for name, value in self._rows(select(_META.c.name, _META.c.value))}
+
+    def latest_head(self) -> HeadRow | None:
+        rows = self._rows(_HEAD_QUERY.order_by(_HEADS.c.size.desc()).limit(1))
+        return tuple(rows[0]) if rows else None
+
+    def heads(self) -> Iterator[HeadRow]:
+        """Every head, by size."""
+        after = -1
+        while True:
+            rows = self._rows(_HEAD_QUERY.where(_HEADS.c.size > after)
+                              .order_by(_HEADS.c.size).limit(self.page))
+            yield from (tuple(row) for row in rows)
+            if len(rows) < self.page:
+                return
+            after = rows[-1][0]
+
+    def cosignatures(self) -> Iterator[CosignatureRow]:
+        """Every cosignature, by size then party."""
+        after: tuple[int, str] = (-1, "")
+        while True:
+            rows = self._rows(_COSIG_QUERY.where(
+                (_COSIGS.c.size > after[0])
+                | ((_COSIGS.c.size == after[0]) & (_COSIGS.c.party > after[1])))
+                .order_by(_COSIGS.c.size, _COSIGS.c.party).limit(self.page))
+            yield from (tuple(row) for row in rows)
+            if len(rows) < self.page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    def entries(self, start: int, stop: int) -> Iterator[tuple[int, bytes]]:
+        """``(index, data)`` for ``start <= index < stop``, in order."""
+        while start < stop:
+            rows = self._rows(select(_ENTRIES.c.idx, _ENTRIES.c.data)
+                              .where(_ENTRIES.c.idx >= start, _ENTRIES.c.idx < stop)
+                              .order_by(_ENTRIES.c.idx).limit(self.page))
+            if not rows:
+                return
+            yield from ((int(idx), bytes(data)) for idx, data in rows)
+            start = rows[-1][0] + 1
+
+    def nodes(self, ids: Sequence[tuple[int, int]]) -> list[bytes]:
+        """As ``LedgerStore.nodes``, in this snapshot."""
+        if not ids:
+            return []
+        try:
+            found = {(level, idx): value
+                     for level, idx, value in self._conn.execute(*_nodes_query(ids))}
+        except SQLAlchemyError as exc:
+            raise StoreError(f"ledger store: {exc}") from exc
+        missing = [node for node in ids if node not in found]
+        if missing:
+            raise StoreError(f"ledger nodes missing from the store: {missing[:5]}")
+        return [found[node] for node in ids]
 
 
 class _Guard:
@@ -293,6 +388,13 @@ def _nodes_sql(count: int) -> TextClause:
 
 
 
+_HEAD_QUERY = select(_HEADS.c.size, _HEADS.c.root, _HEADS.c.time, _HEADS.c.signature,
+                     _HEADS.c.time_signature)
+_COSIG_QUERY = select(_COSIGS.c.size, _COSIGS.c.party, _COSIGS.c.key_id, _COSIGS.c.time,
+                      _COSIGS.c.signature)
+
+
 def _head_params(head: HeadRow) -> dict[str, Any]:
-    size, root, time, signature = head
-    return {"size": size, "root": root, "time": time, "signature": signature}
+    size, root, time, signature, time_signature = head
+    return {"size": size, "root": root, "time": time, "signature": signature,
+            "time_signature": time_signature}
