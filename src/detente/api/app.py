@@ -25,6 +25,7 @@ from detente.api import (
     routes_feeds,
     routes_hotline,
     routes_intents,
+    routes_mesh,
     routes_record,
 )
 from detente.api.deps import Me, Mech
@@ -49,8 +50,11 @@ from detente.service.auth import Authenticator, Principal
 from detente.service.clock import Clock, SystemClock
 from detente.service.config import Config
 from detente.service.mechanism import Mechanism
+from detente.service.mesh.deployment import log_name, mechanism_for, served
+from detente.service.mesh.node_config import NodeConfig
 from detente.service.record import Record
 from detente.store import ledger_tables as _ledger_tables  # noqa: F401 - registers the tables
+from detente.store import mesh as _mesh_tables  # noqa: F401 - registers the tables
 from detente.store.database import open_database
 
 __all__ = ["create_app"]
@@ -59,8 +63,9 @@ AlertId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="an alert's 
 
 
 def create_app(config: Config, database_url: str, clock: Clock | None = None,
-               run_cycle: bool = True) -> FastAPI:
-    """The service as an ASGI app. ``run_cycle=False`` leaves cycles to the caller (tests)."""
+               run_cycle: bool = True, node: NodeConfig | None = None) -> FastAPI:
+    """The service as an ASGI app: a hub, or with ``node`` one party's node of a mesh.
+    ``run_cycle=False`` leaves cycles to the caller (tests)."""
     clock = clock or SystemClock()
 
     @contextlib.asynccontextmanager
@@ -73,11 +78,12 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         if not key_file.exists():
             write_private_key(key_file, generate_private_key())
         log_key = load_private_key(key_file)
-        ledger = Ledger(engine, log_key, origin=origin_for(f"detente/{config.region_name}"),
+        ledger = Ledger(engine, log_key, origin=origin_for(log_name(config, node)),
                         clock=clock.now)
-        mechanism = Mechanism(config, engine, clock, Record(ledger, log_key, config, clock))
+        mechanism = mechanism_for(config, engine, clock, Record(ledger, log_key, config, clock),
+                                  node)
         app.state.mechanism = mechanism
-        app.state.auth = Authenticator(config)
+        app.state.auth = Authenticator(served(config, node))
         app.state.sbs1 = {}  # per party: SBS-1 positions wait for their velocity messages
         # What start-up built (compiled kernels, libraries, the restored picture) lives as long
         # as the service: frozen out of the collector's sight. A full collection scanned it
@@ -120,6 +126,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_feeds.router)
     app.include_router(routes_console.router)
     app.include_router(dss.router)  # ASTM F3548-21, its own errors and tokens
+    if node is not None:  # one party's node of a mesh: its peers' links
+        app.include_router(routes_mesh.router)
     # The console: static files shipped in the package (a missing folder fails at start).
     app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
               name="console")

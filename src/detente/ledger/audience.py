@@ -23,6 +23,8 @@ kind                   audience
 ``hotline.escalated``,
 ``hotline.overdue``
 ``delivery.receipt``   as the entry it receipts (``ref``); the author must be in that audience
+``mesh.frame``         the parties in ``body.parties``: the two parties of the link a node's
+                       frame crossed (a mesh node's copy of what it sent or took in)
 ``recording.anchor``   ``[body.party]`` for an anchor of one party's reports; otherwise nobody
                        (``[]``): an anchor of every party's reports tells their count, from which
                        a party learns how much the others report; it is in the operator's export
@@ -132,6 +134,8 @@ def audience_for(statement: Statement, *, by_log: bool, ref_audience: RefAudienc
         names = _one(body, "to_party") + (() if sender is None else (sender,))
     elif kind == "recording.anchor":
         names = _one(body, "party")
+    elif kind == "mesh.frame":
+        names = _parties(body, "parties")
     elif kind in _ANSWERS:
         if statement.ref is None:
             raise InputError(f"a {kind} statement names the entry it answers in ref")

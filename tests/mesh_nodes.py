@@ -1,0 +1,194 @@
+"""Three (or more) parties' nodes on loopback for tests: each its own database, keys and port,
+started and stopped one by one (a node stopped and started again keeps its database).
+
+``MeshRig(tmp, agreements)`` writes each party's keys and a configuration per node; a link's
+URL can be pointed elsewhere (a proxy) with ``via``; a node's clock can be off by ``skew``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from detente.api.app import create_app
+from detente.cli.client import ServiceClient
+from detente.ledger.keys import public_key_b64, write_private_key
+from detente.service.clock import SystemClock
+from detente.service.config import parse_config
+from detente.service.mesh import parse_node
+from tests.live_server import free_port
+
+CENTRE = (36.0, 36.0)
+
+
+class SkewedClock(SystemClock):
+    """The machine's clock, ``skew`` seconds off."""
+
+    def __init__(self, skew: float) -> None:
+        self.skew = skew
+
+    def now(self) -> float:
+        return super().now() + self.skew
+
+
+class NodeServer:
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+            ws_per_message_deflate=False, ws_max_size=16 * 1024 * 1024))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("node did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    @property
+    def app(self) -> Any:
+        return self.server.config.app
+
+
+def key_pair(tmp: Path, name: str) -> tuple[Ed25519PrivateKey, Path]:
+    key = Ed25519PrivateKey.generate()
+    path = tmp / f"{name}.pem"
+    write_private_key(path, key)
+    return key, path
+
+
+class MeshRig:
+    """Nodes of ``parties`` under ``agreements`` (the TOML form, as dicts), on loopback."""
+
+    def __init__(self, tmp: Path, parties: tuple[str, ...], agreements: list[dict[str, Any]],
+                 *, airspaces: list[str] | None = None, service: dict[str, Any] | None = None,
+                 officials: bool = True) -> None:
+        self.tmp = tmp
+        self.parties = parties
+        self.agreements = agreements
+        self.airspaces = airspaces or []
+        self.service = {"cycle_s": 0.2, "stale_s": 60, **(service or {})}
+        self.ports = {p: free_port() for p in parties}
+        self.keys: dict[str, Ed25519PrivateKey] = {}
+        self.key_files: dict[str, Path] = {}
+        self.node_keys: dict[str, Ed25519PrivateKey] = {}
+        self.officials: dict[str, Ed25519PrivateKey] = {}
+        for p in parties:
+            self.keys[p], self.key_files[p] = key_pair(tmp, p)
+            self.node_keys[p], _ = key_pair(tmp, f"node-{p}")
+            if officials:
+                self.officials[f"{p.lower()}-watch"], _ = key_pair(tmp, f"{p.lower()}-watch")
+                self.officials[f"{p.lower()}-command"], _ = key_pair(tmp,
+                                                                      f"{p.lower()}-command")
+        self.via: dict[tuple[str, str], str] = {}  # (dialer, peer) -> URL in between
+        self.skew: dict[str, float] = {}
+        self.servers: dict[str, NodeServer] = {}
+
+    def url(self, party: str) -> str:
+        return f"http://127.0.0.1:{self.ports[party]}"
+
+    def document(self, party: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "region": {"name": "mesh-test", "centre": list(CENTRE)},
+            "service": {**self.service, "log_key": f"log-{party}.pem"},
+            "parties": [{
+                "id": p, "public_keys": [public_key_b64(self.keys[p])],
+                "officials": [{"id": o, "name": o, "level": 1 if o.endswith("watch") else 2,
+                               "public_key": public_key_b64(k)}
+                              for o, k in self.officials.items()
+                              if o.startswith(p.lower() + "-")],
+            } for p in self.parties],
+            "agreements": copy.deepcopy(self.agreements),
+            "airspaces": self.airspaces,
+            "node": {
+                "party": party, "key": f"node-{party}.pem", "party_key": f"{party}.pem",
+                "peers": [{"party": q, "url": self.via.get((party, q), self.url(q)),
+                           "public_key": public_key_b64(self.node_keys[q])}
+                          for q in self.parties if q != party and self._agree(party, q)],
+            },
+        }
+        return doc
+
+    def _agree(self, a: str, b: str) -> bool:
+        return any(set(ag["parties"]) == {a, b} for ag in self.agreements)
+
+    def start(self, party: str, clock: Any = None) -> str:
+        doc = self.document(party)
+        config = parse_config(doc, self.tmp)
+        node = parse_node(doc, config, self.tmp)
+        if clock is None:
+            clock = SkewedClock(self.skew.get(party, 0.0))
+        app = create_app(config, f"sqlite:///{self.tmp / f'{party}.sqlite'}", clock=clock,
+                         node=node)
+        self.servers[party] = NodeServer(app, self.ports[party])
+        return self.url(party)
+
+    def stop(self, party: str) -> None:
+        self.servers.pop(party).stop()
+
+    def start_all(self) -> None:
+        for p in self.parties:
+            self.start(p)
+
+    def stop_all(self) -> None:
+        for p in list(self.servers):
+            self.stop(p)
+
+    def mechanism(self, party: str) -> Any:
+        return self.servers[party].app.state.mechanism
+
+    def client(self, party: str, official: str | None = None) -> ServiceClient:
+        key = self.officials[official] if official else self.keys[party]
+        clock = SkewedClock(self.skew.get(party, 0.0)).now
+        return ServiceClient(self.url(party), party, key, official=official, clock=clock)
+
+    def links(self, party: str) -> dict[str, dict[str, Any]]:
+        with self.client(party) as c:
+            return {link["peer"]: link for link in c.get("/v1/mesh/links")["links"]}
+
+    def wait(self, what: Callable[[], Any], timeout: float = 20.0, every: float = 0.1
+             ) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = what()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not in {timeout} s: {what}")
+            time.sleep(every)
+
+    def wait_links_up(self, timeout: float = 30.0) -> None:
+        def up() -> bool:
+            for p in self.servers:
+                for peer, link in self.links(p).items():
+                    if peer in self.servers and link["state"] != "up":
+                        return False
+            return True
+        self.wait(up, timeout)
+
+    def export(self, party: str) -> bytes:
+        with httpx.Client(base_url=self.url(party), timeout=30) as h, self.client(party) as c:
+            r = h.get("/v1/record/export", headers={"Authorization": f"Bearer {c.token}"})
+            r.raise_for_status()
+            return r.content
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def lines(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
