@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import re
@@ -14,7 +15,8 @@ from shapely.geometry import LineString, Point, box, shape
 from .conftest import STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+# Cut from the published files by tests/data/samples/make_samples.py (README there).
+SAMPLES = ROOT / "tests" / "data" / "samples"
 OWN = sorted([*STATIC.glob("*.html"), *STATIC.glob("*.js"), *STATIC.glob("*.css")])
 
 
@@ -25,11 +27,9 @@ def script(name: str) -> ModuleType:
     return module
 
 
-def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} is not beside the checkout")
-    return path
+def sample(name: str) -> str:
+    path = SAMPLES / name
+    return gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
 
 
 def test_every_referenced_file_is_shipped():
@@ -50,17 +50,17 @@ def test_no_internet_address_in_own_files(path):
 
 def test_basemap_is_the_script_output():
     make_basemap = script("make_basemap")
-    topology = json.loads(shared("world_atlas_countries_50m.topo.json").read_text())
+    topology = json.loads(sample("world_atlas_countries_50m_east_med.topo.json.gz"))
     committed = json.loads((STATIC / "basemap/countries.geojson").read_text())
     made = make_basemap.basemap(topology, make_basemap.BBOX)
     assert json.loads(json.dumps(made)) == committed  # tuples become lists, as in the file
 
 
 def test_basemap_agrees_with_an_independent_decoding():
-    """Turkey and Syria as decoded (from the same TopoJSON) into the shared NE 50m GeoJSON."""
+    """Turkey and Syria as decoded (from the same TopoJSON) into the published NE 50m GeoJSON."""
     committed = json.loads((STATIC / "basemap/countries.geojson").read_text())
     ours = {f["properties"]["name"]: shape(f["geometry"]) for f in committed["features"]}
-    reference = json.loads(shared("turkey_syria_naturalearth_50m.geojson").read_text())
+    reference = json.loads(sample("turkey_syria_naturalearth_50m.geojson"))
     for feature in reference["features"]:
         theirs = shape(feature["geometry"]).intersection(box(*committed["bbox"]))
         mine = ours[feature["properties"]["name"]]
@@ -71,7 +71,7 @@ def test_basemap_agrees_with_an_independent_decoding():
 
 def test_fake_fixture_is_the_script_output():
     make_fake_events = script("make_fake_events")
-    features = json.loads(shared("turkey_syria_naturalearth_10m.geojson").read_text())["features"]
+    features = json.loads(sample("turkey_syria_naturalearth_10m.geojson.gz"))["features"]
     turkey = next(shape(f["geometry"]) for f in features if f["properties"]["iso_a3"] == "TUR")
     committed = json.loads((STATIC / "fake/hatay.json").read_text())
     assert json.loads(json.dumps(make_fake_events.events(turkey))) == committed
