@@ -33,7 +33,7 @@ def test_keys_new_never_overwrites(tmp_path, capsys):
     path = tmp_path / "tur.pem"
     path.write_text("precious")
     assert main(["keys", "new", "TUR", "--out", str(path)]) == 1
-    assert "InputError: cannot create" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("detente keys: cannot create")
     assert path.read_text() == "precious"
 
 
@@ -75,7 +75,7 @@ def test_verify_names_the_bad_line(exported, tmp_path, capsys):
         capsys.readouterr()
         assert main(["verify", str(flipped)]) == 1
         line = bad[: bit // 8].count(b"\n") + 1
-        assert capsys.readouterr().err.startswith(f"RecordVerificationError: line {line}, ")
+        assert capsys.readouterr().err.startswith(f"detente verify: line {line}, ")
 
 
 def test_export_of_a_database_without_ledger_is_refused(tmp_path, capsys):

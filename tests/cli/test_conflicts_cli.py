@@ -74,8 +74,9 @@ def test_bad_input_is_a_clear_error_and_nothing_on_stdout(tmp_path):
     done = run(bad)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.strip() == (
-        f"RecordError: {bad}, line 3, field 'gs_mps': expected a number, got 'fast'"
+    assert done.stderr == (
+        f"detente conflicts: {bad}, line 3, field 'gs_mps': expected a number, got 'fast'; "
+        "correct that line and run again\n"
     )
     assert "Traceback" not in done.stderr
     missing = run(tmp_path / "nope.csv")
