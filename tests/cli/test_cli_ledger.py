@@ -80,4 +80,11 @@ def test_verify_names_the_bad_line(exported, tmp_path, capsys):
 
 def test_export_of_a_database_without_ledger_is_refused(tmp_path, capsys):
     assert main(["export", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 1
-    assert "no ledger" in capsys.readouterr().err
+    assert "no database file" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_database(url).dispose()
+    assert main(["export", "--db", url]) == 1
+    assert capsys.readouterr().err == (
+        f"detente export: {url}: no ledger in this database (nothing was ever appended); give "
+        "the database the service ran with --db\n")

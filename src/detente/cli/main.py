@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from detente import __version__
-from detente.errors import DetenteError, GeometryError, RecordError
+from detente.errors import DetenteError, GeometryError, RecordError, StoreError
 
 __all__ = ["COMMANDS", "build_parser", "describe", "main"]
 
@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _NEXT_STEP: tuple[tuple[type[DetenteError], str], ...] = (
     (RecordError, "correct that line and run again"),
     (GeometryError, "correct that geometry and run again"),
+    (StoreError, "check the database given with --db"),
 )
 
 
