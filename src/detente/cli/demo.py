@@ -115,13 +115,17 @@ def run(args: argparse.Namespace) -> int:
         target=_drive, args=(server, url, db, folder, config, clock, not args.no_browser, stop),
         name="detente-demo", daemon=True)
     driver.start()
+    interrupted = False
     try:
         server.run()  # shuts down cleanly on Ctrl-C, then raises it again
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
         stop.set()
         driver.join(timeout=5)
+    if not (interrupted or getattr(server, "started", False)):
+        raise InputError("the service did not start (the lines above say why); the data "
+                         f"folder {folder.root} is as it was")
     print(f"detente demo stopped. Start it again (--data {args.data}"
           + (f" --db {args.db}" if args.db else "") + ") to carry on the same record.",
           file=sys.stderr)
