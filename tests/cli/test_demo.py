@@ -135,7 +135,7 @@ def test_the_story_without_a_browser_and_a_restart_on_the_same_record(tmp_path, 
                       .replace(",", ""))
         assert entries > 10
         again.wait_for(r"^ready: the service answers")
-        again.wait_for(r"  BEFORE +\d+ hotline messages from before this start")
+        again.wait_for(r"  BEFORE +\d+ hotline messages? from before this start")
         again.wait_for(r"  WARNING +incursion: RUS SU24-LEAD enters Turkey")
         again.wait_for(r"  SENT +flash TUR \(automatic\) -> RUS")
     finally:

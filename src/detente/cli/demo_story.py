@@ -54,7 +54,8 @@ class Story:
                 states = ", ".join(f"{sum(m['state'] == k for m in earlier)} {k}"
                                    for k in ("sent", "escalated", "overdue", "acknowledged")
                                    if any(m["state"] == k for m in earlier))
-                lines.append(_line(now, "BEFORE", f"{len(earlier)} hotline messages from before "
+                noun = "message" if len(earlier) == 1 else "messages"
+                lines.append(_line(now, "BEFORE", f"{len(earlier)} hotline {noun} from before "
                                                   f"this start ({states})"))
         for m in sorted(seen.values(), key=lambda m: (m["created_at"], m["id"])):
             lines += self._message(now, m)
