@@ -2,10 +2,13 @@
 
     DetenteError                 base: every error the package means to show a user
     ├── InputError               bad input at an edge (a file, a request body, a CLI option)
-    │   └── RecordError          one bad record of a file: names file, line and field
-    ├── GeometryError            a polygon, circle or volume that is not usable geometry
+    │   ├── RecordError          one bad record of a file: names file, line and field
+    │   ├── GeometryError        a polygon, circle or volume that is not usable geometry
+    │   └── NotFoundError        a well-formed id that names nothing the caller may see
     ├── VerificationError        a signature, proof or tree head that does not verify
+    │   └── AuthenticationError  a login or bearer token that does not hold: who is calling?
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
+    ├── RateLimitError           a caller asked for more than its share; try again later
     └── StoreError               the durable store failed (wraps the driver's error)
 
 Foreign errors (SQLAlchemy, cryptography, json) are translated into these at the layer that
@@ -16,10 +19,13 @@ DetenteError and exits 1, the API maps them to RFC 9457 problem documents.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConflictingWriteError",
     "DetenteError",
     "GeometryError",
     "InputError",
+    "NotFoundError",
+    "RateLimitError",
     "RecordError",
     "StoreError",
     "VerificationError",
@@ -50,12 +56,31 @@ class GeometryError(InputError):
     """A footprint, airspace or volume is not usable geometry (open ring, self-intersection...)."""
 
 
+class NotFoundError(InputError):
+    """A well-formed id (of an alert, a message, an entry...) names nothing the caller may see:
+    absent, or another party's (the two are not told apart)."""
+
+
 class VerificationError(DetenteError):
     """A signature, inclusion or consistency proof, or tree head failed to verify."""
 
 
+class AuthenticationError(VerificationError):
+    """The caller could not be authenticated: a missing, invalid or expired bearer token, or a
+    login whose challenge or signature does not hold. Only this asks the caller to log in
+    (HTTP 401); a statement whose signature does not verify is refused, not re-authenticated."""
+
+
 class ConflictingWriteError(DetenteError):
     """A write was refused by a rule of the mechanism, not by its syntax."""
+
+
+class RateLimitError(DetenteError):
+    """A caller asked for more than its share; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
 
 
 class StoreError(DetenteError):

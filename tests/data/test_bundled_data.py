@@ -14,8 +14,8 @@ from detente.data import TURKEY_TERRITORY, bundled_path
 from detente.model.airspace import AirspaceKind
 from detente.scenario import turkey_territory
 
-# The Turkey feature of the published OSM border, unchanged (samples/README.md beside this file).
-PUBLISHED_OSM = Path(__file__).parent / "samples" / "turkey_osm_10m.geojson.gz"
+# The published OSM borders, unchanged (samples/README.md beside this file).
+PUBLISHED_OSM = Path(__file__).parent / "samples" / "turkey_syria_osm_10m.geojson.gz"
 
 
 @pytest.fixture(scope="module")

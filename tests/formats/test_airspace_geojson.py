@@ -20,8 +20,8 @@ from detente.errors import GeometryError, InputError
 from detente.formats.airspace_geojson import read_airspace_geojson, read_airspace_geojson_text
 from detente.model.airspace import AirspaceKind
 
-# The Turkey feature of the published OSM border, unchanged (tests/data/samples/README.md).
-PUBLISHED_OSM = Path(__file__).parents[1] / "data" / "samples" / "turkey_osm_10m.geojson.gz"
+# The published OSM borders, unchanged (tests/data/samples/README.md).
+PUBLISHED_OSM = Path(__file__).parents[1] / "data" / "samples" / "turkey_syria_osm_10m.geojson.gz"
 
 SQUARE = [[36.0, 35.0], [36.1, 35.0], [36.1, 35.1], [36.0, 35.1], [36.0, 35.0]]
 HOLE = [[36.04, 35.04], [36.04, 35.06], [36.06, 35.06], [36.06, 35.04], [36.04, 35.04]]
@@ -161,6 +161,6 @@ def test_the_published_osm_border_is_refused_not_silently_repaired():
                                floor_m=None, ceiling_m=None)
     with pytest.raises(GeometryError) as info:
         read_airspace_geojson_text(json.dumps(doc), "osm.geojson")
-    assert "osm.geojson, feature 0 ('Turkey')" in str(info.value)
+    assert "osm.geojson, feature 0 ('Syria')" in str(info.value)
     assert "Ring Self-intersection" in str(info.value)
     assert not shapely.is_valid(shapely.geometry.shape(doc["features"][0]["geometry"]))

@@ -102,12 +102,21 @@ def test_loads_offline_with_no_errors(russian):
     assert outside == []
 
 
+def look_at(page, lon: float, lat: float, zoom: float) -> None:
+    """Move the map (the first view follows the traffic) and wait for it to draw."""
+    page.evaluate("([lon, lat, zoom]) => window.detenteConsole.map.jumpTo("
+                  "{center: [lon, lat], zoom})", [lon, lat, zoom])
+    page.wait_for_function("window.detenteConsole.map.loaded()")
+    page.wait_for_timeout(100)
+
+
 def test_map_draws_sea_and_land(russian):
     page = russian.page
     assert page.locator("#map canvas").bounding_box()["width"] > 500
+    look_at(page, 36.2, 35.9, 9.5)
     # Points > 5 km from any coast, border, airspace or aircraft (lon, lat).
     assert near(pixel(page, *on_screen(page, 35.85, 35.95)), SEA)
-    assert near(pixel(page, *on_screen(page, 36.50, 35.70)), LAND)  # Syria
+    assert near(pixel(page, *on_screen(page, 36.52, 35.71)), LAND)  # Syria, off the grid lines
 
 
 def test_fake_alert_listed_and_drawn(russian):
@@ -116,10 +125,12 @@ def test_fake_alert_listed_and_drawn(russian):
     item = page.locator('#alerts li[data-id="A-1"]')
     assert "incursion A-1" in item.inner_text()
     assert "RUS RUS-1" in item.inner_text()
-    # Counts down from the event's arrival, which came after the login started.
+    # Counts down to the entry: the fixture's "now" (t0) is the moment it was loaded, after
+    # the login started, and the entry is t_entry_s after the alert's updated_at.
     to_go = int(item.locator(".ttg").inner_text().split()[1])
     elapsed = time.time() - russian.login_started
-    assert alert["t_to_go_s"] - elapsed - 1 <= to_go <= alert["t_to_go_s"] + 1
+    entry = alert["updated_at"] + alert["detail"]["t_entry_s"] - FIXTURE["t0"]
+    assert entry - elapsed - 1 <= to_go <= entry + 1
     # On the map: the rendered alert layer has it at its point, and the screen is red there.
     x, y = on_screen(page, *alert["point"])
     ids = page.evaluate(
@@ -150,7 +161,8 @@ def test_warn_about_an_alert_in_one_click(russian):
     page.locator('#alerts li[data-id="A-1"] .warn').click()
     warned = page.locator("#hotline li", has_text="WARNING from RUS rus-watch")
     warned.wait_for()
-    assert "RUS/rus-watch → TUR" in warned.inner_text() and "re A-1" in warned.inner_text()
+    assert "RUS/rus-watch → TUR" in warned.inner_text()
+    assert "re APW RUS RUS-1 → Turkey (TUR)" in warned.inner_text()
     # Anything more goes through the form.
     compose = page.locator("#compose")
     compose.locator("[name=to_party]").fill("TUR")
@@ -170,9 +182,10 @@ def test_acknowledge_alert_and_hotline_message(console, key):
     page.wait_for_selector('#alerts li[data-id="A-1"] .state:text-is("acknowledged")')
     assert not alert.locator(".ack").is_visible()
     last = [e["data"] for e in FIXTURE["events"] if e["type"] == "alert"][-1]
+    entry = last["updated_at"] + last["detail"]["t_entry_s"] - FIXTURE["t0"]
     elapsed = time.time() - console.login_started
     to_go = int(alert.locator(".ttg").inner_text().split()[1])
-    assert last["t_to_go_s"] - elapsed - 1 <= to_go <= last["t_to_go_s"]  # still counting down
+    assert entry - elapsed - 1 <= to_go <= entry  # still counting down
 
     message = page.locator('#hotline li[data-id="H-1"]')
     assert message.get_attribute("data-state") == "sent"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +23,10 @@ import pytest
 from pyproj import Geod
 
 from detente.cli.client import ServiceClient
+from detente.data import bundled_path
 from detente.ledger import Receipt, SignedStatement, audit_export
 from detente.scenario.yayladagi_2015 import DESIGNED_ENTRY_S, ROWS
+from detente.service.config import load_config
 from tests.web.conftest import wait_for_alert_on_map
 
 from .conftest import DEMO_KEYS, detente, free_port, open_console, wait_for_health
@@ -31,6 +34,8 @@ from .conftest import DEMO_KEYS, detente, free_port, open_console, wait_for_heal
 expect = pytest.importorskip("playwright.sync_api").expect
 
 GEOD = Geod(ellps="WGS84")
+CONFIG = load_config(bundled_path("demo/border.toml"))  # what `detente serve` runs by default
+SEVERITY_RGB = {"warning": "rgb(240, 127, 26)", "critical": "rgb(224, 35, 28)"}  # f07f1a, e0231c
 TO_ENTRY_S = 100.0  # inside the warning time (120 s): the service warns on the first cycle
 
 
@@ -43,18 +48,24 @@ class Live:
         return ServiceClient(self.url.rstrip("/"), party, key, official=official)
 
 
+# The coalition's own aircraft, far from the border (over Syria and Iraq, as the demo's
+# background): out of the view the console opens on before it knows the traffic.
+COALITION = (("COA-1", "COA", 34.4, 39.6, 10_000.0, 220.0, 120.0, 0.0),
+             ("COA-2", "COA", 34.9, 40.6, 11_000.0, 230.0, 300.0, 0.0))
+
+
 def fly(stop: threading.Event, url: str) -> None:
     """The parties' clients: each reports its own aircraft every second, moved on a straight
     line from the scenario's first state, the Su-24s started TO_ENTRY_S before their entry."""
     start = time.time()
-    head_start = {"RUS": DESIGNED_ENTRY_S - TO_ENTRY_S, "TUR": 0.0}
-    clients = {p: ServiceClient(url, p, DEMO_KEYS / f"{p}.pem") for p in ("RUS", "TUR")}
+    head_start = {"RUS": DESIGNED_ENTRY_S - TO_ENTRY_S, "TUR": 0.0, "COA": 0.0}
+    clients = {p: ServiceClient(url, p, DEMO_KEYS / f"{p}.pem") for p in ("RUS", "TUR", "COA")}
     try:
         while not stop.is_set():
             now = time.time()
             for party, client in clients.items():
                 states = []
-                for ident, owner, lat, lon, alt_m, gs, trk, vs in ROWS:
+                for ident, owner, lat, lon, alt_m, gs, trk, vs in ROWS + COALITION:
                     if owner != party:
                         continue
                     flown = gs * (now - start + head_start[party])
@@ -83,6 +94,18 @@ def live(tmp_path_factory) -> Iterator[Live]:
         yield Live(url)
         stop.set()
         flying.join()
+
+
+def utc(epoch: float) -> str:
+    return time.strftime("%H:%M:%SZ", time.gmtime(round(epoch)))
+
+
+def colour_of(page, key: str) -> str:
+    """The aircraft's colour on screen, as #rrggbb."""
+    rgb = page.eval_on_selector(f'#map .aircraft[data-track="{key}"]',
+                                "e => getComputedStyle(e).color")
+    r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def console_at(live: Live):
@@ -118,15 +141,65 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
         # The alert is on the map: the rendered alert layer has it at its point.
         alert_id = alert.get_attribute("data-id")
         wait_for_alert_on_map(page, alert_id)
-        # Acknowledged by the service (no statement of the official's: the service records it).
+        # A warning cannot be missed: a banner over the map, the aircraft's own label in the
+        # alert's colour with the field and the time to go, the count in the title and icon.
         listed = page.locator(f'#alerts li[data-id="{alert_id}"]')
+        severity = listed.get_attribute("data-severity")
+        banner = page.locator(f'#banner .banner-line[data-id="{alert_id}"]')
+        expect(banner).to_be_visible()
+        assert "RUS SU24-LEAD → Turkey (TUR)" in banner.inner_text()
+        lead = page.locator('#map .aircraft[data-track="RUS/SU24-LEAD"]')
+        expect(lead).to_have_attribute("data-alert", re.compile("warning|critical"))
+        label_colour = lead.locator(".label").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert label_colour in (SEVERITY_RGB["warning"], SEVERITY_RGB["critical"])
+        assert re.fullmatch(r"APW (\d+s|INSIDE)", lead.locator(".alert-tag").inner_text())
+        assert re.match(r"\(\d+\) (WARNING|CRITICAL) · detente console", page.title())
+        assert page.locator("link[rel=icon]").get_attribute("href").startswith("data:image/png")
+        assert severity in ("warning", "critical")
+        # A click on the alert centres the map on the aircraft and highlights it, and brings
+        # the message about it into view.
+        page.evaluate("window.detenteConsole.map.jumpTo({center: [38.5, 37.5], zoom: 8})")
+        listed.locator(".where").click()
+        page.wait_for_function("""() => {
+            const c = window.detenteConsole;
+            const t = c.picture.tracks.get("RUS/SU24-LEAD");
+            const p = c.map.project([t.lon, t.lat]), m = c.map.project(c.map.getCenter());
+            return !c.map.isMoving() && Math.hypot(p.x - m.x, p.y - m.y) < 40;
+        }""")
+        expect(lead).to_have_class(re.compile(r"\bselected\b"))
+        expect(page.locator('#hotline li.linked[data-priority="flash"]').first).to_be_visible()
+        # The entry time in UTC, as the service predicts it (its alert: updated_at + t_entry_s).
+        with live.client("RUS", "rus-watch") as rus:
+            told = next(a for a in rus.get("/v1/alerts")["alerts"] if a["id"] == alert_id)
+        entry = told["updated_at"] + told["detail"]["t_entry_s"]
+        shown = listed.locator(".utc").inner_text()
+        assert shown in {utc(entry + d) for d in (-1, 0, 1)}, (shown, utc(entry))
+        assert listed.locator(".event").inner_text() == "entry"
+        # Party colours are the configuration's (the same in replay: test_replay.py).
+        assert colour_of(page, "RUS/SU24-LEAD") == CONFIG.parties["RUS"].colour
+        assert colour_of(page, "TUR/F16-1") == CONFIG.parties["TUR"].colour
+        # Acknowledged by the service (no statement of the official's: the service records it),
+        # pending until the service says so (the request held back here to see it).
+        held = []
+        page.route("**/v1/alerts/*/ack", lambda route: held.append(route))
         listed.locator(".ack").click()
+        expect(listed.locator(".ack")).to_be_disabled()
+        expect(listed.locator(".ack")).to_have_text("Acknowledging alert…")
+        page.wait_for_function("window.detenteConsole.picture.pending.size === 1")
+        assert held, "the acknowledgement never left the page"
+        held[0].continue_()
+        page.unroute("**/v1/alerts/*/ack")
         expect(listed.locator(".state")).to_have_text("acknowledged")
+        assert not listed.locator(".ack").is_visible()
 
         flash = page.locator('#hotline li[data-priority="flash"]').first
         flash.wait_for(timeout=20_000)
         assert "automatic" in flash.inner_text().lower() and "TUR → RUS" in flash.inner_text()
-        assert "due in" in flash.locator(".ttg").inner_text()
+        assert re.fullmatch(r"\(in \d+ s\)", flash.locator(".ttg").inner_text())
+        with live.client("RUS", "rus-watch") as rus:
+            message = next(m for m in rus.messages() if m["id"] == flash.get_attribute("data-id"))
+        assert flash.locator(".due").inner_text() == f"· reply due {utc(message['deadline'])}"
+        assert flash.locator(".sent").inner_text() == f"sent {utc(message['created_at'])}"
         flash.locator("input[name=text]").fill("Understood, turning south")
         flash.locator(".ackform button").click()
         expect(flash).to_have_attribute("data-state", "acknowledged")
@@ -180,6 +253,15 @@ def test_coalition_sees_only_what_it_is_given_and_resumes_after_a_drop(browser, 
     with open_console(browser, console_at(live)) as console:
         page = console.page
         log_in(console, "COA", "coa-watch")
+        # Its first view holds its own traffic, far from where the page opened.
+        page.wait_for_selector('#map .aircraft[data-track="COA/COA-2"]')
+        page.wait_for_function("!window.detenteConsole.map.isMoving()")
+        outside = page.evaluate("""() => {
+            const c = window.detenteConsole, b = c.map.getBounds();
+            return [...c.picture.tracks.values()].filter((t) => t.party === "COA")
+              .filter((t) => !b.contains([t.lon, t.lat])).map((t) => t.id);
+        }""")
+        assert outside == []
         # TUR shares all its aircraft with COA (coarsened to 5 km), RUS none of them.
         page.wait_for_selector('#map .aircraft[data-track="TUR/F16-1"]')
         page.wait_for_function("window.detenteConsole.source.lastSeq > 0")  # a tree head

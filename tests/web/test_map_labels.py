@@ -92,6 +92,7 @@ def test_warn_about_an_aircraft_selected_on_the_map(browser, console_url, key): 
         expect(panel).to_contain_text("aircraft RUS RUS-1 (your own)")
         assert not panel.locator(".warn").is_visible()  # no one to warn about one's own
         assert page.locator("#record .receipt").is_disabled()  # an aircraft has no receipt
+        page.evaluate("window.detenteConsole.map.jumpTo({center: [36.2, 35.95], zoom: 9})")
         page.locator('#map .aircraft[data-track="TUR/TUR-1"]').click()
         expect(panel).to_contain_text("aircraft TUR TUR-1")
         panel.locator(".warn").click()

@@ -21,6 +21,7 @@ from tests.web.conftest import wait_for_alert_on_map
 
 from .conftest import detente, free_port, open_console, wait_for_health
 from .test_demo import screenshot
+from .test_live import CONFIG, colour_of
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -47,7 +48,7 @@ def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser
                                                                         run):
     with open_console(browser, replay_url) as console:
         page = console.page
-        console.open("?source=replay&party=RUS")
+        console.open(f"?source=replay&party=RUS&t={START}")
         page.wait_for_selector("body.logged-in.read-only")
         expect(page.locator("#me")).to_have_text("RUS / replay")
         expect(page.locator("#source")).to_contain_text("REPLAY")
@@ -110,3 +111,44 @@ def test_the_slider_brings_the_su24_and_the_warning_to_the_russian_watch(browser
         page.wait_for_function(f"window.detenteConsole.source.now() > {START + 32}")
         page.locator("#replay button[name=play]").click()  # pause
         expect(page.locator("#replay button[name=play]")).to_have_attribute("aria-label", "play")
+
+
+def test_the_replay_opens_at_the_first_alert_in_the_live_colours_with_labelled_ticks(
+        browser, replay_url, run):
+    """No instant asked for: the replay opens where the party's first alert came. Colours are
+    the configuration's, as on the live console (test_live.py checks the same there)."""
+    told = [m["data"] for m in run.streams["RUS"] if m.get("type") == "alert"]
+    first = min(a["raised_at"] for a in told)
+    with open_console(browser, replay_url) as console:
+        page = console.page
+        console.open("?source=replay&party=RUS")
+        page.wait_for_selector("body.logged-in.read-only")
+        page.wait_for_selector("#alerts li.alert")
+        at = page.evaluate("window.detenteConsole.source.t")
+        assert abs(at - first) <= 1.0, (at, first)
+        assert "RUS SU24-LEAD" in page.locator("#alerts").inner_text()
+        # The same colours as live: the configuration's, by party.
+        page.wait_for_selector('#map .aircraft[data-track="RUS/SU24-LEAD"]')
+        assert colour_of(page, "RUS/SU24-LEAD") == CONFIG.parties["RUS"].colour
+        assert colour_of(page, "TUR/F16-1") == CONFIG.parties["TUR"].colour
+        # Ticks large enough to click, each labelled: the first alert (an advisory), the
+        # warning, the messages. (The entry it predicts, 130 s on, is past the recording's end:
+        # no tick for it.)
+        ticks = page.locator("#replay .moment")
+        expect(ticks.first).to_be_visible()
+        for k in range(ticks.count()):
+            box = ticks.nth(k).bounding_box()
+            assert box["width"] >= 12 and box["height"] >= 14
+            assert ticks.nth(k).inner_text().strip()
+            assert ticks.nth(k).get_attribute("title")
+        alerts = page.locator("#replay .moment.alert:not(.predicted)")
+        assert alerts.first.inner_text() == "A" and "advisory" in alerts.first.get_attribute(
+            "title")
+        assert page.locator('#replay .moment.alert[data-what="warning"]').count() >= 1
+        assert page.locator('#replay .moment.hotline[data-what="sent"]').count() >= 1
+        # Click the warning's tick: the replay goes there.
+        warning = page.locator('#replay .moment.alert[data-what="warning"]').first
+        warning.click()
+        page.wait_for_function(f"Math.abs(window.detenteConsole.source.t - "
+                               f"{warning.get_attribute('data-t')}) < 0.01")
+        expect(page.locator('#alerts li.alert[data-severity="warning"]').first).to_be_visible()

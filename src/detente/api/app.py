@@ -1,6 +1,7 @@
 """The FastAPI application: resources are created in the lifespan and handed down.
 
-Every endpoint but /health and the OpenAPI document needs a bearer token from /v1/auth/token.
+Every endpoint but /health, the two of the login and the OpenAPI document needs a bearer token
+from /v1/auth/token.
 """
 
 from __future__ import annotations
@@ -10,19 +11,27 @@ import contextlib
 import gc
 import math
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import shapely.geometry
-from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from detente import __version__
-from detente.api import routes_feeds, routes_hotline, routes_intents, routes_record
+from detente.api import (
+    dss,
+    routes_console,
+    routes_feeds,
+    routes_hotline,
+    routes_intents,
+    routes_record,
+)
 from detente.api.deps import Me, Mech
+from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
-from detente.api.problems import ForbiddenError, install_problem_handlers
+from detente.api.openapi import allowed_methods, complete, problems
+from detente.api.problems import ForbiddenError, install_problem_handlers, logged, problem_of
 from detente.api.schemas import (
     ChallengeRequest,
     ChallengeResponse,
@@ -32,7 +41,7 @@ from detente.api.schemas import (
 )
 from detente.api.states_body import decode_states, states_body_schema
 from detente.engines import tactical
-from detente.errors import DetenteError, InputError, VerificationError
+from detente.errors import AuthenticationError
 from detente.ledger import Ledger
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
 from detente.model.reports import ReportBatch
@@ -45,6 +54,9 @@ from detente.store import ledger_tables as _ledger_tables  # noqa: F401 - regist
 from detente.store.database import open_database
 
 __all__ = ["create_app"]
+
+AlertId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="an alert's id")]
+
 
 def create_app(config: Config, database_url: str, clock: Clock | None = None,
                run_cycle: bool = True) -> FastAPI:
@@ -89,23 +101,25 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         description="Deconfliction between parties that share an airspace. SI units throughout.",
         lifespan=lifespan,
     )
+    app.router.route_class = StrictJsonRoute
     app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
-    install_problem_handlers(app)
+    install_problem_handlers(
+        app, allow=lambda request: allowed_methods(app.openapi(), request.url.path))
     # The states body is decoded by msgspec, not FastAPI: its schema joins the document here.
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            doc = generate_openapi()
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(
-                states_body_schema())
-        return app.openapi_schema  # type: ignore[return-value]
+            app.openapi_schema = complete(generate_openapi(), states_body_schema())
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(routes_hotline.router)
     app.include_router(routes_record.router)
     app.include_router(routes_intents.router)
     app.include_router(routes_feeds.router)
+    app.include_router(routes_console.router)
+    app.include_router(dss.router)  # ASTM F3548-21, its own errors and tokens
     # The console: static files shipped in the package (a missing folder fails at start).
     app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
               name="console")
@@ -119,13 +133,21 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         c = mech.last_cycle
         return {"status": "ok", "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
 
-    @app.post("/v1/auth/challenge", tags=["auth"])
+    @app.post("/v1/auth/challenge", tags=["auth"], responses=problems(429))
     async def challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
-        text, expires = request.app.state.auth.challenge(body.party, body.official)
+        """A login challenge for a party (with its party key) or one of its officials. No
+        login needed, so they are rationed: one expires after 60 s; an address holds at most
+        8 (a ninth drops its oldest); a party or official holds at most 32 from all addresses
+        together (then 429 with Retry-After). A party or official the service does not know
+        gets a challenge too, one that cannot log in."""
+        address = request.client.host if request.client else ""
+        text, expires = request.app.state.auth.challenge(body.party, body.official, address)
         return ChallengeResponse(challenge=text, expires_at=expires)
 
-    @app.post("/v1/auth/token", tags=["auth"])
+    @app.post("/v1/auth/token", tags=["auth"], responses=problems(401))
     async def token(body: TokenRequest, request: Request) -> TokenResponse:
+        """A bearer token for a signed challenge: sign ``b"detente login v1\\0"`` followed by
+        the challenge's bytes with the key of the party or official it was asked for."""
         tok, p = request.app.state.auth.login(body.challenge, body.signature)
         return TokenResponse(token=tok, party=p.party, official=p.official,
                              expires_at=p.expires_at)
@@ -140,7 +162,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                 )
         return batch
 
-    @app.post("/v1/states", tags=["ingest"], openapi_extra={"requestBody": {
+    @app.post("/v1/states", tags=["ingest"], responses=problems(400, 403, 503),
+              openapi_extra={"requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatesBody"}}},
     }})
@@ -175,8 +198,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     async def alerts(me: Me, mech: Mech) -> dict[str, Any]:
         return {"alerts": mech.open_alert_views(me.party)}
 
-    @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
-    async def ack_alert(alert_id: str, me: Me, mech: Mech) -> dict[str, Any]:
+    @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], responses=problems(404, 409, 503))
+    async def ack_alert(alert_id: AlertId, me: Me, mech: Mech) -> dict[str, Any]:
+        """Acknowledge an open alert of the caller's party (once per party)."""
         return await mech.acknowledge_alert(me.party, me.official, alert_id)
 
     @app.websocket("/v1/stream")
@@ -186,12 +210,12 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         ``since``) and a picture frame every cycle (``seq`` null)."""
         try:
             me = ws.app.state.auth.check(token)
-        except VerificationError as exc:
+        except AuthenticationError as exc:
             await ws.close(code=4401, reason=str(exc)[:120])
             return
         mech: Mechanism = ws.app.state.mechanism
         await ws.accept()
-        sub, backlog = mech.subscribe(me.party, me.official, since)
+        sub, backlog = await mech.subscribe(me.party, me.official, since)
         try:
             await ws.send_json({"seq": None, "type": "hello", "data": {
                 "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
@@ -213,10 +237,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                     if msg["seq"] <= last:
                         continue  # already sent from the backlog
                     last = msg["seq"]
-                if "text" in msg:  # pre-encoded (picture frames)
+                if "text" in msg:  # encoded once for all the party's clients
                     await ws.send_text(msg["text"])
-                    continue
-                await ws.send_json(msg)
+                else:
+                    await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
                     # The message reached this official's screen: that is a delivery, and the
                     # record says when.
@@ -229,29 +253,28 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     @app.websocket("/v1/ingest")
     async def ingest_ws(ws: WebSocket, token: str = Query(...)) -> None:
         """Stream the caller's own states: send {"states": [...]} messages, each answered with
-        {"accepted", "in_picture"} once durable, or a problem document."""
+        {"accepted", "in_picture"} once durable, or a problem document (as HTTP would answer
+        the same batch; the socket stays open)."""
         try:
             me = ws.app.state.auth.check(token)
-        except VerificationError as exc:
+        except AuthenticationError as exc:
             await ws.close(code=4401, reason=str(exc)[:120])
             return
         mech = ws.app.state.mechanism
         await ws.accept()
         try:
             while True:
-                text = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                body = message.get("bytes") or (message.get("text") or "").encode()
                 try:
-                    result = await mech.ingest(me.party, own_batch(text.encode(), me))
+                    result = await mech.ingest(me.party, own_batch(body, me))
                     await ws.send_json(result)
-                except RequestValidationError as exc:
-                    e = exc.errors()[0]
-                    where = ".".join(str(p) for p in e["loc"] if p != "body")
-                    await ws.send_json({"type": "/problems/invalid-request", "status": 422,
-                                        "detail": f"{where}: {e['msg']}"})
-                except (DetenteError, InputError) as exc:
-                    status = 403 if isinstance(exc, ForbiddenError) else 400
-                    await ws.send_json({"type": "/problems/bad-input", "status": status,
-                                        "detail": str(exc)})
+                except Exception as exc:  # the one mapping, as for HTTP
+                    problem = problem_of(exc)
+                    logged(problem, exc, "/v1/ingest")
+                    await ws.send_json(problem.body("/v1/ingest"))
         except WebSocketDisconnect:
             pass
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from detente.errors import VerificationError
+from detente.errors import AuthenticationError
 from detente.service.auth import Principal
 from detente.service.mechanism import Mechanism
 
@@ -25,7 +25,7 @@ def principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if creds is None:
-        raise VerificationError("missing bearer token: log in at /v1/auth/token")
+        raise AuthenticationError("missing bearer token: log in at /v1/auth/token")
     return request.app.state.auth.check(creds.credentials)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from detente.api.problems import PROBLEM_JSON
+from detente.api.problems import PROBLEM_JSON, Problem
 
 __all__ = ["BodySizeLimit"]
 
@@ -26,7 +28,7 @@ class BodySizeLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(send, scope.get("path", ""))
                 return
         seen = 0
         refused = False
@@ -44,13 +46,12 @@ class BodySizeLimit:
         try:
             await self.app(scope, counting_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, scope.get("path", ""))
 
-    async def _refuse(self, send: Send) -> None:
-        body = (
-            '{"type":"/problems/too-large","title":"Request body too large","status":413,'
-            f'"detail":"the body is over the limit of {self.max_bytes} bytes"}}'
-        ).encode()
+    async def _refuse(self, send: Send, path: str) -> None:
+        body = json.dumps(Problem(
+            413, "/problems/too-large", "Request body too large",
+            f"body: over the limit of {self.max_bytes} bytes").body(path)).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()),
                                 (b"content-length", str(len(body)).encode())]})

@@ -5,12 +5,13 @@ cannot be used (on the ground, nulls) are skipped and counted in the reply."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from detente.api.deps import Me, Mech
+from detente.api.json_body import StrictJsonRoute, decode_json
+from detente.api.openapi import problems
 from detente.errors import InputError
 from detente.formats.opensky import read_opensky_records, read_opensky_states
 from detente.formats.rejects import Reject
@@ -18,7 +19,40 @@ from detente.formats.sbs1 import Sbs1Assembler
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/states", tags=["ingest"])
+router = APIRouter(prefix="/v1/states", tags=["ingest"], route_class=StrictJsonRoute)
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+# A /states/all row: the values read, by position (REST_FIELDS); the rest may be anything.
+_ROW = {"type": "array", "minItems": 17, "prefixItems": [
+    {"type": "string", "description": "icao24"}, {}, {},
+    {**_NUMBER_OR_NULL, "description": "time_position, s"},
+    {**_NUMBER_OR_NULL, "description": "last_contact, s"},
+    {**_NUMBER_OR_NULL, "description": "longitude, deg"},
+    {**_NUMBER_OR_NULL, "description": "latitude, deg"},
+    {**_NUMBER_OR_NULL, "description": "baro_altitude, m"},
+    {"type": "boolean", "description": "on_ground"},
+    {**_NUMBER_OR_NULL, "description": "velocity, m/s"},
+    {**_NUMBER_OR_NULL, "description": "true_track, deg"},
+    {**_NUMBER_OR_NULL, "description": "vertical_rate, m/s"},
+]}
+_RECORD_NUMBERS = ("timestamp", "latitude", "longitude", "altitude", "groundspeed", "track",
+                   "vertical_rate")
+OPENSKY_BODY = {"oneOf": [
+    {"type": "object", "title": "OpenSky /states/all", "required": ["states"],
+     "properties": {"time": {"type": "integer"},
+                    "states": {"oneOf": [{"type": "array", "items": _ROW}, {"type": "null"}]}}},
+    {"type": "array", "title": "OpenSky records (ft, kt, ft/min, ms)", "items": {
+        "type": "object", "required": ["icao24", *_RECORD_NUMBERS],
+        "properties": {"icao24": {"type": "string"}, "onground": {"type": "boolean"},
+                       **{k: _NUMBER_OR_NULL for k in _RECORD_NUMBERS}}}},
+]}
+
+
+def _integer(value: Any) -> bool:
+    """An integer as JSON Schema has it: 3 and 3.0 are, true is not."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def _skipped(counts: Any) -> dict[str, int]:
@@ -30,21 +64,23 @@ def _skipped(counts: Any) -> dict[str, int]:
     return out
 
 
-@router.post("/opensky")
+@router.post("/opensky", responses=problems(400, 503), openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": OPENSKY_BODY}}}})
 async def opensky(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
     """An OpenSky REST ``/states/all`` document (SI units), or a JSON list of OpenSky history
-    records (ft, kt, ft/min). Aircraft ids are the ICAO addresses, in lower case."""
-    try:
-        doc = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"body: not JSON ({exc})") from None
+    records (ft, kt, ft/min). Aircraft ids are the ICAO addresses, in lower case. Unusable
+    rows (on the ground, nulls, out of range) are skipped and counted by reason."""
+    doc = decode_json(await request.body())
+    if isinstance(doc, dict) and "time" in doc and not _integer(doc["time"]):
+        raise InputError(f"time: expected an integer (s), got {type(doc['time']).__name__}")
     decoded = read_opensky_states(doc) if isinstance(doc, dict) else read_opensky_records(doc)
     result = await mech.ingest(me.party, decoded.reports) if decoded.reports else {
         "accepted": 0, "in_picture": 0}
     return {**result, "skipped": _skipped(decoded.rejected)}
 
 
-@router.post("/sbs1")
+@router.post("/sbs1", responses=problems(400, 503), openapi_extra={"requestBody": {
+    "required": False, "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def sbs1(request: Request, me: Me, mech: Mech) -> dict[str, Any]:
     """SBS-1 BaseStation lines (port 30003 text), in the body as text. Positions and
     velocities arrive in separate messages: the service joins them per party, so a party can

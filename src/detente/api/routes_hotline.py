@@ -3,34 +3,35 @@ who makes them (see `detente hotline`); the service checks, records, delivers.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Request
 
 from detente.api.deps import Me, Mech
-from detente.errors import InputError
+from detente.api.json_body import StrictJsonRoute
+from detente.api.openapi import problems
+from detente.api.schemas import MESSAGE_ID, SignedAck, SignedMessage
+from detente.errors import InputError, NotFoundError
 from detente.ledger import SignedStatement
 from detente.service.mechanism import message_event
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/hotline", tags=["hotline"])
+router = APIRouter(prefix="/v1/hotline", tags=["hotline"], route_class=StrictJsonRoute)
+
+MessageId = Annotated[str, Path(pattern=MESSAGE_ID, description="the message's id")]
 
 
-class SignedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    signature: str
-    statement: dict[str, Any]
+async def _signed(request: Request) -> SignedStatement:
+    # As the caller sent it: the signature is over these bytes, not over the model's.
+    return SignedStatement.from_json(await request.json())
 
 
-@router.post("/messages", status_code=201)
-async def send(entry: SignedIn, me: Me, mech: Mech) -> dict[str, Any]:
-    """Send a message: a ``hotline.message`` statement signed by the calling official, body
-    {id, to_party, to_official?, priority: routine|urgent|flash, body, alert_id?}; the id
-    (1-64 letters, digits, dashes) makes a retry idempotent."""
-    signed = SignedStatement.from_json(entry.model_dump())
-    m, receipt = await mech.send_message(me, signed)
+@router.post("/messages", status_code=201, responses=problems(400, 403, 409, 503))
+async def send(entry: SignedMessage, request: Request, me: Me, mech: Mech) -> dict[str, Any]:
+    """Send a message: a ``hotline.message`` statement signed by the calling official; the id
+    makes a retry idempotent (the same content answers the first message again)."""
+    m, receipt = await mech.send_message(me, await _signed(request))
     return {"message": message_event(m, m.state),
             "receipt": None if receipt is None else receipt.to_json()}
 
@@ -43,12 +44,16 @@ async def messages(me: Me, mech: Mech) -> dict[str, Any]:
                          for m in mech.hotline.messages_for(me.party)]}
 
 
-@router.post("/messages/{message_id}/ack")
-async def acknowledge(message_id: str, entry: SignedIn, me: Me, mech: Mech) -> dict[str, Any]:
-    """Acknowledge: a ``hotline.ack`` statement, body {message_id, reply?}, whose ref is the
-    message's record entry, signed by an addressee official."""
-    signed = SignedStatement.from_json(entry.model_dump())
-    if signed.statement.body.get("message_id") != message_id:
-        raise InputError("statement body message_id differs from the URL's")
-    m, receipt = await mech.acknowledge_message(me, signed)
+@router.post("/messages/{message_id}/ack", responses=problems(400, 403, 404, 409, 503))
+async def acknowledge(message_id: MessageId, entry: SignedAck, request: Request, me: Me,
+                      mech: Mech) -> dict[str, Any]:
+    """Acknowledge: a ``hotline.ack`` statement whose ref is the message's record entry,
+    signed by an addressee official. 404 for a message the caller's party neither sent nor
+    received."""
+    known = mech.hotline.get(message_id)
+    if known is None or me.party not in (known.from_party, known.to_party):
+        raise NotFoundError(f"message_id: no hotline message {message_id!r} of {me.party}")
+    if entry.statement.body.message_id != message_id:
+        raise InputError("statement.body.message_id: differs from the URL's message id")
+    m, receipt = await mech.acknowledge_message(me, await _signed(request))
     return {"message": message_event(m, m.state), "receipt": receipt.to_json()}

@@ -5,27 +5,36 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from detente.api.deps import Me, Mech
-from detente.errors import ConflictingWriteError, InputError
+from detente.api.json_body import StrictJsonRoute
+from detente.api.openapi import problems
+from detente.api.schemas import MAX_INT, CosignatureIn, StatementsIn
+from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.ledger import Cosignature, SignedStatement
 from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE
+from detente.service.record import SERVICE_AUTHOR
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/record", tags=["record"])
+router = APIRouter(prefix="/v1/record", tags=["record"], route_class=StrictJsonRoute)
+
+NDJSON = "application/x-ndjson"
+# An author signs in the record: the service, a party, or party/official (no slash inside,
+# no space or control character).
+_NAME = r"[^/\x00-\x20\x7f-\x9f]{1,64}"
+AUTHOR = rf"^{_NAME}(/{_NAME})?$"
+Author = Annotated[str, Path(pattern=AUTHOR, description="a party, or party/official")]
+Index = Annotated[int, Path(ge=0, le=MAX_INT, description="an entry's index")]
+Size = Query(None, ge=0, le=MAX_INT, description="a tree's size (number of entries)")
 
 
-class StatementsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    statements: list[dict[str, Any]] = Field(
-        min_length=1, max_length=100,
-        description='entries as {"signature": base64, "statement": {...}}')
+class NdjsonResponse(Response):
+    media_type = NDJSON
 
 
 def _record(mech: Any) -> Any:
@@ -34,72 +43,115 @@ def _record(mech: Any) -> Any:
     return mech.record
 
 
+def _head_exists(ledger: Any, size: int) -> None:
+    try:
+        ledger.head(size)
+    except InputError:  # the ledger's word for a size it never signed
+        raise NotFoundError(f"size: no tree head of size {size}") from None
+
+
 def parse_entries(items: list[dict[str, Any]]) -> list[SignedStatement]:
     return [SignedStatement.from_json(v, f"statements[{k}]") for k, v in enumerate(items)]
 
 
-@router.get("/head")
-async def head(me: Me, mech: Mech, size: int | None = Query(None, ge=0)) -> dict[str, Any]:
+@router.get("/head", responses=problems(404, 409, 503))
+async def head(me: Me, mech: Mech, size: int | None = Size) -> dict[str, Any]:
     """The latest signed tree head (or the one of ``size``), who co-signed it, and whether it
     is settled (co-signed by every party)."""
-    _record(mech)
+    record = _record(mech)
+    if size is not None:
+        _head_exists(record.ledger, size)
     return mech.head_view(size)
 
 
-@router.get("/receipts/{index}")
-async def receipt(index: int, me: Me, mech: Mech,
-                  size: int | None = Query(None, ge=1)) -> dict[str, Any]:
+@router.get("/receipts/{index}", responses=problems(404, 409, 503))
+async def receipt(index: Index, me: Me, mech: Mech,
+                  size: int | None = Size) -> dict[str, Any]:
     """Entry ``index`` with its inclusion proof under the head of ``size`` (default: latest)."""
     ledger = _record(mech).ledger
-    if not 0 <= index < ledger.size:
-        raise InputError(f"index: no entry {index} (the log holds {ledger.size})")
+    if index >= ledger.size:
+        raise NotFoundError(f"index: no entry {index} (the log holds {ledger.size})")
+    if size is not None:
+        _head_exists(ledger, size)
+        if index >= size:
+            raise NotFoundError(f"index: entry {index} is not in the tree of size {size}")
     r = ledger.receipt(index, size)
     return {"receipt": r.to_json(), "entry": ledger.entry(index).to_json()}
 
 
-@router.get("/consistency")
-async def consistency(me: Me, mech: Mech, first: int = Query(ge=0),
-                      second: int | None = Query(None, ge=0)) -> dict[str, Any]:
+@router.get("/consistency", responses=problems(404, 409, 503))
+async def consistency(me: Me, mech: Mech, first: int = Query(ge=1, le=MAX_INT),
+                      second: int | None = Query(None, ge=1, le=MAX_INT)
+                      ) -> dict[str, Any]:
+    """The consistency proof from the tree of ``first`` entries to that of ``second`` (default:
+    the latest), as RFC 9162 defines it."""
     ledger = _record(mech).ledger
-    second = ledger.size if second is None else second
-    if not first <= second <= ledger.size:
-        raise InputError(f"need 0 <= first <= second <= {ledger.size}")
+    size = ledger.size
+    second = size if second is None else second
+    for name, value in (("first", first), ("second", second)):
+        if value > size:
+            raise NotFoundError(f"{name}: no tree of size {value} (the log holds {size})")
+    if first > second:
+        raise NotFoundError(f"first: no proof from a tree of {first} to a smaller one "
+                            f"({second})")
     proof = ledger.consistency_proof(first, second)
     return {"first": first, "second": second,
             "proof": [base64.b64encode(p).decode() for p in proof]}
 
 
-@router.post("/cosignatures")
-async def cosign(body: dict[str, Any], me: Me, mech: Mech) -> dict[str, Any]:
+@router.post("/cosignatures", responses=problems(400, 403, 404, 409, 503))
+async def cosign(body: CosignatureIn, me: Me, mech: Mech) -> dict[str, Any]:
     """A party's cosignature of a tree head it checked (C2SP tlog-cosignature style)."""
-    c = Cosignature.from_json(body)
-    if c.party != me.party:
-        raise ConflictingWriteError(f"cosignature of {c.party!r} sent by {me.party!r}")
-    _record(mech).ledger.add_cosignature(c)
-    return mech.head_view(c.size)
+    if body.party != me.party:
+        raise ConflictingWriteError(f"party: cosignature of {body.party!r} sent by {me.party!r}")
+    ledger = _record(mech).ledger
+    _head_exists(ledger, body.size)
+    ledger.add_cosignature(Cosignature.from_json(body.model_dump()))
+    return mech.head_view(body.size)
 
 
-@router.post("/statements")
-async def statements(body: StatementsIn, me: Me, mech: Mech) -> dict[str, Any]:
+@router.post("/statements", responses=problems(400, 403, 409, 503))
+async def statements(body: StatementsIn, request: Request, me: Me, mech: Mech
+                     ) -> dict[str, Any]:
     """Register or rotate the caller's key in the log (``key.register``, ``key.rotate``)."""
     record = _record(mech)
-    entries = parse_entries(body.statements)
+    # As the caller sent them: the signatures are over these bytes, not over the models'.
+    entries = parse_entries((await request.json())["statements"])
     receipts = await record.append_party(me, entries, [KIND_KEY_REGISTER, KIND_KEY_ROTATE])
     return {"receipts": [r.to_json() for r in receipts]}
 
 
-@router.get("/keys/{author:path}")
-async def key_of(author: str, me: Me, mech: Mech) -> dict[str, Any]:
-    """The current key of an author in the log, or null."""
+@router.get("/keys/{author:path}", responses=problems(404, 409, 503))
+async def key_of(author: Author, me: Me, mech: Mech) -> dict[str, Any]:
+    """The current key of an author in the log, or null if it has registered none. 404 for
+    an author the configuration does not know."""
+    if not _known_author(mech.config, author):
+        raise NotFoundError(f"author: {author!r} is neither this service, a party nor one of "
+                            "its officials")
     k = _record(mech).ledger.keys.current(author)
     return {"author": author, "key": None if k is None else {
         "key_id": k.key_id, "public_key": base64.b64encode(k.public_key).decode(),
         "since": k.since}}
 
 
-@router.get("/export")
+@router.get("/export", response_class=NdjsonResponse, responses={
+    200: {"description": "the record, one RFC 8785 JSON object a line",
+          "content": {NDJSON: {"schema": {"type": "string"}}}},
+    **problems(409, 503)})
 async def export(me: Me, mech: Mech) -> Response:
     """The whole record (entries, tree heads, cosignatures, log key) for offline checking."""
     buf = io.BytesIO()
     _record(mech).ledger.export(buf)
-    return Response(buf.getvalue(), media_type="application/x-ndjson")
+    return NdjsonResponse(buf.getvalue())
+
+
+def _known_author(config: Any, author: str) -> bool:
+    if author == SERVICE_AUTHOR:
+        return True
+    party, _, official = author.partition("/")
+    if party not in config.parties:
+        return False
+    if not official:
+        return True
+    o = config.official(official)
+    return o is not None and o.party == party

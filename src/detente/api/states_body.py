@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 from fastapi.exceptions import RequestValidationError
 
+from detente.api.json_body import json_problem
 from detente.model.reports import REPORT_COLUMNS, ReportBatch
 from detente.model.states import MAX_SPEED_MPS, MAX_VERTICAL_RATE_MPS
 
@@ -64,8 +65,10 @@ def decode_states(body: bytes) -> tuple[ReportBatch, list[str | None]]:
         decoded = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
         raise RequestValidationError([_error(str(exc))]) from None
-    except msgspec.DecodeError as exc:
-        raise RequestValidationError([{"loc": ("body",), "msg": f"not JSON: {exc}",
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        problem, at = json_problem(body, exc)
+        raise RequestValidationError([{"loc": ("body",) if at is None else ("body", at),
+                                       "msg": "JSON decode error", "ctx": {"error": problem},
                                        "type": "json_invalid"}]) from None
     states = decoded.states
     values = np.array([(s.t, s.lat, s.lon, s.alt_m, s.gs_mps, s.trk_deg, s.vs_mps)

@@ -1,6 +1,16 @@
 """Login by signature: the server hands out a random challenge, the client signs it with a key
 the configuration lists for its party (or for one of its officials), and gets a short-lived
 bearer token. No passwords, nothing for the service to leak.
+
+Asking for a challenge needs no login, so the challenges are bounded (``ChallengeTable``):
+each expires after ``CHALLENGE_TTL_S``; a source address holds at most ``PER_ADDRESS`` (a new
+one drops that address's oldest: a client retrying never locks itself out, and no address can
+crowd out another's); an identity (a party, or one of its officials) holds at most
+``PER_IDENTITY`` from all addresses together (beyond that, RateLimitError until the oldest
+expires). A challenge asked for a party or official the configuration does not know is handed
+out but never stored: it cannot log in, and the reply does not tell who exists. So the table
+never holds more than ``PER_IDENTITY`` times the number of identities, and every operation on
+it costs the same however many it holds.
 """
 
 from __future__ import annotations
@@ -8,17 +18,25 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detente.errors import InputError, VerificationError
+from detente.errors import AuthenticationError, InputError, RateLimitError
 from detente.ledger.keys import ed25519_verifies, public_key_bytes
 from detente.service.config import Config
 from detente.service.keys import login_message
 
-__all__ = ["Authenticator", "Principal"]
+__all__ = [
+    "CHALLENGE_TTL_S", "PER_ADDRESS", "PER_IDENTITY", "Authenticator", "ChallengeTable",
+    "Principal",
+]
 
 CHALLENGE_TTL_S = 60.0
+PER_ADDRESS = 8
+PER_IDENTITY = 32
+
+Identity = tuple[str, str | None]  # (party, official)
 
 
 @dataclass(frozen=True)
@@ -30,25 +48,105 @@ class Principal:
     expires_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Challenge:
+    identity: Identity
+    address: str
+    expires_at: float
+
+
+class ChallengeTable:
+    """Outstanding challenges, bounded per source address and per identity.
+
+    Every challenge lives the same ``ttl_s``, so the order they were issued in is the order
+    they expire in: one ordered map, oldest first, is swept from its head, and each call
+    touches only what expires (amortised O(1)); no call walks the table.
+    """
+
+    def __init__(self, ttl_s: float = CHALLENGE_TTL_S, per_address: int = PER_ADDRESS,
+                 per_identity: int = PER_IDENTITY) -> None:
+        self.ttl_s = ttl_s
+        self.per_address = per_address
+        self.per_identity = per_identity
+        self._all: OrderedDict[bytes, _Challenge] = OrderedDict()  # oldest first
+        self._by_address: dict[str, OrderedDict[bytes, None]] = {}
+        self._by_identity: dict[Identity, OrderedDict[bytes, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def issue(self, identity: Identity, address: str, now: float) -> tuple[bytes, float]:
+        """A new challenge (32 random bytes) for ``identity`` asked from ``address``, and when
+        it expires. RateLimitError if the identity holds its share already."""
+        self._expire(now)
+        theirs = self._by_identity.get(identity)
+        if theirs is not None and len(theirs) >= self.per_identity:
+            # The identity's oldest outstanding challenge is the first of its to expire.
+            wait = self._all[next(iter(theirs))].expires_at - now
+            raise RateLimitError(
+                f"party/official: {self.per_identity} login challenges are outstanding for "
+                f"{_name(identity)}; use one, or wait for one to expire", wait)
+        mine = self._by_address.get(address)
+        if mine is not None and len(mine) >= self.per_address:
+            self._drop(next(iter(mine)))
+        raw = secrets.token_bytes(32)
+        expires = now + self.ttl_s
+        self._all[raw] = _Challenge(identity, address, expires)
+        self._by_address.setdefault(address, OrderedDict())[raw] = None
+        self._by_identity.setdefault(identity, OrderedDict())[raw] = None
+        return raw, expires
+
+    def take(self, raw: bytes, now: float) -> Identity | None:
+        """The identity ``raw`` was issued for, once: None if unknown, used or expired."""
+        self._expire(now)
+        c = self._all.get(raw)
+        if c is None:
+            return None
+        self._drop(raw)
+        return c.identity
+
+    def _expire(self, now: float) -> None:
+        while self._all:
+            raw, c = next(iter(self._all.items()))
+            if c.expires_at > now:
+                return
+            self._drop(raw)
+
+    def _drop(self, raw: bytes) -> None:
+        c = self._all.pop(raw)
+        mine = self._by_address[c.address]
+        del mine[raw]
+        if not mine:
+            del self._by_address[c.address]
+        theirs = self._by_identity[c.identity]
+        del theirs[raw]
+        if not theirs:
+            del self._by_identity[c.identity]
+
+
 class Authenticator:
     """Challenges and bearer tokens. They live in real (wall-clock) time, whatever clock the
     service's picture runs on: a demo running twenty times faster must not log its clients out
     after 45 s of their time (``wall``: the time function, for tests)."""
 
-    def __init__(self, config: Config, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, wall: Callable[[], float] = time.time,
+                 challenges: ChallengeTable | None = None) -> None:
         self.config = config
         self.wall = wall
-        self._challenges: dict[bytes, tuple[str, str | None, float]] = {}
-        self._tokens: dict[str, Principal] = {}
+        self.challenges = ChallengeTable() if challenges is None else challenges
+        # Every token lives token_ttl_s: issue order is expiry order, swept from the head.
+        self._tokens: OrderedDict[str, Principal] = OrderedDict()
 
-    def challenge(self, party: str, official: str | None = None) -> tuple[str, float]:
-        """A fresh challenge (base64) for ``party`` (and ``official``) and when it expires."""
-        self._check_identity(party, official)
+    def challenge(self, party: str, official: str | None = None, address: str = ""
+                  ) -> tuple[str, float]:
+        """A fresh challenge (base64) for ``party`` (and ``official``), asked from ``address``,
+        and when it expires."""
         now = self.wall()
-        self._challenges = {c: v for c, v in self._challenges.items() if v[2] > now}
-        raw = secrets.token_bytes(32)
-        self._challenges[raw] = (party, official, now + CHALLENGE_TTL_S)
-        return base64.b64encode(raw).decode(), now + CHALLENGE_TTL_S
+        if not self._known(party, official):
+            # Indistinguishable from a real one, and never stored: nothing can log in with it.
+            return base64.b64encode(secrets.token_bytes(32)).decode(), now + CHALLENGE_TTL_S
+        raw, expires = self.challenges.issue((party, official), address, now)
+        return base64.b64encode(raw).decode(), expires
 
     def login(self, challenge_b64: str, signature_b64: str) -> tuple[str, Principal]:
         """Exchange a signed challenge for a bearer token. Each challenge works once."""
@@ -56,12 +154,14 @@ class Authenticator:
             raw = base64.b64decode(challenge_b64, validate=True)
             signature = base64.b64decode(signature_b64, validate=True)
         except ValueError:
-            raise InputError("challenge and signature must be base64") from None
-        entry = self._challenges.pop(raw, None)
+            raise InputError("challenge, signature: must be base64") from None
         now = self.wall()
-        if entry is None or entry[2] <= now:
-            raise VerificationError("unknown or expired challenge: ask for a new one")
-        party, official, _ = entry
+        identity = self.challenges.take(raw, now)
+        if identity is None:
+            raise AuthenticationError(
+                "challenge: unknown, used or expired (or asked for a party or official this "
+                "service does not know): ask for a new one")
+        party, official = identity
         keys = (
             [self.config.official(official).public_key]  # type: ignore[union-attr]
             if official is not None
@@ -69,28 +169,36 @@ class Authenticator:
         )
         if not any(ed25519_verifies(public_key_bytes(k), signature, login_message(raw))
                    for k in keys):
-            raise VerificationError(
-                f"signature does not verify with the key(s) of {official or party}"
-            )
+            raise AuthenticationError(
+                f"signature: does not verify with the key(s) of {official or party}")
         token = secrets.token_urlsafe(32)
         principal = Principal(party, official, now + self.config.settings.token_ttl_s)
-        self._tokens = {t: p for t, p in self._tokens.items() if p.expires_at > now}
+        self._expire_tokens(now)
         self._tokens[token] = principal
         return token, principal
 
     def check(self, token: str) -> Principal:
         p = self._tokens.get(token)
         if p is None or p.expires_at <= self.wall():
-            raise VerificationError("invalid or expired token: log in again")
+            raise AuthenticationError("invalid or expired token: log in again")
         return p
 
-    def _check_identity(self, party: str, official: str | None) -> None:
+    def _expire_tokens(self, now: float) -> None:
+        while self._tokens:
+            token, p = next(iter(self._tokens.items()))
+            if p.expires_at > now:
+                return
+            del self._tokens[token]
+
+    def _known(self, party: str, official: str | None) -> bool:
         if party not in self.config.parties:
-            raise InputError(f"unknown party {party!r}")
+            return False
         if official is not None:
             o = self.config.official(official)
-            if o is None or o.party != party:
-                raise InputError(f"unknown official {official!r} of party {party!r}")
-        elif not self.config.parties[party].public_keys:
-            raise InputError(f"party {party!r} has no party key: log in as one of its officials")
+            return o is not None and o.party == party
+        return bool(self.config.parties[party].public_keys)
 
+
+def _name(identity: Identity) -> str:
+    party, official = identity
+    return party if official is None else f"{official} ({party})"

@@ -10,8 +10,10 @@ agreement with another learns nothing about it, and detente predicts no conflict
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+import shapely.geometry
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shapely.geometry import shape
 
@@ -26,15 +30,18 @@ from detente.data import bundled_path
 from detente.errors import InputError
 from detente.formats.airspace_geojson import read_airspace_geojson
 from detente.model.airspace import Airspace
+from detente.service.dss.settings import DssSettings, parse_dss_settings
 from detente.service.keys import parse_public_key
 
 __all__ = [
+    "PARTY_COLOURS",
     "Agreement",
     "Config",
     "Official",
     "Party",
     "ServiceSettings",
     "Share",
+    "config_document",
     "load_config",
     "parse_config",
 ]
@@ -52,12 +59,20 @@ class Official:
     public_key: Ed25519PublicKey = field(repr=False)
 
 
+# A party's colour on every console, by its place in the configuration unless it sets its own
+# (``colour = "#rrggbb"``): the same for everyone, live and in replay. None of them is an alert
+# colour (yellow, orange, red) nor the protected airspace's red.
+PARTY_COLOURS = ("#2f6fd0", "#9a3fc4", "#148a5c", "#a86a1c", "#1f8a9e", "#5c6b7a")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
 @dataclass(frozen=True)
 class Party:
     id: str
     name: str
     public_keys: tuple[Ed25519PublicKey, ...] = field(repr=False)
     officials: tuple[Official, ...] = ()
+    colour: str = PARTY_COLOURS[0]  # "#rrggbb", on the consoles
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class Config:
     agreements: tuple[Agreement, ...]
     airspace_files: tuple[Path, ...] = ()
     settings: ServiceSettings = ServiceSettings()
+    dss: DssSettings | None = None  # the F3548 DSS interface, when the [dss] table is given
 
     def agreement(self, a: str, b: str) -> Agreement | None:
         """The agreement between parties a and b, if any."""
@@ -212,6 +228,13 @@ def _key(text: str, where: str) -> Ed25519PublicKey:
         raise InputError(f"{where}: {exc}") from None
 
 
+def _colour(r: _Reader, default: str) -> str:
+    value = r.raw("colour", default)
+    if not isinstance(value, str) or not _COLOUR.fullmatch(value):
+        raise InputError(f"{r._where('colour')}: expected a colour \"#rrggbb\", got {value!r}")
+    return value.lower()
+
+
 def _zones(value: Any, where: str, base: Path) -> shapely.Geometry | None:
     if value == "all":
         return None
@@ -294,6 +317,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
                 _key(k, f"{pr._where('public_keys')}[{n}]") for n, k in enumerate(keys)
             ),
             officials=tuple(sorted(officials, key=lambda o: (o.level, o.id))),
+            colour=_colour(pr, PARTY_COLOURS[len(parties) % len(PARTY_COLOURS)]),
         )
 
     agreements = []
@@ -362,7 +386,53 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         agreements=tuple(agreements),
         airspace_files=tuple(files),
         settings=settings,
+        dss=parse_dss_settings(root.raw("dss", None), base, parties),
     )
+
+
+def _public_key_text(key: Any) -> str:
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def _zones_value(zones: shapely.Geometry | None) -> Any:
+    if zones is None:
+        return "all"
+    if zones.is_empty:
+        return "none"
+    return json.loads(json.dumps(shapely.geometry.mapping(zones)))
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """The configuration as a document ``parse_config`` reads back to the same terms, with
+    nothing left in other files (zones inline; airspaces go in the recording on their own)."""
+    s = config.settings
+    return {
+        "region": {"name": config.region_name, "centre": list(config.centre)},
+        "service": {"cycle_s": s.cycle_s, "stale_s": s.stale_s,
+                    "retention_days": s.retention_days, "anchor_s": s.anchor_s,
+                    "token_ttl_s": s.token_ttl_s,
+                    "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
+                    "max_body_bytes": s.max_body_bytes},
+        "parties": [{
+            "id": p.id, "name": p.name,
+            "public_keys": [_public_key_text(k) for k in p.public_keys],
+            "officials": [{"id": o.id, "name": o.name, "role": o.role, "level": o.level,
+                           "public_key": _public_key_text(o.public_key)} for o in p.officials],
+        } for p in config.parties.values()],
+        "agreements": [{
+            "parties": list(ag.parties), "h_min_m": ag.h_min_m, "v_min_m": ag.v_min_m,
+            "lookahead_s": ag.lookahead_s, "warning_s": ag.warning_s,
+            "critical_s": ag.critical_s, "equal_priority_allowed": ag.equal_priority_allowed,
+            "hotline": {"flash_s": ag.flash_deadline_s, "urgent_s": ag.urgent_deadline_s},
+            "shares": {party: {
+                "zones": _zones_value(sh.zones), "precision_m": sh.precision_m,
+                "alt_precision_m": sh.alt_precision_m, "delay_s": sh.delay_s,
+                "alerts": sh.alerts, "alert_precision_m": sh.alert_precision_m,
+            } for party, sh in ag.shares.items()},
+        } for ag in config.agreements],
+    }
 
 
 def load_config(path: str | Path) -> Config:

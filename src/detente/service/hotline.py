@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from detente.errors import ConflictingWriteError, InputError
+from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.service.config import Config
 
 __all__ = [
@@ -176,8 +176,10 @@ class Hotline:
         elif not automatic:
             raise InputError("only an official (or the service, automatically) sends messages")
         if message_id is not None:
-            if not (0 < len(message_id) <= 64) or not message_id.replace("-", "").isalnum():
-                raise InputError("id: 1 to 64 letters, digits or dashes")
+            # ASCII only: the id is also a path segment (/v1/hotline/messages/{id}/ack).
+            if not (0 < len(message_id) <= 64 and message_id.isascii()
+                    and message_id.replace("-", "").isalnum()):
+                raise InputError("id: 1 to 64 ASCII letters, digits or dashes")
             old = self._messages.get(message_id)
             if old is not None:
                 same = (old.from_party, old.from_official, old.to_party, old.to_official,
@@ -229,8 +231,8 @@ class Hotline:
     def acknowledge(self, message_id: str, party: str, official: str | None,
                     reply: str | None, now: float) -> HotlineMessage:
         m = self._messages.get(message_id)
-        if m is None:
-            raise InputError(f"no hotline message {message_id!r}")
+        if m is None or party not in (m.from_party, m.to_party):
+            raise NotFoundError(f"message_id: no hotline message {message_id!r} of {party}")
         if official is None:
             raise InputError("only an official acknowledges: log in as one")
         o = self.config.official(official)

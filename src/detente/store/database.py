@@ -4,6 +4,11 @@ SQLite runs in WAL mode with synchronous=FULL: a transaction that returned from 
 disk (fsync'd), which is what lets the ledger hand out a receipt only for a durable entry.
 Every table of every store module hangs off ``Base.metadata``; ``open_database`` creates the
 missing ones, so a fresh file is usable at once.
+
+Errors: nothing above the store sees SQLAlchemy's. ``store_errors`` turns them into StoreError
+(the driver's error chained); ``reading`` and ``read_snapshot`` do it for every read made
+through them. A writer translates its own (``write_transaction`` leaves them as they are): a
+unique-key violation is a rule of the caller's (a ConflictingWriteError), not a failed store.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from detente.errors import StoreError
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "Base", "insert_rows", "open_database", "positional_insert",
-    "read_snapshot", "reading", "write_transaction",
+    "read_snapshot", "reading", "store_errors", "write_transaction",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///detente.sqlite"
@@ -171,6 +176,15 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
+def store_errors(what: str) -> Iterator[None]:
+    """SQLAlchemy errors raised inside become StoreError(``what``: the driver's message)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{what}: {exc}") from exc
+
+
+@contextlib.contextmanager
 def read_snapshot(engine: Engine) -> Iterator[Connection]:
     """A connection whose reads all see the database as it was at the first of them, however
     many statements they take and whatever writers commit meanwhile (an export, while the
@@ -180,7 +194,7 @@ def read_snapshot(engine: Engine) -> Iterator[Connection]:
     latest commit: here BEGIN is sent explicitly (in WAL mode a read transaction keeps its
     snapshot until it ends). Elsewhere, a REPEATABLE READ transaction.
     """
-    with engine.connect() as conn:
+    with store_errors("cannot read the database"), engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN")
             try:
@@ -195,9 +209,11 @@ def read_snapshot(engine: Engine) -> Iterator[Connection]:
 
 @contextlib.contextmanager
 def reading(source: Engine | Connection) -> Iterator[Connection]:
-    """``source`` itself if it is a connection (a snapshot, say), else a new one."""
-    if isinstance(source, Connection):
-        yield source
-    else:
-        with source.connect() as conn:
-            yield conn
+    """``source`` itself if it is a connection (a snapshot, say), else a new one; whatever the
+    reads through it raise from SQLAlchemy leaves as StoreError."""
+    with store_errors("cannot read the database"):
+        if isinstance(source, Connection):
+            yield source
+        else:
+            with source.connect() as conn:
+                yield conn

@@ -252,7 +252,7 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
 
 
 def last_seqs(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(events_table.c.party, func.max(events_table.c.seq)).group_by(
                 events_table.c.party)
@@ -262,7 +262,7 @@ def last_seqs(engine: Engine) -> dict[str, int]:
 
 def events_since(engine: Engine, party: str, seq: int, limit: int = 10_000
                  ) -> list[tuple[int, str, dict[str, Any]]]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(events_table.c.seq, events_table.c.type, events_table.c.body)
             .where((events_table.c.party == party) & (events_table.c.seq > seq))
@@ -281,7 +281,7 @@ def recent_reports(engine: Engine, since: float, received_since: float
     query = (select(r.party, r.track_id, *(getattr(r, c) for c in REPORT_COLUMNS))
              .where(r.received >= received_since, r.t >= since).order_by(r.t))
     rows: dict[str, list[tuple[Any, ...]]] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for row in conn.execute(query):
             rows.setdefault(row[0], []).append(tuple(row[1:]))
     out = {}
@@ -293,7 +293,7 @@ def recent_reports(engine: Engine, since: float, received_since: float
 
 def last_report_row(engine: Engine) -> int:
     """The largest rowid of the recorded reports (0: none)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return int(conn.execute(_LATEST_REPORT_ROW).scalar() or 0)
 
 
@@ -322,7 +322,7 @@ def report_runs_after(engine: Engine, row: int
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(alerts_table.c.body).where(alerts_table.c.open == 1)).all()
     return [json.loads(b) for (b,) in rows]
 
@@ -335,8 +335,16 @@ def upsert_message(message_id: str, updated_at: float, body: dict[str, Any]) -> 
     return work
 
 
-def message_bodies(engine: Engine) -> list[dict[str, Any]]:
+def message_body(engine: Engine, message_id: str) -> dict[str, Any] | None:
+    """The stored message ``message_id`` (None: none, or pruned by retention)."""
     with engine.connect() as conn:
+        body = conn.execute(select(hotline_table.c.body)
+                            .where(hotline_table.c.id == message_id)).scalar()
+    return None if body is None else json.loads(body)
+
+
+def message_bodies(engine: Engine) -> list[dict[str, Any]]:
+    with reading(engine) as conn:
         rows = conn.execute(select(hotline_table.c.body)).all()
     return [json.loads(b) for (b,) in rows]
 

@@ -55,10 +55,9 @@ def switzerland(shared: Path) -> None:
                     records[:SWITZERLAND_RECORDS])
 
 
-def osm_turkey(shared: Path) -> None:
+def osm_borders(shared: Path) -> None:
     doc = json.loads((shared / "turkey_syria_osm_10m.geojson").read_text(encoding="utf-8"))
-    doc["features"] = [f for f in doc["features"] if f["properties"]["iso_a3"] == "TUR"]
-    write_gzip_json(HERE / "turkey_osm_10m.geojson.gz", doc)
+    write_gzip_json(HERE / "turkey_syria_osm_10m.geojson.gz", doc)
 
 
 def basemap_topology(shared: Path) -> None:
@@ -118,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shared", type=Path, help="the shared data folder")
     shared = parser.parse_args().shared
-    for cut in (paris, switzerland, osm_turkey, basemap_topology, copies):
+    for cut in (paris, switzerland, osm_borders, basemap_topology, copies):
         cut(shared)
     for path in sorted(HERE.iterdir()):
         print(f"{path.stat().st_size:>9,}  {path.name}")

@@ -14,8 +14,8 @@
 //   now()                         -> number             the picture's clock (s, UTC epoch)
 //
 // Events, whichever the source: "track" and "track_gone" (seq null when live: the service
-// sends the whole picture every cycle and keeps none of it), "alert", "hotline", "tree_head"
-// and "airspace" in the shapes the README beside this file lists, and "connection".
+// sends the whole picture every cycle and keeps none of it), "alert", "hotline", "tree_head",
+// "parties" and "airspace" in the shapes the README beside this file lists, and "connection".
 // The page never changes its own state on a call: the effect of an acknowledgement or a
 // message comes back as an event, so there is one way for state to change.
 
@@ -25,6 +25,8 @@ import { b64, signStatement, unb64 } from "./statements.js";
 const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
 const RECONNECT_MS = 1000;
 const COLUMNS = ["t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps"];
+const FAKE_PARTIES = [{ id: "TUR", name: "Türkiye" }, { id: "RUS", name: "Russian Federation" },
+                      { id: "COA", name: "Coalition" }];
 
 /**
  * The source named by the page's query string: none (or ?source=live) is the service that
@@ -85,6 +87,8 @@ export class LiveSource {
   /** Resolves once the stream said hello; the stream's own backlog then brings the history. */
   async connect(onEvent) {
     this.onEvent = onEvent;
+    // The parties' fixed colours first, so that nothing is drawn in a colour it then changes.
+    await this.#parties().catch((error) => console.warn(`no party colours: ${error.message}`));
     await this.#open();
     this.#airspaces().catch((error) => this.#status("connected", `no airspaces: ${error.message}`));
     return () => { this.onEvent = null; this.socket?.close(); };
@@ -204,6 +208,12 @@ export class LiveSource {
     return { ...a, t_to_go_s: Math.max(0, a.t_to_go_s - age) };
   }
 
+  /** The parties this one may know of, with their colours from the configuration. */
+  async #parties() {
+    const { parties } = await this.#call("GET", "v1/console");
+    this.#emit(null, "parties", { parties });
+  }
+
   async #airspaces() {
     const collection = await this.#call("GET", "v1/airspaces");
     for (const feature of collection.features) this.#emit(null, "airspace", feature);
@@ -312,6 +322,8 @@ export class FakeSource {
     const fixture = await response.json();
     const shift = this.now() - fixture.t0;
     this.onEvent = onEvent;
+    // The fixture's parties, in the order of the demo's configuration (their colours follow).
+    onEvent({ seq: null, type: "parties", data: { parties: FAKE_PARTIES } });
     // Without a step this runs to the end before connect() returns; with one, in the background
     // until the fixture ends or close() is called.
     (async () => {
@@ -342,7 +354,8 @@ export class FakeSource {
       // As the service would, send the time to go as it is now, not as it was last sent.
       const alert = this.#find(this.alerts, kind, id);
       const t_to_go_s = Math.max(0, alert.t_to_go_s - (this.now() - this.alertSent.get(id)));
-      this.#emit("alert", { ...alert, t_to_go_s, state: "acknowledged" });
+      this.#emit("alert", { ...alert, t_to_go_s, state: "acknowledged",
+                            acknowledged_by: [...(alert.acknowledged_by ?? []), by.party] });
     } else {
       throw new Error(`cannot acknowledge a "${kind}"; expected "alert" or "hotline"`);
     }
@@ -354,7 +367,8 @@ export class FakeSource {
     this.#emit("hotline", {
       id, from_party: by.party, from_official: by.official, to_party: message.to_party,
       priority: message.priority, body: message.body, alert_id: message.alert_id ?? null,
-      deadline: this.now() + 120, level: "watch", state: "sent", ack: null, automatic: false,
+      created_at: this.now(), deadline: this.now() + 120, level: 1, state: "sent", ack: null,
+      automatic: false,
     });
     return id;
   }
@@ -389,13 +403,15 @@ export class FakeSource {
 
 /** The event's data with its absolute times (s, UTC epoch) moved by `shift` seconds. */
 function rebase(type, data, shift) {
+  const move = (t) => (t == null ? t : t + shift);
   switch (type) {
     case "track": return { ...data, t: data.t + shift };
-    case "hotline": return { ...data, deadline: data.deadline + shift,
+    case "hotline": return { ...data, deadline: move(data.deadline),
+                             created_at: move(data.created_at),
                              ack: data.ack && { ...data.ack, time: data.ack.time + shift } };
     case "tree_head": return { ...data, time: data.time + shift };
-    case "alert": return { ...data, detail: { ...data.detail, ...(data.detail?.entry_t &&
-                             { entry_t: data.detail.entry_t + shift }) } };
+    case "alert": return { ...data, raised_at: move(data.raised_at),
+                           updated_at: move(data.updated_at) };
     default: return data;
   }
 }

@@ -1,8 +1,20 @@
 // The side panels: alerts, hotline, record. Lists are keyed by id and updated in place, so an
 // event arriving while the operator types an acknowledgement does not wipe the text. Countdowns
 // live in elements with data-until (s, UTC epoch) that tick() refreshes without a re-render.
+//
+// Every time is absolute (UTC) with the countdown beside it, kept live. Each thing that can be
+// acknowledged has one button, saying what it acknowledges; after a click it shows that the
+// acknowledgement is on its way until the service's event says it is done.
+
+import {
+  FIELDS, describe, eventTime, isActive, isHappening, resolutionText, utc,
+} from "./facts.js";
 
 const ACTIVE = new Set(["raised", "updated"]);
+// A cleared alert stays in the list this long (s, on the picture's clock), then only the
+// record holds it: a watch's list is about what is happening.
+const CLEARED_KEPT_S = 600;
+const LEVELS = { 1: "watch", 2: "command", 3: "head of government" };
 
 /**
  * One <li> per item, created once, updated by `update(li, item)`, removed when gone. A node is
@@ -26,7 +38,10 @@ function element(html) {
   return template.content.firstElementChild;
 }
 
-function set(li, selector, text) { li.querySelector(selector).textContent = text; }
+function set(li, selector, text) {
+  const el = li.querySelector(selector);
+  if (el.textContent !== text) el.textContent = text;
+}
 
 function isSelected(picture, kind, id) {
   return picture.selected?.kind === kind && picture.selected.id === id;
@@ -42,82 +57,176 @@ function countdown(el, until) {
   }
 }
 
-/** Alerts, most severe and soonest first; `actions` = {acknowledge, warn, select}. */
-export function renderAlerts(list, picture, actions) {
-  const rank = { critical: 0, warning: 1, advisory: 2 };
-  const alerts = [...picture.alerts.values()].sort((a, b) =>
-    (a.state === "cleared") - (b.state === "cleared") ||
-    rank[a.severity] - rank[b.severity] || a.t_to_go_s - b.t_to_go_s);
-  syncList(list, alerts, (a) => {
+/** Alerts in the order they happen: those happening now, then by the time to go as it is now;
+ *  cleared ones last, latest first. */
+export function sortAlerts(alerts, now) {
+  return [...alerts].sort((a, b) =>
+    (!isActive(a)) - (!isActive(b)) ||
+    (isActive(a) ? (isHappening(b, now) - isHappening(a, now)) || eventTime(a) - eventTime(b)
+      : (b.updated_at ?? 0) - (a.updated_at ?? 0)));
+}
+
+/** Messages to the operator's party about an alert that await its acknowledgement. */
+function awaitingMe(picture, alertId) {
+  return [...picture.hotline.values()].filter((m) => m.alert_id === alertId &&
+    m.to_party === picture.me?.party && !["acknowledged", "overtaken"].includes(m.state) &&
+    (!m.to_official || m.to_official === picture.me.official));
+}
+
+/** Alerts; `actions` = {acknowledge, warn, focusAlert, focusMessage}; `now` s UTC. */
+export function renderAlerts(list, picture, actions, now) {
+  const me = picture.me?.party;
+  const shown = [...picture.alerts.values()].filter((a) => isActive(a) ||
+    now - (a.updated_at ?? a.received ?? now) <= CLEARED_KEPT_S);
+  syncList(list, sortAlerts(shown, now), (a) => {
     const li = element(`<li class="alert">
-      <div><span class="severity"></span> <span class="kind"></span>
-           <span class="ttg" data-kind="to-go"></span> <span class="state"></span></div>
-      <div class="tracks"></div>
-      <div class="actions"><button class="ack">Acknowledge</button>
-           <button class="warn">Warn</button></div></li>`);
+      <div class="head"><span class="severity"></span> <span class="field"></span>
+           <span class="tracks"></span></div>
+      <div class="when"><span class="event"></span> <time class="utc"></time>
+           <span class="ttg" data-kind="to-go"></span></div>
+      <div class="where"></div>
+      <div class="extent"></div>
+      <div class="resolution"></div>
+      <button class="awaiting" type="button"></button>
+      <div class="foot"><span class="kind"></span> · raised <span class="raised"></span> ·
+           <span class="state"></span></div>
+      <div class="actions"><button class="ack" type="button"></button>
+           <button class="warn" type="button"></button></div></li>`);
     li.querySelector(".ack").onclick = () => actions.acknowledge("alert", a.id, "acknowledged");
     li.querySelector(".warn").onclick = () => actions.warn(li.dataset.id);
+    li.querySelector(".awaiting").onclick = (event) => {
+      event.stopPropagation();
+      actions.focusMessage(li.querySelector(".awaiting").dataset.message);
+    };
     li.onclick = (event) => {
-      if (event.target.tagName !== "BUTTON") actions.select("alert", a.id);
+      if (event.target.tagName !== "BUTTON") actions.focusAlert(a.id);
     };
     return li;
   }, (li, a) => {
+    const f = describe(a, me, picture.tracks, now);
+    const happening = isHappening(a, now);
     li.dataset.severity = a.severity;
-    li.classList.toggle("cleared", a.state === "cleared");
+    li.dataset.state = a.state;
+    li.dataset.kind = a.kind;
+    li.classList.toggle("cleared", !isActive(a));
+    li.classList.toggle("happening", happening);
     li.classList.toggle("selected", isSelected(picture, "alert", a.id));
     set(li, ".severity", a.severity);
+    set(li, ".field", FIELDS[a.kind] ?? "");
+    set(li, ".tracks", f.subject);
+    set(li, ".event", isActive(a) ? f.event : `predicted ${f.event}`);
+    set(li, ".utc", f.when);
+    li.querySelector(".utc").dateTime = new Date(eventTime(a) * 1000).toISOString();
+    set(li, ".where", [f.where && `at ${f.where}`, f.level].filter(Boolean).join(" · "));
+    set(li, ".extent", f.extent);
+    const resolution = resolutionText(a.detail?.resolution);
+    set(li, ".resolution", resolution ? `➜ ${resolution}` : "");
+    li.querySelector(".resolution").hidden = !resolution;
     set(li, ".kind", `${a.kind} ${short(a.id)}`);
-    set(li, ".state", a.state);
-    set(li, ".tracks", involved(a));
-    // t_to_go_s counts from the moment the event arrived (app.js stamps it).
-    countdown(li.querySelector(".ttg"), a.state === "cleared" ? null : a.received + a.t_to_go_s);
-    li.querySelector(".ack").hidden =
-      !ACTIVE.has(a.state) || !a.parties.includes(picture.me?.party);
-    li.querySelector(".warn").hidden = a.state === "cleared";
+    set(li, ".raised", a.raised_at != null ? utc(a.raised_at) : "–");
+    set(li, ".state", a.state === "cleared" && a.updated_at != null
+      ? `cleared ${utc(a.updated_at)}` : a.state);
+    // The countdown to the event, while it is ahead.
+    countdown(li.querySelector(".ttg"), isActive(a) && !happening ? eventTime(a) : null);
+    const waiting = isActive(a) ? awaitingMe(picture, a.id) : [];
+    const awaiting = li.querySelector(".awaiting");
+    awaiting.hidden = waiting.length === 0;
+    if (waiting.length) {
+      const m = waiting[waiting.length - 1];
+      awaiting.dataset.message = m.id;
+      set(li, ".awaiting", `${m.from_party}'s ${m.priority} message awaits your ` +
+                           `acknowledgement${m.deadline ? `, due ${utc(m.deadline)}` : ""} ↓`);
+    }
+    const ack = li.querySelector(".ack");
+    const pending = picture.pending?.has(`alert/${a.id}`);
+    ack.hidden = !ACTIVE.has(a.state) || !a.parties.includes(me) ||
+      (a.acknowledged_by ?? []).includes(me);
+    ack.disabled = !!pending;
+    set(li, ".ack", pending ? "Acknowledging alert…" : "Acknowledge alert");
+    const other = a.parties.find((p) => p !== me);
+    const warn = li.querySelector(".warn");
+    warn.hidden = !isActive(a) || !other;
+    set(li, ".warn", other ? `Warn ${other}` : "Warn");
   });
 }
 
-/** What an alert is about: aircraft (tactical, incursion) or planned operations (strategic). */
-function involved(a) {
-  // Another party's aircraft comes without its id: the service keeps that to its owner.
-  const aircraft = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`);
-  const intents = (a.intents ?? []).map((i) => `${i.owner} intent ${i.id}`);
-  return [...aircraft, ...intents].join(", ");
-}
-
-/** Hotline messages, newest first; `actions` = {acknowledge, select}. */
-export function renderHotline(list, picture, actions) {
+/** Hotline messages, newest first; `actions` = {acknowledge, focusAlert, selectMessage}. */
+export function renderHotline(list, picture, actions, now) {
   const messages = [...picture.hotline.values()].reverse();
   syncList(list, messages, (m) => {
     const li = element(`<li class="message">
-      <div><span class="priority"></span> <span class="route"></span>
-           <span class="ttg" data-kind="deadline"></span> <span class="state"></span></div>
-      <div class="body"></div><div class="ackinfo"></div>
-      <form class="ackform"><input name="text" value="Received" aria-label="acknowledgement">
-           <button>Acknowledge</button></form></li>`);
+      <div class="head"><span class="priority"></span> <span class="route"></span>
+           <span class="state"></span></div>
+      <div class="times"><span class="sent"></span> <span class="due"></span>
+           <span class="ttg" data-kind="deadline"></span></div>
+      <button class="about" type="button"></button>
+      <div class="body"></div>
+      <div class="overtaken"></div>
+      <div class="ackinfo"></div>
+      <form class="ackform"><input name="text" value="Received" aria-label="reply">
+           <button></button></form></li>`);
     li.querySelector(".ackform").onsubmit = (event) => {
       event.preventDefault();
       actions.acknowledge("hotline", m.id, event.target.text.value);
     };
-    li.onclick = (event) => { if (!event.target.closest("form")) actions.select("hotline", m.id); };
+    li.querySelector(".about").onclick = (event) => {
+      event.stopPropagation();
+      if (m.alert_id) actions.focusAlert(m.alert_id);
+    };
+    li.onclick = (event) => {
+      if (!event.target.closest("form, button")) actions.selectMessage(m.id);
+    };
     return li;
   }, (li, m) => {
     li.dataset.priority = m.priority;
     li.dataset.state = m.state;
     li.classList.toggle("selected", isSelected(picture, "hotline", m.id));
+    li.classList.toggle("linked", picture.selected?.kind === "alert" &&
+                                  m.alert_id === picture.selected.id);
     set(li, ".priority", m.priority + (m.automatic ? " (automatic)" : ""));
     // An automatic message is the service's, on behalf of the party's watch: no official.
+    const level = typeof m.level === "number" ? `level ${m.level}` +
+      (LEVELS[m.level] ? ` (${LEVELS[m.level]})` : "") : m.level;
     set(li, ".route", `${author(m.from_party, m.from_official)} → ` +
-                      `${author(m.to_party, m.to_official)} [${m.level}]` +
-                      (m.alert_id ? ` re ${short(m.alert_id)}` : ""));
-    set(li, ".state", m.state);
+                      `${author(m.to_party, m.to_official)} · ${level}`);
+    set(li, ".state", m.state === "overtaken" ? "overtaken by events" : m.state);
+    set(li, ".sent", m.created_at != null ? `sent ${utc(m.created_at)}` : "");
+    const open = !["acknowledged", "overtaken"].includes(m.state);
+    set(li, ".due", open && m.deadline != null ? `· reply due ${utc(m.deadline)}` : "");
     set(li, ".body", m.body);
+    // What the message is about, as it stands now (its text was true when it was written).
+    const about = li.querySelector(".about");
+    const alert = m.alert_id ? picture.alerts.get(m.alert_id) : null;
+    about.hidden = !m.alert_id;
+    if (m.alert_id) set(li, ".about", aboutAlert(alert, m.alert_id, picture, now));
+    const overtaken = m.state === "overtaken";
+    li.querySelector(".overtaken").hidden = !overtaken;
+    set(li, ".overtaken", overtaken ? "Overtaken by events: the alert cleared before an " +
+      `acknowledgement${m.overtaken_at ? ` (${utc(m.overtaken_at)})` : ""}; escalation stopped.`
+      : "");
     set(li, ".ackinfo", m.ack ? `acknowledged by ${m.ack.party}/${m.ack.official}` +
-                                ` at ${clock(m.ack.time)}: ${m.ack.text}` : "");
-    countdown(li.querySelector(".ttg"), m.state === "acknowledged" ? null : m.deadline);
-    li.querySelector(".ackform").hidden = m.state === "acknowledged" ||
-      m.to_party !== picture.me?.party || (m.to_official && m.to_official !== picture.me.official);
+                                ` at ${utc(m.ack.time)}: ${m.ack.text}` : "");
+    countdown(li.querySelector(".ttg"), open ? m.deadline : null);
+    const form = li.querySelector(".ackform");
+    form.hidden = !open || m.to_party !== picture.me?.party ||
+      (m.to_official && m.to_official !== picture.me.official);
+    const pending = picture.pending?.has(`hotline/${m.id}`);
+    form.querySelector("button").disabled = !!pending;
+    form.querySelector("input").disabled = !!pending;
+    li.classList.toggle("pending", !!pending);
+    set(li, ".ackform button", pending ? "Acknowledging…"
+      : `Acknowledge ${m.from_party}'s ${m.priority} message`);
   });
+}
+
+/** "re APW RUS SU24-LEAD → Turkey (TUR): entry 07:24:05Z" / "INSIDE NOW" / "cleared". */
+function aboutAlert(alert, id, picture, now) {
+  if (!alert) return `re alert ${short(id)}`;
+  const f = describe(alert, picture.me?.party, picture.tracks, now);
+  const status = !isActive(alert)
+    ? `alert cleared${alert.updated_at != null ? ` ${utc(alert.updated_at)}` : ""}`
+    : isHappening(alert, now) ? f.event : `${f.event} ${f.when}`;
+  return `re ${f.field} ${f.subject}: ${status}`;
 }
 
 /**
@@ -149,9 +258,9 @@ function author(party, official) {
 /** The latest signed tree head and the receipt button for the selected item. */
 export function renderRecord(panel, picture) {
   const head = picture.treeHead;
-  set(panel, ".size", head ? head.size : "–");
+  set(panel, ".size", head ? String(head.size) : "–");
   set(panel, ".root", head ? head.root_hash : "–");
-  set(panel, ".time", head ? clock(head.time) : "–");
+  set(panel, ".time", head ? utc(head.time) : "–");
   set(panel, ".cosigned", head ? head.cosigned_by.join(", ") || "none" : "–");
   set(panel, ".settled", head ? (head.settled ? "settled" : "not yet settled") : "–");
   // Alerts and messages are statements in the record; an aircraft is not.
@@ -165,15 +274,17 @@ export function renderRecord(panel, picture) {
 export function tick(root, now) {
   for (const el of root.querySelectorAll("[data-until]")) {
     const s = Math.round(Number(el.dataset.until) - now);
+    let text;
     if (el.dataset.kind === "deadline") {
-      el.textContent = s >= 0 ? `due in ${s} s` : `overdue ${-s} s`;
+      text = s >= 0 ? `(in ${s} s)` : `overdue ${-s} s`;
     } else {
-      el.textContent = s > 0 ? `in ${s} s` : "now";
+      text = s > 0 ? `in ${s} s` : "now";
     }
+    if (el.textContent !== text) el.textContent = text;
     el.classList.toggle("late", s < 0);
   }
 }
 
 export function clock(epoch) {
-  return new Date(epoch * 1000).toISOString().slice(11, 19) + "Z";
+  return utc(epoch);
 }

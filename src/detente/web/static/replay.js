@@ -25,6 +25,7 @@ export class ReplaySource {
     this.speed = Number(params.get("speed") ?? 10);
     this.onEvent = null;
     this.moments = [];          // the chosen party's alerts and hotline traffic, for the slider
+    this.predicted = [];        // entries and exits predicted by the alerts seen (page-made)
     this.messages = new Map();  // hotline id -> the service's message, for receipts
     this.fetching = null;       // the view being fetched
     this.wanted = null;         // an instant asked for while one was being fetched
@@ -39,7 +40,14 @@ export class ReplaySource {
     const asked = this.params.get("party") ?? this.info.party;
     this.party = ids.includes(asked) ? asked : ids[0];
     const t = Number(this.params.get("t"));
-    this.t = Number.isFinite(t) && this.params.has("t") ? this.#clamp(t) : this.info.from;
+    if (Number.isFinite(t) && this.params.has("t")) {
+      this.t = this.#clamp(t);
+    } else {
+      // No instant asked for: open where there is something to see, at the first alert.
+      await this.#loadMoments();
+      const first = this.moments.find((m) => m.type === "alert");
+      this.t = first ? this.#clamp(first.t) : this.info.from;
+    }
     this.label = `REPLAY of ${this.info.region}, ${stamp(this.info.from)} to ` +
       `${stamp(this.info.to)}: record verified (${this.info.record.size} entries); the ` +
       "recorded states are not signed";
@@ -57,6 +65,8 @@ export class ReplaySource {
   async connect(onEvent) {
     this.onEvent = onEvent;
     const airspaces = await this.#get("v1/airspaces");
+    // The parties in the configuration's order: their colours are the live service's.
+    this.#emit("parties", { parties: this.info.parties });
     await this.#show(this.t);
     // Drawn once: a reset keeps them (they do not change in a run).
     for (const feature of airspaces.features) this.#emit("airspace", feature);
@@ -121,6 +131,7 @@ export class ReplaySource {
 
   setParty(party) {
     this.party = party;
+    this.predicted = [];
     this.#loadMoments();
     this.#show(this.now(), true);
   }
@@ -137,7 +148,10 @@ export class ReplaySource {
       <div class="track"><div class="moments"></div>
         <input name="t" type="range" step="0.5" aria-label="time"></div>
       <span class="at"></span>
-      <select name="speed" aria-label="speed"></select>`;
+      <select name="speed" aria-label="speed"></select>
+      <span class="tick-key" title="ticks above the slider; click one to go there">
+        W warning · C critical · × cleared · E/X entry/exit · ✉ message · ↑ escalated ·
+        ✓ acknowledged</span>`;
     const $ = (name) => element.querySelector(`[name=${name}]`);
     for (const p of this.info.parties) $("party").add(new Option(`${p.id} (${p.name})`, p.id));
     for (const s of SPEEDS) $("speed").add(new Option(`x${s}`, s));
@@ -172,22 +186,30 @@ export class ReplaySource {
     }
   }
 
-  /** A tick above the slider per moment (one per instant and kind), leading to it. */
+  /** A tick above the slider per moment (one per instant, row and kind), labelled, leading
+   *  to it: alerts on the upper row (raised or changing severity, cleared, entry and exit),
+   *  hotline traffic on the lower. Entries and exits the recording does not carry are those
+   *  predicted by the alerts in view, drawn dashed. */
   #renderMoments() {
     const el = this.controls?.querySelector(".moments");
     if (!el) return;
     const span = this.info.to - this.info.from || 1;
-    const ticks = new Map(); // "type t" -> tick
-    for (const m of this.moments) {
-      const key = `${m.type} ${m.t}`;
+    const ticks = new Map(); // "row what t" -> tick
+    for (const m of [...this.moments, ...this.predicted]) {
+      const what = momentKind(m);
+      const row = m.type === "hotline" ? "hotline" : "alert";
+      const key = `${row} ${what} ${m.t}`;
       if (ticks.has(key)) {
         ticks.get(key).title += `; ${m.label}`;
         continue;
       }
+      if (m.t < this.info.from || m.t > this.info.to) continue;
       const tick = document.createElement("button");
-      tick.className = `moment ${m.type}`;
+      tick.className = `moment ${row}${m.predicted ? " predicted" : ""}`;
+      tick.dataset.what = what;
       tick.style.left = `${(100 * (m.t - this.info.from)) / span}%`;
       tick.title = `${stamp(m.t)} ${m.label}`;
+      tick.textContent = TICK_TEXT[what] ?? "•";
       tick.dataset.t = m.t;
       tick.onclick = () => this.seek(m.t);
       ticks.set(key, tick);
@@ -232,6 +254,7 @@ export class ReplaySource {
       const age = alert.updated_at == null ? 0 : Math.max(0, t - alert.updated_at);
       this.#emit("alert", { ...alert, t_to_go_s: Math.max(0, alert.t_to_go_s - age) });
     }
+    this.#predict(view);
     this.messages = new Map(view.hotline.map((m) => [m.id, m]));
     for (const m of view.hotline) {
       const ack = m.ack && { party: m.to_party, official: m.ack.by, time: m.ack.at,
@@ -244,6 +267,39 @@ export class ReplaySource {
                                 signature: h.head.signature, cosigned_by: h.cosigned_by,
                                 settled: h.settled });
     }
+  }
+
+  /** Entries and exits predicted by the incursion alerts in view, and when the cleared ones
+   *  in view cleared, for ticks of their own (the timeline does not carry them). */
+  #predict(view) {
+    const predicted = [];
+    for (const a of view.alerts) {
+      const d = a.detail ?? {};
+      if (a.state === "cleared" && a.updated_at != null) {
+        const who = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", ");
+        predicted.push({ t: a.updated_at, type: "alert", id: `${a.id} cleared`, what: "cleared",
+                         label: `${a.kind} alert cleared (${who})` });
+      }
+      if (a.kind !== "incursion" || a.state === "cleared" || a.updated_at == null) continue;
+      const who = (a.tracks ?? []).map((t) => `${t.party} ${t.id ?? "aircraft"}`).join(", ");
+      if (d.t_entry_s != null && !d.violation) {
+        predicted.push({ t: a.updated_at + d.t_entry_s, type: "alert", id: a.id,
+                         what: "entry", predicted: true,
+                         label: `predicted entry of ${who} into ${d.airspace ?? "airspace"}` });
+      }
+      if (d.t_exit_s != null) {
+        predicted.push({ t: a.updated_at + d.t_exit_s, type: "alert", id: a.id,
+                         what: "exit", predicted: true,
+                         label: `predicted exit of ${who} from ${d.airspace ?? "airspace"}` });
+      }
+    }
+    const key = JSON.stringify(predicted.map((m) => [m.id, m.what, Math.round(m.t)]));
+    if (key === this.predictedKey) return;
+    this.predictedKey = key;
+    // Kept per alert: a later view refines the prediction, an earlier one does not erase it.
+    const keep = this.predicted.filter((m) => !predicted.some((p) => p.id === m.id));
+    this.predicted = [...keep, ...predicted];
+    this.#renderMoments();
   }
 
   async #loadMoments() {
@@ -273,6 +329,20 @@ export class ReplaySource {
     if (!response.ok) throw new Error(`GET /${path}: ${response.status} ${reply?.detail ?? ""}`);
     return reply;
   }
+}
+
+// A tick's one-character label, by what happened (see momentKind).
+const TICK_TEXT = { advisory: "A", warning: "W", critical: "C", cleared: "×", entry: "E",
+                    exit: "X", sent: "✉", escalated: "↑", overdue: "!", acknowledged: "✓",
+                    overtaken: "–", delivered: "·" };
+
+/** What a moment of the timeline is: its `what` (or `change`) when the service says, else read
+ *  from its label ("incursion warning"; "flash TUR -> RUS: escalated"). */
+export function momentKind(m) {
+  if (m.what) return m.what;
+  if (m.change) return m.change;
+  const label = m.label ?? "";
+  return m.type === "hotline" ? label.split(": ").pop() : label.split(" ").pop();
 }
 
 function stamp(t) {
