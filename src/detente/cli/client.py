@@ -32,7 +32,11 @@ class _Refused(Exception):
 
 
 class ServiceClient:
-    """One logged-in party or official. Use as a context manager."""
+    """One logged-in party or official. Use as a context manager.
+
+    A refusal raises a DetenteError in words (the service's reason and what was refused), with
+    the HTTP status as its ``status`` attribute for programs that need it.
+    """
 
     def __init__(self, url: str, party: str, key: Ed25519PrivateKey | str | Path,
                  official: str | None = None, timeout: float = 30.0,
@@ -99,9 +103,11 @@ class ServiceClient:
                 detail = r.json().get("detail", r.text)
             except ValueError:
                 detail = r.text
-            error = {401: VerificationError, 403: VerificationError,
-                     409: ConflictingWriteError}.get(r.status_code, InputError)
-            refused = _Refused(error(f"the service refused {what}: {detail}"), str(detail))
+            kind = {401: VerificationError, 403: VerificationError,
+                    409: ConflictingWriteError}.get(r.status_code, InputError)
+            error = kind(f"the service refused {what}: {detail}")
+            error.status = r.status_code  # type: ignore[attr-defined]  # for programs, not words
+            refused = _Refused(error, str(detail))
             if path.startswith("/v1/auth/"):
                 raise refused
             raise refused.error from None
