@@ -37,7 +37,7 @@ def test_keys_new_never_overwrites(tmp_path, capsys):
     path = tmp_path / "tur.pem"
     path.write_text("precious")
     assert main(["keys", "new", "TUR", "--out", str(path)]) == 1
-    assert "InputError: cannot create" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("detente keys: cannot create")
     assert path.read_text() == "precious"
 
 
@@ -79,12 +79,19 @@ def test_verify_names_the_bad_line(exported, tmp_path, capsys):
         capsys.readouterr()
         assert main(["verify", str(flipped)]) == 1
         line = bad[: bit // 8].count(b"\n") + 1
-        assert capsys.readouterr().err.startswith(f"RecordVerificationError: line {line}, ")
+        assert capsys.readouterr().err.startswith(f"detente verify: line {line}, ")
 
 
 def test_export_of_a_database_without_ledger_is_refused(tmp_path, capsys):
     assert main(["export", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 1
-    assert "no ledger" in capsys.readouterr().err
+    assert "no database file" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_database(url).dispose()
+    assert main(["export", "--db", url]) == 1
+    assert capsys.readouterr().err == (
+        f"detente export: {url}: no ledger in this database (nothing was ever appended); give "
+        "the database the service ran with --db\n")
 
 
 # --- settled heads, and a record rewritten with the log key --------------------------------
