@@ -21,6 +21,7 @@ import numpy as np
 from detente.engines import incursion
 from detente.engines.incursion import AirspaceIndex
 from detente.engines.tactical import Encounters, PairMinima, detect_between
+from detente.geo.geodesic import geodesic_destination
 from detente.geo.projection import LocalProjection
 from detente.geo.stereographic import StereographicProjection
 from detente.model.airspace import Airspace
@@ -119,6 +120,11 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
         return []
     lookahead = max(a.lookahead_s for a in terms.agreements)
     inc = incursion.detect(states, terms.airspace_index, lookahead_s=lookahead).incursions
+    # Where each aircraft will be out again, flying on as it is (the engine gives the time).
+    t_exits = np.asarray(inc.t_exit, dtype=np.float64)
+    flown = np.where(np.isfinite(t_exits), t_exits, 0.0) * states.gs_mps[inc.i]
+    exit_lat, exit_lon = geodesic_destination(states.lat[inc.i], states.lon[inc.i],
+                                              states.trk_deg[inc.i], flown)
     out = []
     seen: set[tuple[str, ...]] = set()
     for k in range(len(inc)):
@@ -133,6 +139,8 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
         violation = bool(inc.violation[k])
         point = (float(inc.entry_lon[k]), float(inc.entry_lat[k]))
         t_exit = float(inc.t_exit[k])
+        exits = ({party: (float(exit_lon[k]), float(exit_lat[k]))} if np.isfinite(t_exit)
+                 else {})
         out.append(Finding(
             kind="incursion", key=key, parties=tuple(sorted({party, space.owner})),
             tracks=((party, track),), t_to_go_s=0.0 if violation else t_entry,
@@ -144,7 +152,7 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
                 "violation": violation, "t_entry_s": round(t_entry, 1),
                 "t_exit_s": None if not np.isfinite(t_exit) else round(t_exit, 1),
                 "inside_m": round(float(inc.inside_m[k])),
-                "_points": {party: point},
+                "_points": {party: point}, "_exit_points": exits,
             },
         ))
     return out
