@@ -85,7 +85,8 @@ def _incursion(alert: Alert, states: States, terms: Terms) -> dict[str, dict[str
         return {}
     one = states.take([0])
     if alert.detail.get("violation"):
-        ex = incursion_exits(one, terms.airspace_index, lookahead_s=ag.lookahead_s)
+        with terms.geometry_lock:
+            ex = incursion_exits(one, terms.airspace_index, lookahead_s=ag.lookahead_s)
         if ex.inside[0] and math.isfinite(float(ex.heading_deg[0])):
             return {party: {"aircraft": track_id, "side": _side(float(ex.turn_deg[0])),
                             "exit": {"heading_deg": round(float(ex.heading_deg[0]), 1),
@@ -94,7 +95,8 @@ def _incursion(alert: Alert, states: States, terms: Terms) -> dict[str, dict[str
         if ex.inside[0]:
             return {party: {"aircraft": track_id, "side": "none", "exit": None}}
         # Out already, by the picture as it is now: advise as for an aircraft outside.
-    turns = incursion_turns(one, terms.airspace_index, lookahead_s=ag.lookahead_s)
+    with terms.geometry_lock:
+        turns = incursion_turns(one, terms.airspace_index, lookahead_s=ag.lookahead_s)
     return {party: {"aircraft": track_id, **turns.row(0)}}
 
 
@@ -110,8 +112,9 @@ def _tactical(alert: Alert, states: States, terms: Terms) -> dict[str, dict[str,
                            projection=terms.projection)
     if terms.airspaces:
         # The same candidates against protected airspace: a turn must clear both.
-        outside, _ = incursion_clear(states, terms.airspace_index, headings,
-                                     lookahead_s=ag.lookahead_s)
+        with terms.geometry_lock:
+            outside, _ = incursion_clear(states, terms.airspace_index, headings,
+                                         lookahead_s=ag.lookahead_s)
         clear &= outside
     turns = smallest_turns(states.trk_deg, headings, clear)
     return {pa: {"aircraft": ia, **turns.row(0)}, pb: {"aircraft": ib, **turns.row(1)}}

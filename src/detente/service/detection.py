@@ -13,8 +13,9 @@ of an ingest), at a cost that follows them rather than the whole picture.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,12 +45,21 @@ _M_PER_DEG_LON_EQUATOR = 111_319.0
 class Terms:
     """What detection judges by. ``agreements``: one per pair of parties (where a
     configuration names a pair twice, the first, as ``Config.agreement`` reads it);
-    ``airspaces`` with their ``airspace_index``; ``projection``: the region's grid."""
+    ``airspaces`` with their ``airspace_index``; ``projection``: the region's grid.
+
+    ``geometry_lock``: held by every thread that queries the index's prepared footprints
+    (detection of a cycle, of a partial look, suggested resolutions). GEOS's prepared
+    polygons are not safe to query from two threads at once, even once their point locator
+    is built: four threads calling ``shapely.contains_xy`` on Turkey's prepared footprint
+    (shapely 2.2.0, GEOS 3.14.1) corrupted the heap in 3 runs of 4 of 30 s, and in none of 4
+    with a lock."""
 
     agreements: tuple[Agreement, ...]
     airspaces: tuple[Airspace, ...]
     airspace_index: AirspaceIndex
     projection: LocalProjection
+    geometry_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
+                                          repr=False)
 
     @classmethod
     def of(cls, config: Config, projection: LocalProjection) -> Terms:
@@ -119,7 +129,8 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
     if not terms.airspaces or len(states) == 0:
         return []
     lookahead = max(a.lookahead_s for a in terms.agreements)
-    inc = incursion.detect(states, terms.airspace_index, lookahead_s=lookahead).incursions
+    with terms.geometry_lock:
+        inc = incursion.detect(states, terms.airspace_index, lookahead_s=lookahead).incursions
     # Where each aircraft will be out again, flying on as it is (the engine gives the time).
     t_exits = np.asarray(inc.t_exit, dtype=np.float64)
     flown = np.where(np.isfinite(t_exits), t_exits, 0.0) * states.gs_mps[inc.i]

@@ -13,6 +13,7 @@ it). The suggested resolution is its aircraft's party's alone: a heading reveals
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,6 +68,10 @@ class SharingPolicy:
     def __init__(self, config: Config, projection: LocalProjection) -> None:
         self.config = config
         self.projection = projection
+        # Held to query the zones' prepared geometries, which frames (a worker thread) and
+        # alert views (the event loop) both do: GEOS's prepared polygons are not safe to
+        # query from two threads at once (see detection.Terms).
+        self._zones_lock = threading.Lock()
         for ag in config.agreements:
             for share in ag.shares.values():
                 if share.zones is not None:
@@ -123,7 +128,8 @@ class SharingPolicy:
                 vals = c[sel]
             o_ids = ids[sel]
             if share.zones is not None:
-                inside = shapely.contains_xy(share.zones, vals[:, 2], vals[:, 1])
+                with self._zones_lock:
+                    inside = shapely.contains_xy(share.zones, vals[:, 2], vals[:, 1])
                 o_ids, vals = o_ids[inside], vals[inside]
             vals = self.coarsen(vals, share.precision_m, share.alt_precision_m)
             out.append(Visible(owner, share.precision_m, o_ids, vals))
@@ -150,8 +156,10 @@ class SharingPolicy:
         at = picture.current(owner, track_id)
         if at is None:
             return None
-        if share.zones is not None and not shapely.contains_xy(share.zones, at[2], at[1]):
-            return None
+        if share.zones is not None:
+            with self._zones_lock:
+                if not shapely.contains_xy(share.zones, at[2], at[1]):
+                    return None
         return share
 
     def sees_exactly(self, viewer: str, owner: str, track_id: str, picture: Picture) -> bool:
