@@ -341,6 +341,11 @@ class Mechanism:
             return asyncio.sleep(0)
         advise = [(tr.alert, tracks) for tr in transitions if wants_advice(tr)
                   for tracks in [tracks_of(tr.alert, self.picture)] if tracks is not None]
+        for alert, _ in advise:
+            # The resolution's place in the announcement's detail, made now and filled in
+            # later: every copy of the alert made from the announcement meanwhile (an
+            # acknowledgement, a quiet cycle) shares it.
+            alert.detail["_resolution"] = {}
         task = asyncio.ensure_future(self._publish_after(self._publishing, advise,
                                                          transitions, now, actor))
         self._publishing = task
@@ -358,9 +363,7 @@ class Mechanism:
         if advised is not None:
             try:
                 for (alert, _), extra in zip(advise, await advised, strict=True):
-                    # Into the announcement's own detail, which every copy of the alert made
-                    # from it shares (acknowledged, quiet): it stands until the next one.
-                    alert.detail["_resolution"] = extra
+                    alert.detail["_resolution"].update(extra)
             except Exception:  # better the alert without a resolution than no alert
                 log.exception("suggesting resolutions failed")
         await self._publish_transitions(transitions, now, actor)
