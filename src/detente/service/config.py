@@ -416,7 +416,7 @@ def config_document(config: Config) -> dict[str, Any]:
                     "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
                     "max_body_bytes": s.max_body_bytes},
         "parties": [{
-            "id": p.id, "name": p.name,
+            "id": p.id, "name": p.name, "colour": p.colour,
             "public_keys": [_public_key_text(k) for k in p.public_keys],
             "officials": [{"id": o.id, "name": o.name, "role": o.role, "level": o.level,
                            "public_key": _public_key_text(o.public_key)} for o in p.officials],

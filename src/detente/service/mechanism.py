@@ -29,6 +29,7 @@ from detente.geo.projection import LocalProjection
 from detente.ledger import Receipt, SignedStatement
 from detente.model.intent import OperationalIntent
 from detente.model.reports import ReportBatch, TrackReport
+from detente.service.advice import advise_all, tracks_of, wants_advice
 from detente.service.alerting import (
     Alert,
     AlertBook,
@@ -94,7 +95,8 @@ class Mechanism:
         self.strategic_policy = StrategicPolicy(config)
         self.recorder = rec.Recorder(engine)
         self.events = EventBus(engine, self.recorder)
-        self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock)
+        self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
+                                        self.sharing, self.picture)
         # The recorded reports' digest, said in the record every anchor_s (none without one).
         self.report_chain = ReportChain() if record is not None else None
         self._head_published = -1
@@ -103,6 +105,7 @@ class Mechanism:
         self._fresh: set[tuple[str, str]] = set()
         self._fresh_waiters: list[asyncio.Future[None]] = []
         self._looking: asyncio.Task[None] | None = None
+        self._publishing: asyncio.Future[None] | None = None  # the latest alert publication
         self._restore()
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -328,10 +331,48 @@ class Mechanism:
                  for a in self.alerts.open_alerts())
         return [v for v in views if v is not None]
 
-    async def publish_transitions(self, transitions: Sequence[Transition], now: float,
-                                  actor: str | None = None) -> None:
+    def publish_transitions(self, transitions: Sequence[Transition], now: float,
+                            actor: str | None = None) -> Awaitable[None]:
+        """Publish alert transitions (``_publish_transitions``), each call after the one
+        before it, in the order the book made them: a resolution computed in a worker
+        thread must not let an alert's clearing overtake its raising. The alerts' aircraft
+        are read from the picture now, as the book saw them."""
+        if not transitions:
+            return asyncio.sleep(0)
+        advise = [(tr.alert, tracks) for tr in transitions if wants_advice(tr)
+                  for tracks in [tracks_of(tr.alert, self.picture)] if tracks is not None]
+        for alert, _ in advise:
+            # The resolution's place in the announcement's detail, made now and filled in
+            # later: every copy of the alert made from the announcement meanwhile (an
+            # acknowledgement, a quiet cycle) shares it.
+            alert.detail["_resolution"] = {}
+        task = asyncio.ensure_future(self._publish_after(self._publishing, advise,
+                                                         transitions, now, actor))
+        self._publishing = task
+        # The caller may give up waiting (a client hanging up); the publication goes on.
+        return asyncio.shield(task)
+
+    async def _publish_after(self, previous: asyncio.Future[None] | None,
+                             advise: list[tuple[Alert, Columns]],
+                             transitions: Sequence[Transition],
+                             now: float, actor: str | None) -> None:
+        advised = (asyncio.ensure_future(asyncio.to_thread(advise_all, advise, now, self.terms))
+                   if advise else None)
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is its caller's to report
+        if advised is not None:
+            try:
+                for (alert, _), extra in zip(advise, await advised, strict=True):
+                    alert.detail["_resolution"].update(extra)
+            except Exception:  # better the alert without a resolution than no alert
+                log.exception("suggesting resolutions failed")
+        await self._publish_transitions(transitions, now, actor)
+
+    async def _publish_transitions(self, transitions: Sequence[Transition], now: float,
+                                   actor: str | None = None) -> None:
         """Store alerts as they now stand, record those the record must hold, tell each party
-        as it may see them, then warn the parties of those just come within warning time."""
+        as it may see them, then warn the parties of those just come within warning time,
+        and overtake the messages about those cleared."""
         if not transitions:
             return
         events: list[Event] = []
@@ -356,6 +397,8 @@ class Mechanism:
             self.record.say(statements) if self.record is not None and statements else None))
         await self.hotline_flow.warn([tr.alert for tr in transitions if turns_urgent(tr)],
                                      now)
+        await self.hotline_flow.overtaken([tr.alert.id for tr in transitions
+                                           if tr.change == "cleared"], now)
 
     # --- strategic --------------------------------------------------------------------------------
 
