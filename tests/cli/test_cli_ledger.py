@@ -203,7 +203,7 @@ def test_a_record_rewritten_with_the_log_key_fails_without_kept_heads(honest, tm
     err = capsys.readouterr().err
     rows = forged.read_bytes().split(b"\n")
     line = next(k for k, r in enumerate(rows) if r.startswith(b'{"checkpoint":"detente/cli\\n9\\n'))
-    assert err.startswith(f"RecordVerificationError: line {line + 1}, tree head of size 9: "
+    assert err.startswith(f"detente verify: line {line + 1}, tree head of size 9: "
                           "not settled (not co-signed by RUS, TUR)")
     assert "The largest head co-signed by every party is of size 8" in err
     # Everything else about it holds: signatures, roots and proofs all verify.
@@ -229,7 +229,7 @@ def test_a_receipt_the_rewritten_entry_no_longer_matches_is_named(honest, tmp_pa
     capsys.readouterr()
     assert main(["verify", str(forged), "--allow-unsettled"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("RecordVerificationError: line ")
+    assert err.startswith("detente verify: line ")
     assert ", entry 5: RUS's delivery receipt names leaf hash " in err
     assert "for entry 3, whose leaf hash is " in err
 
