@@ -232,7 +232,7 @@ def test_a_database_whose_reports_are_all_gone_exports_a_recording_that_replays(
     source = sqlite3.connect(run.export.parent / "detente.sqlite")
     source.backup(target := sqlite3.connect(path))
     source.close()
-    target.execute("DELETE FROM track_reports")
+    target.execute("DELETE FROM report_segments")
     target.commit()
     target.close()
     out = tmp_path / "pruned.jsonl"

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from detente.service.alerting import (
 )
 from detente.service.auth import Principal
 from detente.service.clock import Clock
-from detente.service.config import Config
+from detente.service.config import Config, recording_tolerance
 from detente.service.detection import Terms, findings
 from detente.service.events import Event, EventBus, Subscriber
 from detente.service.hotline import Hotline, HotlineMessage
@@ -51,6 +52,7 @@ from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
+from detente.store.report_segments import ReportSegments
 
 # message_event and Subscriber: imported from here by the API.
 __all__ = ["CycleStats", "Mechanism", "Subscriber", "message_event"]
@@ -93,12 +95,15 @@ class Mechanism:
         self.hotline = Hotline(config)
         self.intents = IntentBook.load(engine, self.projection, now=clock.now())
         self.strategic_policy = StrategicPolicy(config)
-        self.recorder = rec.Recorder(engine)
+        # The recorded reports' digest, said in the record every anchor_s (none without one).
+        self.report_chain = ReportChain() if record is not None else None
+        # The recording of reports: those the tolerance keeps, in compact segments.
+        self.segments = ReportSegments(recording_tolerance(config.settings), self.report_chain,
+                                       floor_row=rec.legacy_last_row(engine))
+        self.recorder = rec.Recorder(engine, on_rollback=self.segments.rollback)
         self.events = EventBus(engine, self.recorder)
         self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
                                         self.sharing, self.picture)
-        # The recorded reports' digest, said in the record every anchor_s (none without one).
-        self.report_chain = ReportChain() if record is not None else None
         self._head_published = -1
         self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self.last_cycle = CycleStats()
@@ -125,10 +130,15 @@ class Mechanism:
                               for b in rec.message_bodies(self.engine)])
         if self.record is not None and self.report_chain is not None:
             last = self.record.ledger.last_of_kind(ANCHOR_KIND)
-            after = 0 if last is None else Anchor.from_body(last[1].statement.body).last_row
+            anchor = None if last is None else Anchor.from_body(last[1].statement.body)
+            after = 0 if anchor is None else anchor.last_row
             after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
+            # What the last run kept, it kept with the tolerance its anchors said (this run's
+            # for a first run); track_reports, an earlier version's, kept every report.
+            kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
             for first, party, ids, values, received in rec.report_runs_after(self.engine, after):
-                self.report_chain.add(first, party, ids, values, received)
+                self.report_chain.add(first, party, ids, values, received,
+                                      None if first <= self.segments.floor_row else kept_with)
 
     async def anchor(self) -> int:
         """Say in the record which reports were recorded since the last anchor, with their
@@ -188,7 +198,8 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-        try:  # a clean stop leaves no recorded report unanchored
+        try:  # a clean stop keeps every held report and leaves none unanchored
+            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
             await self.anchor()
         except Exception:
             log.exception("anchoring the last recorded reports failed")
@@ -230,7 +241,7 @@ class Mechanism:
         self.check_batch(batch, now)
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
-            rec.insert_reports(party, batch.ids, batch.values, now, self.report_chain)))
+            self.segments.insert(party, batch.ids, batch.values, now)))
         accepted = self.picture.accept_batch(party, batch, now)
         if accepted.changed:
             # A changed prediction may reveal a new conflict: look at once rather than at the
@@ -285,6 +296,10 @@ class Mechanism:
         started = self.clock.monotonic()
         now = self.clock.now()
         self.picture.expire(now)
+        # The last report of each track that left the picture is recorded now, if it was not
+        # (a replay shows it where the live picture did until it left); nobody waits for it.
+        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s)
+                             ).add_done_callback(_log_failure)
         t0 = self.clock.monotonic()
         found = await self.findings(now)
         detect_s = self.clock.monotonic() - t0
@@ -491,6 +506,12 @@ class Mechanism:
 def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray | None
                  ) -> list[Finding]:
     return findings(extrapolate(columns, now)[0], terms, subset)
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("recording the last reports of tracks that left failed",
+                  exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None

@@ -46,6 +46,7 @@ from detente.service.replay_checks import (
     check_statements,
     clock_text,
 )
+from detente.service.replay_thinning import flown_on
 from detente.service.sharing import SharingPolicy
 
 # The recording's names too, for the callers that import them from here.
@@ -109,6 +110,8 @@ class Replay:
         self.settled_sizes = list(np.maximum.accumulate([s for _, s in settled])) if settled \
             else []
         self.checked: dict[str, int] = {}  # what cross_check found, once it has run
+        # Within what the service kept the reports (replay_thinning: what a view shows).
+        self.tolerance = recording.tolerance
         self._nodes: dict[tuple[int, int], bytes] | None = None  # for receipts, when asked
         header = recording.header
         times = [b.received for b in self.batches] + [e.t for e in recording.events]
@@ -151,7 +154,9 @@ class Replay:
             "recording": {"file": self.recording.path.name, "signed": False,
                           "note": UNSIGNED_NOTE, "reports": self.recording.reports,
                           "anchored_reports": self.checked.get("anchored_reports"),
-                          "events": len(self.recording.events)},
+                          "events": len(self.recording.events),
+                          "tolerance": self.tolerance.body(),
+                          "replays_within": self.replays_within()},
         }
 
     def picture_at(self, t: float) -> Picture:
@@ -162,8 +167,18 @@ class Replay:
         k1 = int(np.searchsorted(self.received, t, side="right"))
         for b in self.batches[k0:k1]:
             picture.accept(b.party, b.columns(), b.received)
+        if not self.tolerance.exact:  # each live track flown on from its last kept report
+            k2 = int(np.searchsorted(self.received, t + self.config.settings.stale_s, "right"))
+            for party, batch in flown_on(self.batches[k0:k2], self.flown_to(t),
+                                         self.tolerance):
+                picture.accept(party, batch, t)
         picture.expire(t)
         return picture
+
+    def flown_to(self, t: float) -> list[float]:
+        """The instants a view at ``t`` shows: ``t``, and ``t`` less each share's delay."""
+        delays = {s.delay_s for ag in self.config.agreements for s in ag.shares.values()}
+        return sorted({t} | {t - d for d in delays if d > 0})
 
     def _party(self, party: str) -> str:
         if party not in self.config.parties:
@@ -267,11 +282,24 @@ class Replay:
             self._nodes = nodes
         return self._nodes
 
+    def replays_within(self) -> str:
+        """The tolerance the views are held to, in words."""
+        t = self.tolerance
+        if t.exact:
+            return "every report the service accepted, as it accepted it: the views are exact"
+        return (f"reports kept within {t.position_m:g} m, {t.altitude_m:g} m of altitude, "
+                f"{t.speed_mps:g} m/s of speed, {t.track_deg:g} deg of track and "
+                f"{t.vertical_mps:g} m/s of vertical rate of dead reckoning, at least every "
+                f"{t.max_gap_s:g} s: each track is shown flown on from its last kept report, "
+                "within that of where the live picture's report, flown on to the same "
+                "instant, put it")
+
     def summary(self) -> str:
         r = self.recording
         return (f"recording {r.path.name}: {r.reports:,} track reports in "
                 f"{len(r.batches):,} batches and {len(r.events):,} party events, "
-                f"{clock_text(self.t_from)} to {clock_text(self.t_to)}")
+                f"{clock_text(self.t_from)} to {clock_text(self.t_to)}; "
+                f"{self.replays_within()}")
 
 
 def alert_moments(key: Any, items: list[tuple[float, int, dict[str, Any]]], t_from: float,
