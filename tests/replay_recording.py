@@ -37,6 +37,7 @@ from detente.data import bundled_path
 from detente.scenario.yayladagi_2015 import DESIGNED_ENTRY_S, ROWS
 from detente.service.clock import ManualClock
 from detente.service.config import load_config
+from detente.store.report_thinning import EXACT, Tolerance
 from tests.live_server import serve
 
 DEMO_KEYS = Path(str(files("detente.data") / "demo" / "keys"))
@@ -67,8 +68,21 @@ class Recorded:
     message_id: str = ""
 
 
-def states_at(party: str, step: int, now: float) -> list[dict[str, Any]]:
-    out = []
+def turning(step: int, now: float) -> dict[str, Any]:
+    """COA-TURN, in the thinned run only: a gentle turn (0.6 deg/s) at 200 m/s over Syria,
+    climbing 5 m/s: its reports depart from the last kept one within a few seconds, so the
+    recording keeps one in a few (of straight flight, one every max_gap_s)."""
+    lat, lon, trk = 35.3, 37.8, 0.0
+    for _ in range(step):
+        lon, lat, _ = GEOD.fwd(lon, lat, trk, 200.0)
+        trk = (trk + 0.6) % 360.0
+    return {"id": "COA-TURN", "t": now, "lat": lat, "lon": lon, "alt_m": 8000.0 + 5.0 * step,
+            "gs_mps": 200.0, "trk_deg": trk, "vs_mps": 5.0}
+
+
+def states_at(party: str, step: int, now: float, thinned: bool = False
+              ) -> list[dict[str, Any]]:
+    out = [turning(step, now)] if thinned and party == "COA" else []
     for ident, owner, lat, lon, alt_m, gs, trk, vs in ROWS:
         if owner != party or (party == "RUS" and step < RUS_FROM):
             continue
@@ -108,12 +122,14 @@ def _wait_for_frames(streams: dict[str, list[dict[str, Any]]], now: float) -> No
         time.sleep(0.01)
 
 
-def record(folder: Path) -> Recorded:
+def record(folder: Path, tolerance: Tolerance = EXACT) -> Recorded:
+    """The run, its reports kept within ``tolerance`` (EXACT: every one, as received)."""
     folder.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{folder / 'detente.sqlite'}"
     base = load_config(bundled_path("demo/border.toml"))
     config = dataclasses.replace(base, settings=dataclasses.replace(
-        base.settings, log_key_file=folder / "log.pem", cycle_s=CYCLE_S))
+        base.settings, log_key_file=folder / "log.pem", cycle_s=CYCLE_S, recording=tolerance))
+    thinned = not tolerance.exact
     clock = ManualClock(START)
     streams: dict[str, list[dict[str, Any]]] = {p: [] for p in PARTIES}
     made = Recorded(folder / "record.jsonl", folder / "record.recording.jsonl", START, START)
@@ -140,7 +156,7 @@ def record(folder: Path) -> Recorded:
                     clock.advance(1.0)
                 now = clock.now()
                 for party, client in clients.items():
-                    client.post_states(states_at(party, step, now))
+                    client.post_states(states_at(party, step, now, thinned))
                 if step == ACK_AT:
                     flash = [m for m in rus_watch.messages()
                              if m["automatic"] and m["to_party"] == "RUS"]
@@ -168,8 +184,11 @@ def record(folder: Path) -> Recorded:
 _made: dict[str, Recorded] = {}
 
 
-def recorded_once(tmp_path_factory: Any) -> Recorded:
-    """One recorded run per test session, shared by the replay tests of every folder."""
-    if "run" not in _made:
-        _made["run"] = record(tmp_path_factory.mktemp("replay-run"))
-    return _made["run"]
+def recorded_once(tmp_path_factory: Any, thinned: bool = False) -> Recorded:
+    """One recorded run per test session, shared by the replay tests of every folder: every
+    report kept, or (``thinned``) those the default tolerance keeps."""
+    key = "thinned" if thinned else "run"
+    if key not in _made:
+        _made[key] = record(tmp_path_factory.mktemp(f"replay-{key}"),
+                            Tolerance() if thinned else EXACT)
+    return _made[key]

@@ -280,7 +280,7 @@ def test_a_failed_store_is_503_on_http_and_websocket(tmp_path):
     with serve(create_app(config(tmp_path, keys), f"sqlite:///{db}")) as base:
         token = login(base, keys["A"], "A")
         with sqlite3.connect(db) as raw:  # the store breaks under the running service
-            raw.execute("DROP TABLE track_reports")
+            raw.execute("DROP TABLE report_segments")
         state = {"id": "s1", "t": 0, "lat": 0, "lon": 0, "alt_m": 0, "gs_mps": 0,
                  "trk_deg": 0}
         with httpx.Client(base_url=base) as c:
@@ -288,6 +288,6 @@ def test_a_failed_store_is_503_on_http_and_websocket(tmp_path):
                        headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 503 and r.headers["content-type"] == PROBLEM, r.text
         assert r.json()["type"] == "/problems/store-unavailable"
-        assert "track_reports" not in r.text and "SQL" not in r.text  # logged, not shown
+        assert "report_segments" not in r.text and "SQL" not in r.text  # logged, not shown
         (answer,) = asyncio.run(_ingest(base, token, [json.dumps({"states": [state]})]))
         assert answer["status"] == 503

@@ -15,7 +15,8 @@ from detente.api.app import create_app
 from detente.service.config import parse_config
 from tests.live_server import login, public_b64, serve
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# Samples of the published files (tests/data/samples/README.md).
+DATA = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +56,13 @@ def test_opensky_rest_document(server):
         assert r.status_code == 400 and "states[0]" in r.json()["detail"]
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
 def test_real_files(server):
     base, token = server
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
                       timeout=60) as c:
-        # OpenSky history records (ft, kt): the first 5,000 of the Paris file. They are from
+        # OpenSky history records (ft, kt): four aircraft of the Paris file. They are from
         # 2021, so they are recorded but too old for the live picture.
-        records = json.load(gzip.open(DATA / "opensky_paris_2021-10-07.json.gz"))[:5000]
+        records = json.load(gzip.open(DATA / "opensky_paris_2021-10-07_4_aircraft.json.gz"))
         airborne = [x for x in records if not x.get("onground")]
         r = c.post("/v1/states/opensky", json=records)
         assert r.status_code == 200, r.text

@@ -36,8 +36,9 @@ def test_a_message_with_a_field_it_does_not_have_is_refused_and_not_recorded(set
     t1.ensure_registered()
     before = t1.get("/v1/record/head")["size"]
     # The API's schema refuses it (422) before the service's own check (400) would.
-    with pytest.raises(InputError, match=rf"4(00|22): .*\b{field}\b"):
+    with pytest.raises(InputError, match=rf"refused .*\b{field}\b") as info:
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", message(id="x-1", **extra)))
+    assert info.value.status in (400, 422)
     assert t1.get("/v1/record/head")["size"] == before
     assert all(m["id"] != "x-1" for m in t1.messages())
 
@@ -57,12 +58,15 @@ def test_deep_nesting_is_refused_without_a_server_error(setup):
 def test_fields_of_the_wrong_type_and_missing_ones_are_named(setup):
     t1 = client(setup, "T-1")
     t1.ensure_registered()
-    with pytest.raises(InputError, match=r"4(00|22): .*\bbody\b.*(must be text|string)"):
+    with pytest.raises(InputError, match=r"refused .*\bbody\b.*(must be text|string)") as info:
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", message(body=["x"])))
+    assert info.value.status in (400, 422)
     no_id = message()
     del no_id["id"]
-    with pytest.raises(InputError, match=r"4(00|22): .*(missing 'id'|\bid\b.*[Ff]ield required)"):
+    with pytest.raises(InputError, match=r"refused .*(missing 'id'|\bid\b.*[Ff]ield required)") \
+            as info:
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", no_id))
+    assert info.value.status in (400, 422)
 
 
 def test_an_acknowledgement_holds_exactly_its_fields(setup):
@@ -70,9 +74,10 @@ def test_an_acknowledgement_holds_exactly_its_fields(setup):
     m = t1.send_message("R", "urgent", "Acknowledge please.", message_id="ack-me")["message"]
     r1.ensure_registered()
     body = {"message_id": "ack-me", "reply": "ok", "on_behalf_of": "T watch"}
-    with pytest.raises(InputError, match=r"4(00|22): .*\bon_behalf_of\b"):
+    with pytest.raises(InputError, match=r"refused .*\bon_behalf_of\b") as info:
         r1.post("/v1/hotline/messages/ack-me/ack",
                 r1.sign("hotline.ack", body, ref=m["record_index"]))
+    assert info.value.status in (400, 422)
     assert r1.acknowledge("ack-me", "ok")["message"]["state"] == "acknowledged"
 
 
@@ -87,7 +92,7 @@ def test_the_same_id_with_other_content_is_a_conflict_and_the_same_is_the_same(s
     assert again["message"]["record_index"] == first["message"]["record_index"]
     for other in ({"text": "Turn north now."}, {"text": "Turn south now.", "to_official": "R-2"},
                   {"text": "Turn south now.", "priority": "urgent"}):
-        with pytest.raises(ConflictingWriteError, match=r"409: .*different content"):
+        with pytest.raises(ConflictingWriteError, match=r"refused .*different content"):
             t1.send_message("R", other.get("priority", "flash"), other["text"],
                             to_official=other.get("to_official"), message_id="retry-1")
     assert t1.get("/v1/record/head")["size"] == size  # the second statements went nowhere

@@ -147,8 +147,15 @@ def test_the_replay_service_answers_as_the_replay_does(replay):
         bad = c.get("/v1/replay/view", params={"party": "XYZ", "t": t})
         assert bad.status_code == 400 and "no party 'XYZ'" in bad.json()["detail"]
         assert c.get("/v1/replay/view", params={"party": "TUR"}).status_code == 422
+        assert [p["colour"] for p in info["parties"]] == [
+            replay.config.parties[p].colour for p in PARTIES]
         moments = c.get("/v1/replay/timeline", params={"party": "RUS"}).json()["moments"]
         assert [m["label"] for m in moments][:2] == ["incursion advisory"] * 2
+        # Each moment says what happened; the first is an alert raised (where the page opens).
+        assert moments[0]["type"] == "alert" and moments[0]["what"] == "advisory"
+        assert {m["what"] for m in moments if m["type"] == "alert"} >= {"advisory", "warning"}
+        assert {m["what"] for m in moments if m["type"] == "hotline"} >= {"sent",
+                                                                          "acknowledged"}
         assert c.get("/v1/airspaces").json()["features"][0]["properties"]["owner"] == "TUR"
         home = c.get("/", follow_redirects=False)
         assert home.headers["location"] == "/console/?source=replay&party=RUS"

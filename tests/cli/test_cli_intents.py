@@ -29,7 +29,7 @@ def test_check_example(capsys):
     assert err == "7 intents, 4 conflicting pairs\n"
 
 
-def test_bad_file_prints_type_and_message(tmp_path, capsys):
+def test_bad_file_prints_one_line_in_words(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "x", "owner": "A", "state": "Accepted", "priority": 0, "volumes": ['
                    '{"footprint": {"type": "Circle", "center": [30, 40], "radius_m": 5},'
@@ -38,4 +38,5 @@ def test_bad_file_prints_type_and_message(tmp_path, capsys):
     assert main(["intents", "check", str(bad)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith(f"InputError: {bad}: intent 'x': volume 0: time_start")
+    assert err.startswith(f"detente intents: {bad}: intent 'x': volume 0: time_start")
+    assert err.count("\n") == 1 and "Error" not in err

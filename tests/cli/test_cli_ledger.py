@@ -37,7 +37,7 @@ def test_keys_new_never_overwrites(tmp_path, capsys):
     path = tmp_path / "tur.pem"
     path.write_text("precious")
     assert main(["keys", "new", "TUR", "--out", str(path)]) == 1
-    assert "InputError: cannot create" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("detente keys: cannot create")
     assert path.read_text() == "precious"
 
 
@@ -79,12 +79,19 @@ def test_verify_names_the_bad_line(exported, tmp_path, capsys):
         capsys.readouterr()
         assert main(["verify", str(flipped)]) == 1
         line = bad[: bit // 8].count(b"\n") + 1
-        assert capsys.readouterr().err.startswith(f"RecordVerificationError: line {line}, ")
+        assert capsys.readouterr().err.startswith(f"detente verify: line {line}, ")
 
 
 def test_export_of_a_database_without_ledger_is_refused(tmp_path, capsys):
     assert main(["export", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 1
-    assert "no ledger" in capsys.readouterr().err
+    assert "no database file" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_database(url).dispose()
+    assert main(["export", "--db", url]) == 1
+    assert capsys.readouterr().err == (
+        f"detente export: {url}: no ledger in this database (nothing was ever appended); give "
+        "the database the service ran with --db\n")
 
 
 # --- settled heads, and a record rewritten with the log key --------------------------------
@@ -196,7 +203,7 @@ def test_a_record_rewritten_with_the_log_key_fails_without_kept_heads(honest, tm
     err = capsys.readouterr().err
     rows = forged.read_bytes().split(b"\n")
     line = next(k for k, r in enumerate(rows) if r.startswith(b'{"checkpoint":"detente/cli\\n9\\n'))
-    assert err.startswith(f"RecordVerificationError: line {line + 1}, tree head of size 9: "
+    assert err.startswith(f"detente verify: line {line + 1}, tree head of size 9: "
                           "not settled (not co-signed by RUS, TUR)")
     assert "The largest head co-signed by every party is of size 8" in err
     # Everything else about it holds: signatures, roots and proofs all verify.
@@ -222,7 +229,7 @@ def test_a_receipt_the_rewritten_entry_no_longer_matches_is_named(honest, tmp_pa
     capsys.readouterr()
     assert main(["verify", str(forged), "--allow-unsettled"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("RecordVerificationError: line ")
+    assert err.startswith("detente verify: line ")
     assert ", entry 5: RUS's delivery receipt names leaf hash " in err
     assert "for entry 3, whose leaf hash is " in err
 

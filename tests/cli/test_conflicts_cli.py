@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from detente.cli import conflicts
 from detente.formats.states_csv import read_states_csv
 from detente.geo import WGS84
 
@@ -74,11 +77,28 @@ def test_bad_input_is_a_clear_error_and_nothing_on_stdout(tmp_path):
     done = run(bad)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.strip() == (
-        f"RecordError: {bad}, line 3, field 'gs_mps': expected a number, got 'fast'"
+    assert done.stderr == (
+        f"detente conflicts: {bad}, line 3, field 'gs_mps': expected a number, got 'fast'; "
+        "correct that line and run again\n"
     )
     assert "Traceback" not in done.stderr
     missing = run(tmp_path / "nope.csv")
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     negative = run(SAMPLE, "--lookahead", "-5")
     assert negative.returncode == 2 and "must be > 0" in negative.stderr
+
+
+# Decimal ties and their neighbours (k/20 sits on a half of the first decimal; 0.15 is not
+# exactly 0.15 in binary), the rest of the column's range, and what the engine never gives.
+TIES = st.integers(0, 6_000).map(lambda k: k / 20) | st.integers(0, 6_000).map(
+    lambda k: np.nextafter(k / 20, np.inf if k % 2 else -np.inf))
+VALUES = TIES | st.floats(0, 400) | st.floats(0, 20_000) | st.sampled_from(
+    [-0.0, 0.0, -0.25, 1e300, float("inf"), float("nan"), 2.5, 0.05, 299.95])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(VALUES, max_size=50), st.sampled_from([0, 1]))
+def test_table_formatting_is_pythons(values, decimals):
+    # The oracle is Python's own float formatting, value by value.
+    assert conflicts._fixed(np.array(values, dtype=np.float64), decimals) == [
+        f"{v:.{decimals}f}" for v in values]

@@ -81,13 +81,14 @@ def test_bad_airspace_file_names_the_feature_without_traceback(capsys, tmp_path)
     }]}), encoding="utf-8")
     code, out, err = run(capsys, "incursions", str(SCENARIO_CSV), "--airspace", str(bad))
     assert code == 1 and out == ""
-    assert err.startswith("GeometryError: ") and "feature 0 ('Bowtie')" in err
+    assert err.startswith("detente incursions: ") and "feature 0 ('Bowtie')" in err
+    assert err.endswith("; correct that geometry and run again\n") and "Error" not in err
     assert "Traceback" not in err
 
 
 def test_missing_and_non_geojson_files(capsys, tmp_path):
     code, _, err = run(capsys, "incursions", str(SCENARIO_CSV), "--airspace", str(tmp_path / "no"))
-    assert code == 1 and err.startswith("InputError: cannot read")
+    assert code == 1 and err.startswith("detente incursions: cannot read")
     code, _, err = run(capsys, "incursions", str(SCENARIO_CSV), "--airspace", str(SCENARIO_CSV))
     assert code == 1 and "not GeoJSON" in err
 

@@ -76,8 +76,9 @@ def test_a_tampered_record_export_is_refused_with_verifys_message(copy, capsys):
         capsys.readouterr()
         assert main(["verify", str(copy)]) == 1
         verdict = capsys.readouterr().err
-        assert verdict.startswith("RecordVerificationError: line ")
-        assert replay_refuses(copy, capsys) == verdict
+        assert verdict.startswith("detente verify: line ")
+        assert "Error" not in verdict and verdict.count("\n") == 1
+        assert replay_refuses(copy, capsys) == verdict.replace("detente verify", "detente replay")
 
 
 def test_a_recording_that_disagrees_with_the_signed_record_is_refused(copy, capsys):
@@ -231,7 +232,7 @@ def test_a_database_whose_reports_are_all_gone_exports_a_recording_that_replays(
     source = sqlite3.connect(run.export.parent / "detente.sqlite")
     source.backup(target := sqlite3.connect(path))
     source.close()
-    target.execute("DELETE FROM track_reports")
+    target.execute("DELETE FROM report_segments")
     target.commit()
     target.close()
     out = tmp_path / "pruned.jsonl"

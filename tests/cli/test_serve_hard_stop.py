@@ -1,8 +1,9 @@
 """`detente serve` killed hard again and again (SIGKILL, no time to anchor) leaves no recorded
 report unanchored: each start anchors at once what the last run left, long before anchor_s.
 
-The oracle is the database read with the sqlite3 module and each anchored run of rows hashed
-by hand (tests/store/test_report_digest.py): the anchors must cover every recorded row,
+The oracle is the database read with the sqlite3 module, its segments decoded by hand
+(tests/store/test_report_segments.py), and each anchored run of rows hashed by hand
+(tests/store/test_report_digest.py): the anchors must cover every recorded row,
 once, and each must hash to its digest.
 """
 
@@ -12,7 +13,6 @@ import base64
 import hashlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +28,7 @@ from detente.store.database import open_database
 from detente.store.report_digest import ANCHOR_KIND
 from tests.live_server import free_port, login
 from tests.store.test_report_digest import by_hand
+from tests.store.test_report_segments import recorded as recorded_by_hand
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 4
@@ -93,10 +94,7 @@ def anchors(db: Path) -> list[dict]:
 
 
 def rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT rowid, party, track_id, received, t, lat, lon, alt_m, gs_mps, trk_deg, "
-            "vs_mps FROM track_reports ORDER BY rowid").fetchall()
+    return recorded_by_hand(db)
 
 
 def test_every_start_anchors_what_a_hard_stop_left(tmp_path):

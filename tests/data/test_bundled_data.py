@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from detente.data import TURKEY_TERRITORY, bundled_path
 from detente.model.airspace import AirspaceKind
 from detente.scenario import turkey_territory
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-SHARED_OSM = SHARED / "turkey_syria_osm_10m.geojson"
+# The published OSM borders, unchanged (samples/README.md beside this file).
+PUBLISHED_OSM = Path(__file__).parent / "samples" / "turkey_syria_osm_10m.geojson.gz"
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,9 @@ def test_the_yayladagi_salient_tip_is_where_scenario_md_says(turkey):
     assert not shapely.contains_xy(turkey.geometry, 36.154, 35.799)
 
 
-@pytest.mark.skipif(not SHARED_OSM.is_file(), reason="shared OSM border not present")
 def test_shipped_geometry_is_the_published_land_plus_its_inland_waters(turkey):
-    doc = json.loads(SHARED_OSM.read_text(encoding="utf-8"))
+    with gzip.open(PUBLISHED_OSM, "rt", encoding="utf-8") as f:
+        doc = json.load(f)
     (raw,) = [shape(f["geometry"]) for f in doc["features"] if f["properties"]["iso_a3"] == "TUR"]
     assert not raw.is_valid  # as published: "Ring Self-intersection"; the reason for the repair
     land = shapely.make_valid(raw)

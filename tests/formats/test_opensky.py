@@ -1,4 +1,4 @@
-"""OpenSky readers against the real shared extracts and a hand-written REST document.
+"""OpenSky readers against samples of real extracts and a hand-written REST document.
 
 Expected counts are recomputed here with plain Python over the raw JSON, not with the reader's
 own code; converted values are worked by hand in comments (1 ft = 0.3048 m, 1 kt = 1852/3600
@@ -22,20 +22,19 @@ from detente.formats.opensky import REST_FIELDS, read_opensky_records, read_open
 from detente.formats.rejects import INVALID, NULL, ON_GROUND, Reject
 from detente.model.reports import report_problem
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
+# Cut from the published extracts by tests/data/samples/make_samples.py (README there).
+DATA = Path(__file__).parents[1] / "data" / "samples"
 NEEDED = ("latitude", "longitude", "altitude", "groundspeed", "track", "vertical_rate")
 
 
 def load(name):
-    path = DATA / name
-    assert path.exists(), f"{path} missing: CI checks out shared/ beside the repository"
-    with gzip.open(path, "rt") as f:
+    with gzip.open(DATA / name, "rt") as f:
         return json.load(f)
 
 
 @pytest.fixture(scope="module")
 def paris():
-    return load("opensky_paris_2021-10-07.json.gz")
+    return load("opensky_paris_2021-10-07_4_aircraft.json.gz")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def paris_decoded(paris):
 
 @pytest.fixture(scope="module")
 def switzerland():
-    return load("opensky_switzerland_2018-08-01.json.gz")
+    return load("opensky_switzerland_2018-08-01_first_1000.json.gz")
 
 
 # --- records format, real data ------------------------------------------------------------
@@ -73,9 +72,9 @@ def test_paris_skips_counted_independently(paris, paris_decoded):
         if any(rec[k] is None for k in NEEDED)
     )
     complete = sum(1 for rec in airborne if all(rec[k] is not None for k in NEEDED))
-    # Figures as of the shared file (README: 284,505 records of 213 aircraft).
-    assert (len(paris), onground, complete) == (284_505, 55_371, 225_881)
-    assert first_null == {"groundspeed": 2_683, "altitude": 570}
+    # Figures of the sample (tests/data/samples/README.md: 3,657 records of 4 aircraft).
+    assert (len(paris), onground, complete) == (3_657, 277, 2_688)
+    assert first_null == {"groundspeed": 691, "altitude": 1}
     # No exact repeats in this file: the reader passes repeats through, so none are counted.
     assert len({(rec["icao24"], rec["timestamp"]) for rec in paris}) == len(paris)
 
@@ -96,7 +95,7 @@ def test_paris_reports_are_valid_in_window_and_in_order(paris, paris_decoded):
     assert all(report_problem(r) is None for r in reports)
     ids = {r.id for r in reports}
     assert ids <= {rec["icao24"] for rec in paris}
-    assert len(ids) <= 213
+    assert len(ids) == 3  # 394c0c never reports a ground speed
     # Input order is kept: the reports are the complete airborne rows, in file order.
     kept = [
         (rec["icao24"], rec["timestamp"] / 1000)
@@ -109,10 +108,11 @@ def test_paris_reports_are_valid_in_window_and_in_order(paris, paris_decoded):
 def test_paris_agrees_with_the_derived_csv(paris_decoded):
     # adsb_paris_2021-10-07_5s.csv was derived from the same JSON by other code (README: onground
     # and null rows dropped, first report per aircraft per 5 s bin, converted to SI and printed
-    # rounded). Every row must be one of our reports, equal to the CSV's printed precision.
-    with open(DATA / "adsb_paris_2021-10-07_5s.csv", newline="") as f:
+    # rounded); the sample keeps its rows of the same aircraft. Every row must be one of our
+    # reports, equal to the CSV's printed precision.
+    with open(DATA / "adsb_paris_2021-10-07_5s_4_aircraft.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 45_401
+    assert len(rows) == 541
     ours = {(r.id, r.t): r for r in paris_decoded.reports}
     # Half a unit of the last printed digit (5 decimals for lat/lon, 1 for alt_m, 2 for the
     # rest), plus float slack.
@@ -131,7 +131,7 @@ def test_switzerland_without_onground_key(switzerland):
     assert "onground" not in switzerland[0]
     reports, rejected = read_opensky_records(switzerland)
     assert rejected == Counter()  # this extract has no nulls and no surface traffic
-    assert len(reports) == len(switzerland) == 139_098
+    assert len(reports) == len(switzerland) == 1_000
     r = reports[0]
     assert r.id == "3003ae"
     assert r.t == 1533101250.0

@@ -86,3 +86,21 @@ def test_acknowledging_keeps_the_countdown():
     ack = book.acknowledge(tr.alert.id, "A", now=30)
     # 30 s later the alert is 70 s away, and says so from its new update time.
     assert ack.alert.t_to_go_s == 70 and ack.alert.updated_at == 30
+
+
+def test_acknowledging_or_clearing_keeps_the_predicted_instants():
+    # Raised at 0: loss of separation at 0 + 100, closest approach at 0 + 130. Whenever the
+    # alert is told again, its times count from the new updated_at and name the same instants.
+    book = AlertBook(clear_after=1)
+    f = Finding(kind="tactical", key=("k",), parties=("A", "B"), tracks=(("A", "a"), ("B", "b")),
+                t_to_go_s=100, severity="advisory", point=(0.0, 0.0),
+                detail={"t_in_s": 100.0, "t_cpa_s": 130.0, "t_out_s": 160.0, "d_cpa_m": 50})
+    (tr,) = book.cycle([f], now=0)
+    ack = book.acknowledge(tr.alert.id, "A", now=30).alert
+    assert ack.updated_at + ack.detail["t_in_s"] == 100
+    assert ack.updated_at + ack.detail["t_cpa_s"] == 130 and ack.detail["d_cpa_m"] == 50
+    assert tr.alert.detail["t_in_s"] == 100.0  # the announcement itself is left as it was
+    (cleared,) = book.cycle([], now=45)
+    c = cleared.alert
+    assert (c.state, c.updated_at, c.t_to_go_s) == ("cleared", 45, 55)
+    assert c.updated_at + c.detail["t_in_s"] == 100 and c.updated_at + c.detail["t_out_s"] == 160

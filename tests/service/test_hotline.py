@@ -130,3 +130,42 @@ def test_prune_forgets_closed_messages_only_and_escalation_goes_on(hotline):
     assert hotline.get(waiting.id) is not None and hotline.get(fresh_routine.id) is not None
     (step,) = hotline.due(210.0)
     assert step.message.id == waiting.id and step.change == "escalated"
+
+
+def test_an_alert_that_clears_overtakes_the_messages_awaiting_an_acknowledgement(hotline):
+    flash = send(hotline, alert_id="al", now=0.0)
+    escalated = send(hotline, alert_id="al", priority="urgent", now=0.0)
+    overdue = send(hotline, alert_id="al", now=0.0)
+    acked = send(hotline, alert_id="al", now=0.0)
+    routine = send(hotline, alert_id="al", priority="routine", now=0.0)
+    other = send(hotline, alert_id="other", now=0.0)
+    hotline.acknowledge(acked.id, "R", "R-1", None, now=10.0)
+    for t in (60.0, 120.0, 180.0):  # the flashes climb to the top and go overdue
+        hotline.due(t)
+    assert hotline.get(overdue.id).state == "overdue"
+    # The urgent one (300 s deadlines) has not escalated yet: send it on once by hand.
+    assert hotline.due(300.0)[0].message.id == escalated.id
+    steps = hotline.overtake("al", now=310.0)
+    changed = {st.message.id for st in steps}
+    # The two unanswered flashes are overdue by 180 s; the urgent one escalated.
+    assert changed == {flash.id, escalated.id, overdue.id}
+    for st in steps:
+        m = hotline.get(st.message.id)
+        assert (st.change, m.state, m.deadline, m.overtaken_at) == (
+            "overtaken", "overtaken", None, 310.0)
+    assert hotline.get(acked.id).state == "acknowledged"
+    assert hotline.get(routine.id).state == "sent"  # nothing was due: nothing to overtake
+    assert hotline.get(other.id).state == "overdue"  # another alert's
+    assert hotline.due(10_000.0) == []  # escalation has stopped
+    assert hotline.overtake("al", now=320.0) == []  # once
+    # An overtaken message may still be acknowledged, by whoever could before.
+    late = hotline.acknowledge(flash.id, "R", "R-3", "Seen, too late.", now=400.0)
+    assert (late.state, late.ack_by, late.overtaken_at) == ("acknowledged", "R-3", 310.0)
+
+
+def test_an_overtaken_message_to_a_named_official_stays_theirs(hotline):
+    m = send(hotline, to_official="R-1", alert_id="al")
+    hotline.overtake("al", now=5.0)
+    with pytest.raises(ConflictingWriteError, match="not addressed to R-2"):
+        hotline.acknowledge(m.id, "R", "R-2", None, now=6.0)
+    assert hotline.acknowledge(m.id, "R", "R-1", None, now=7.0).ack_by == "R-1"

@@ -6,7 +6,7 @@ import pytest
 
 from detente.data import bundled_path
 from detente.errors import InputError
-from detente.service.config import PARTY_COLOURS, load_config, parse_config
+from detente.service.config import PARTY_COLOURS, config_document, load_config, parse_config
 
 
 def document(*parties: dict) -> dict:
@@ -39,3 +39,11 @@ def test_the_demo_configuration_writes_the_default_colours():
     # replay that knows no colours, shows the same ones.
     config = load_config(bundled_path("demo/border.toml"))
     assert [p.colour for p in config.parties.values()] == list(PARTY_COLOURS[:3])
+
+
+def test_a_recordings_configuration_keeps_the_colours_it_ran_with():
+    # config_document is what a recording holds; the replay reads it back with parse_config.
+    config = parse_config(document({"id": "A", "colour": "#123456"}, {"id": "B"},
+                                   {"id": "C", "colour": "#fedcba"}))
+    again = parse_config(config_document(config))
+    assert [again.parties[p].colour for p in "ABC"] == ["#123456", PARTY_COLOURS[1], "#fedcba"]

@@ -1,12 +1,12 @@
 """The mechanism anchors the reports it records in the record, and a hard stop leaves none
 unanchored for good: the next start anchors them. The oracle is the database read with the
-sqlite3 module and the bytes packed by hand (tests/store/test_report_digest.py)."""
+sqlite3 module, its segments decoded by hand (tests/store/test_report_segments.py), and the
+bytes packed by hand (tests/store/test_report_digest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,6 +19,7 @@ from detente.service.record import Record
 from detente.store.database import open_database
 from detente.store.report_digest import ANCHOR_KIND
 from tests.store.test_report_digest import by_hand
+from tests.store.test_report_segments import recorded
 
 T0 = 1_448_349_000.0
 LOG = Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32)
@@ -43,11 +44,7 @@ def anchors(ledger):
 
 
 def digest_of_rows(path, first, last):
-    db = sqlite3.connect(path)
-    rows = db.execute("SELECT party, track_id, received, t, lat, lon, alt_m, gs_mps, trk_deg, "
-                      "vs_mps FROM track_reports WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-                      (first, last)).fetchall()
-    db.close()
+    rows = [r[1:] for r in recorded(path) if first <= r[0] <= last]
     assert len(rows) == last - first + 1
     return hashlib.sha256(b"".join(by_hand(*r) for r in rows)).hexdigest()
 

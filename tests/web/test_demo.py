@@ -2,9 +2,11 @@
 
 The test starts the demo as a newcomer would (``python -m detente demo``), reads the console's
 address and the officials' key files from what it prints, logs in as the Russian watch officer,
-waits for the incursion warning, checks that the map draws it, acknowledges the automatic flash
-message addressed to Russia, then logs in as the Turkish watch officer in a second browser
-context and sees the acknowledgement. DETENTE_SCREENSHOTS=1 writes docs/screenshots/demo-*.png.
+waits for the incursion warning with its suggested turn, checks that the map draws it,
+acknowledges the automatic flash message addressed to Russia, sees the wingman's unanswered one
+overtaken by events once the wingman has left, then logs in as the Turkish watch officer in a
+second browser context and sees the acknowledgement. DETENTE_SCREENSHOTS=1 writes
+docs/screenshots/demo-*.png.
 """
 
 from __future__ import annotations
@@ -91,54 +93,78 @@ def test_demo_warning_flash_and_acknowledgement(browser, demo):
 
         # The incursion warning: listed, with a banner over the map, and the aircraft's own
         # label turned to the alert colour (its id from the service's alert, as the page
-        # received it). Found in one look at the page: at 20x a warning lasts a few seconds.
-        alert_id = page.wait_for_function("""() => {
+        # received it); and the service's automatic flash about it, on behalf of Turkey's
+        # watch, answered the moment it is there, with the page's own form: at 20x the
+        # aircraft is through in seconds, and a flash whose alert has cleared is overtaken by
+        # events, no longer to be acknowledged.
+        found = page.wait_for_function("""(reply) => {
+            const c = window.detenteConsole;
+            const picture = c.picture;
             for (const li of document.querySelectorAll(
                     '#alerts li.alert[data-kind="incursion"]:not(.cleared)')) {
                 if (!["warning", "critical"].includes(li.dataset.severity)) continue;
-                const a = window.detenteConsole.picture.alerts.get(li.dataset.id);
+                const a = picture.alerts.get(li.dataset.id);
                 const banner = document.querySelector(
                     `#banner .banner-line[data-id="${li.dataset.id}"]`);
                 const plane = document.querySelector(
                     `#map .aircraft[data-track="RUS/${a.tracks[0].id}"]`);
-                if (banner && ["warning", "critical"].includes(plane?.dataset.alert)) {
-                    return li.dataset.id;
+                const m = [...picture.hotline.values()].find(
+                    (m) => m.alert_id === a.id && m.automatic && m.to_party === "RUS");
+                const form = m && document.querySelector(
+                    `#hotline li[data-id="${m.id}"] .ackform`);
+                // The map draws it, where the service says it happens.
+                const drawn = c.map.queryRenderedFeatures(c.map.project(a.point),
+                    {layers: ["alerts"]}).some((f) => f.properties.id === a.id);
+                if (banner && ["warning", "critical"].includes(plane?.dataset.alert) &&
+                    drawn && form && !form.hidden) {
+                    form.querySelector("input[name=text]").value = reply;
+                    form.querySelector("button").click();
+                    return {id: li.dataset.id, row: li.innerText, banner: banner.innerText,
+                            message: m.id};
                 }
             }
             return null;
-        }""", timeout=WARNING_TIMEOUT_MS).json_value()
-        alert = page.locator(f'#alerts li[data-id="{alert_id}"]')
-        screenshot(page, "demo-rus.png")  # at once: at 20x the warning lasts a few seconds
-        assert "RUS SU24" in alert.inner_text()
-        # At 20x the aircraft is through in seconds: look at the map before the alert clears.
-        page.wait_for_function(
-            """(id) => {
-                const c = window.detenteConsole;
-                const a = c.picture.alerts.get(id);
-                return c.map.queryRenderedFeatures(c.map.project(a.point), {layers: ["alerts"]})
-                            .some((f) => f.properties.id === id);
-            }""", arg=alert_id, timeout=5_000)
+        }""", arg=REPLY, timeout=WARNING_TIMEOUT_MS).json_value()
+        alert_id, message_id = found["id"], found["message"]
+        flash = page.locator(f'#hotline li[data-id="{message_id}"]')
         assert page.locator('#map .aircraft[data-track^="RUS/SU24"]').count() > 0
-
-        # The service's automatic flash on behalf of Turkey's watch, addressed to Russia, sent
-        # in the same cycle as the warning.
-        first = page.locator('#hotline li[data-priority="flash"]:not([data-state="acknowledged"])',
-                             has_text="TUR → RUS").first
-        first.wait_for(timeout=10_000)
-        message_id = first.get_attribute("data-id")
-        flash = page.locator(f'#hotline li[data-id="{message_id}"]')  # newer ones go above it
+        screenshot(page, "demo-rus.png")
+        # As the page showed the alert: the row names the aircraft, and the row and the banner
+        # carry the service's suggested resolution, the smallest turn clear of Turkey
+        # (test_advice holds it to the border).
+        assert "RUS SU24" in found["row"]
+        for text in (found["row"], found["banner"]):
+            assert re.search(r"➜ SU24-\w+: turn left heading 2[45]\d", text), text
         assert "automatic" in flash.inner_text().lower()
-        flash.locator("input[name=text]").fill(REPLY)
-        expect(flash.locator("input[name=text]")).to_have_value(REPLY)  # kept as others arrive
-        flash.locator(".ackform button").click()
+        # The flash's words: the time in UTC, the point, and the turn as a heading (Turkey
+        # sees the Russian tracks exactly in the demo's agreement).
+        body = flash.locator(".body").inner_text()
+        assert re.search(r"at \d\d:\d\d:\d\dZ \(in \d+ s\) at 35°\d\d\.\d′N 036°\d\d\.\d′E\. "
+                         r"Turn left heading 2[45]\d( or more| to \d{3})?\. Acknowledge\.",
+                         body), body
         expect(flash).to_have_attribute("data-state", "acknowledged")
         assert "acknowledged by RUS/rus-watch" in flash.inner_text()
+        assert REPLY in flash.inner_text()
+
+        # The wingman's flash, which nobody answers, is overtaken by events once the wingman
+        # has left and its alert cleared: no acknowledgement is asked for any more.
+        overtaken = page.locator('#hotline li[data-state="overtaken"]',
+                                 has_text="TUR → RUS").first
+        overtaken.wait_for(timeout=60_000)
+        assert "Overtaken by events" in overtaken.inner_text()
+        assert not overtaken.locator(".ackform").is_visible()
 
         # The other side of the hotline, in a browser of its own.
         with open_console(browser, demo.console) as turkish:
             log_in(turkish, demo, "TUR", "tur-watch")
-            # Russia shares all its aircraft with Turkey: the Su-24s are on Turkey's map too.
+            # Russia shares all its aircraft with Turkey: the Su-24s are on Turkey's map too,
+            # and its alerts name them (the list drops a cleared alert after 10 minutes, which
+            # at 20x is half a minute: read what the page was told).
             turkish.page.wait_for_selector('#map .aircraft[data-track^="RUS/SU24"]')
+            tracks = turkish.page.wait_for_function(
+                "(id) => window.detenteConsole.picture.alerts.get(id)?.tracks", arg=alert_id,
+                timeout=15_000).json_value()
+            assert [t["party"] for t in tracks] == ["RUS"] and tracks[0]["id"].startswith("SU24")
             seen = turkish.page.locator(f'#hotline li[data-id="{message_id}"]')
             expect(seen).to_have_attribute("data-state", "acknowledged", timeout=15_000)
             assert "acknowledged by RUS/rus-watch" in seen.inner_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import re
@@ -22,7 +23,8 @@ from .conftest import STATIC
 GEOD = Geod(ellps="WGS84")
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+# Cut from the published files by tests/data/samples/make_samples.py (README there).
+SAMPLES = ROOT / "tests" / "data" / "samples"
 OWN = sorted([*STATIC.glob("*.html"), *STATIC.glob("*.js"), *STATIC.glob("*.css")])
 
 
@@ -33,11 +35,9 @@ def script(name: str) -> ModuleType:
     return module
 
 
-def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} is not beside the checkout")
-    return path
+def sample(name: str) -> str:
+    path = SAMPLES / name
+    return gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
 
 
 def test_every_referenced_file_is_shipped():
@@ -58,8 +58,8 @@ def test_no_internet_address_in_own_files(path):
 
 def test_basemap_is_the_script_output():
     make_basemap = script("make_basemap")
-    topology = json.loads(shared("world_atlas_countries_50m.topo.json").read_text())
-    osm = json.loads(shared("turkey_syria_osm_10m.geojson").read_text())["features"]
+    topology = json.loads(sample("world_atlas_countries_50m_east_med.topo.json.gz"))
+    osm = json.loads(sample("turkey_syria_osm_10m.geojson.gz"))["features"]
     committed = json.loads((STATIC / "basemap/countries.geojson").read_text())
     made = make_basemap.basemap(topology, osm, make_basemap.engine_territory(), make_basemap.BBOX)
     assert json.loads(json.dumps(made)) == committed  # tuples become lists, as in the file
@@ -114,7 +114,7 @@ def test_basemap_countries_do_not_overlap_and_keep_natural_earths_shapes():
             assert countries[a].intersection(countries[b]).area < 1e-6, (a, b)
     # Syria is OpenStreetMap's; it differs from Natural Earth's by its wiggles, not its shape:
     # by 7 km at most, on the Golan Heights (35.82 E, 33.14 N), drawn differently by the two.
-    reference = json.loads(shared("turkey_syria_naturalearth_50m.geojson").read_text())
+    reference = json.loads(sample("turkey_syria_naturalearth_50m.geojson"))
     ne = {f["properties"]["name"]: shape(f["geometry"]) for f in reference["features"]}
     assert countries["Syria"].hausdorff_distance(ne["Syria"]) < 0.08
     assert countries["Syria"].symmetric_difference(ne["Syria"]).area < 0.02 * ne["Syria"].area

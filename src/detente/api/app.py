@@ -40,16 +40,22 @@ from detente.api.schemas import (
     TokenRequest,
     TokenResponse,
 )
+from detente.api.socket_sessions import (
+    CLOSE_EXPIRED,
+    CLOSE_FORBIDDEN,
+    SocketSession,
+    renewal_token,
+)
 from detente.api.states_body import decode_states, states_body_schema
 from detente.engines import tactical
-from detente.errors import AuthenticationError
+from detente.errors import AuthenticationError, InputError
 from detente.ledger import Ledger, origin_for
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
 from detente.model.reports import ReportBatch
 from detente.service.auth import Authenticator, Principal
 from detente.service.clock import Clock, SystemClock
 from detente.service.config import Config
-from detente.service.mechanism import Mechanism
+from detente.service.mechanism import Mechanism, Subscriber
 from detente.service.mesh.deployment import log_name, mechanism_for, served
 from detente.service.mesh.node_config import NodeConfig
 from detente.service.record import Record
@@ -158,7 +164,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         the challenge's bytes with the key of the party or official it was asked for."""
         tok, p = request.app.state.auth.login(body.challenge, body.signature)
         return TokenResponse(token=tok, party=p.party, official=p.official,
-                             expires_at=p.expires_at)
+                             expires_at=p.expires_at,
+                             expires_in_s=round(p.expires_at - request.app.state.auth.wall(), 3))
 
     def own_batch(body: bytes, me: Principal) -> ReportBatch:
         batch, parties = decode_states(body)
@@ -215,22 +222,30 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     async def stream(ws: WebSocket, token: str = Query(...),
                      since: int | None = Query(None, ge=0)) -> None:
         """Push: the party's alerts and hotline traffic (durable, with ``seq``; resume with
-        ``since``) and a picture frame every cycle (``seq`` null)."""
+        ``since``) and a picture frame every cycle (``seq`` null). The socket lasts as long as
+        its token: renew it over the socket (``api.socket_sessions``), or it closes with 4401
+        when the token expires."""
         try:
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
-            await ws.close(code=4401, reason=str(exc)[:120])
+            await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
             return
         mech: Mechanism = ws.app.state.mechanism
+        session = SocketSession(ws.app.state.auth, me)
         await ws.accept()
         sub, backlog = await mech.subscribe(me.party, me.official, since)
+        # The client's own messages (renewals) and the token's expiry reach the sending loop
+        # through the subscriber's queue, so that one task sends on the socket.
+        reader = asyncio.create_task(_read_client(ws, session, sub))
+        expiry = _expiry_timer(session, sub)
         try:
             await ws.send_json({"seq": None, "type": "hello", "data": {
                 "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
                 "alerts": mech.open_alert_views(me.party),
                 # The service's clock, and how fast it runs (a replay or a compressed demo
                 # runs faster than the wall clock): clients sign statements with it.
-                "time": mech.clock.now(), "rate": getattr(mech.clock, "rate", 1.0)}})
+                "time": mech.clock.now(), "rate": getattr(mech.clock, "rate", 1.0),
+                "session": session.view()}})
             for msg in backlog:
                 await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
@@ -238,9 +253,22 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             last = backlog[-1]["seq"] if backlog else (since or 0)
             while True:
                 msg = await sub.queue.get()
-                if msg.get("type") == "overflow":
+                kind = msg.get("type")
+                if kind == "overflow":
                     await ws.close(code=4408, reason="too slow: reconnect with since=last seq")
                     return
+                if kind == _GONE:
+                    return
+                if kind == _CLOSE:
+                    await ws.close(code=msg["code"], reason=msg["reason"])
+                    return
+                if kind == _EXPIRY:
+                    if session.expired():
+                        await ws.close(code=CLOSE_EXPIRED, reason=session.expired_reason())
+                        return
+                    expiry.cancel()
+                    expiry = _expiry_timer(session, sub)  # renewed meanwhile
+                    continue
                 if msg["seq"] is not None:
                     if msg["seq"] <= last:
                         continue  # already sent from the backlog
@@ -256,19 +284,25 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            expiry.cancel()
+            reader.cancel()
             mech.unsubscribe(sub)
 
     @app.websocket("/v1/ingest")
     async def ingest_ws(ws: WebSocket, token: str = Query(...)) -> None:
         """Stream the caller's own states: send {"states": [...]} messages, each answered with
         {"accepted", "in_picture"} once durable, or a problem document (as HTTP would answer
-        the same batch; the socket stays open)."""
+        the same batch; the socket stays open). The socket lasts as long as its token: send
+        {"type": "renew", "token": ...} to renew it (answered {"type": "renewed", ...}); a
+        batch sent after it expired is refused with a 401 problem (nothing recorded) and the
+        socket closes with 4401."""
         try:
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
-            await ws.close(code=4401, reason=str(exc)[:120])
+            await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
             return
         mech = ws.app.state.mechanism
+        session = SocketSession(ws.app.state.auth, me)
         await ws.accept()
         try:
             while True:
@@ -276,6 +310,22 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                 if message["type"] == "websocket.disconnect":
                     break
                 body = message.get("bytes") or (message.get("text") or "").encode()
+                fresh = renewal_token(body)
+                if fresh is not None:
+                    refusal = _renew(session, fresh)
+                    if refusal is not None:
+                        await ws.close(code=refusal[0], reason=refusal[1])
+                        return
+                    await ws.send_json({"seq": None, "type": "renewed",
+                                        "data": session.view()})
+                    continue
+                if session.expired():
+                    problem = problem_of(AuthenticationError(
+                        'token: expired; this batch was not recorded: log in again, renew '
+                        '({"type": "renew", "token": ...}) or reconnect, and send it again'))
+                    await ws.send_json(problem.body("/v1/ingest"))
+                    await ws.close(code=CLOSE_EXPIRED, reason=session.expired_reason())
+                    return
                 try:
                     result = await mech.ingest(me.party, own_batch(body, me))
                     await ws.send_json(result)
@@ -287,3 +337,53 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             pass
 
     return app
+
+
+# Messages the stream's sending loop gets from its own side, never sent to the client.
+_EXPIRY, _CLOSE, _GONE = "_expiry", "_close", "_gone"
+
+
+def _expiry_timer(session: SocketSession, sub: Subscriber) -> asyncio.TimerHandle:
+    """Wake the sending loop when the session's token expires (it checks, since a renewal
+    may have come meanwhile)."""
+    loop = asyncio.get_running_loop()
+    return loop.call_later(max(session.remaining_s(), 0.0) + 0.01,
+                           sub.offer, {"seq": None, "type": _EXPIRY}, True)
+
+
+def _renew(session: SocketSession, token: str) -> tuple[int, str] | None:
+    """Renew the socket's session; (close code, reason) when the token is refused."""
+    try:
+        session.renew(token)
+    except AuthenticationError:
+        return CLOSE_EXPIRED, "renewal: invalid or expired token: log in again and reconnect"
+    except PermissionError as exc:
+        return CLOSE_FORBIDDEN, f"renewal: {exc}"[:120]
+    return None
+
+
+async def _read_client(ws: WebSocket, session: SocketSession, sub: Subscriber) -> None:
+    """What a stream's client sends: renewals of its session. Anything else is answered with
+    a problem document and otherwise ignored."""
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                sub.offer({"seq": None, "type": _GONE}, True)
+                return
+            body = message.get("bytes") or (message.get("text") or "").encode()
+            token = renewal_token(body)
+            if token is None:
+                problem = problem_of(InputError(
+                    'message: the stream takes only {"type": "renew", "token": ...}'))
+                sub.offer({"seq": None, "type": "problem", "data": problem.body("/v1/stream")},
+                          True)
+                continue
+            refusal = _renew(session, token)
+            if refusal is not None:
+                sub.offer({"seq": None, "type": _CLOSE, "code": refusal[0],
+                           "reason": refusal[1]}, True)
+                return
+            sub.offer({"seq": None, "type": "renewed", "data": session.view()}, True)
+    except (WebSocketDisconnect, RuntimeError):
+        sub.offer({"seq": None, "type": _GONE}, True)

@@ -71,6 +71,8 @@ class TokenResponse(BaseModel):
     party: str
     official: str | None
     expires_at: float
+    expires_in_s: float = Field(description="how long the token lasts from now (s), by the "
+                                "service's clock: renew before it runs out")
 
 
 class _Statement(BaseModel):

@@ -24,8 +24,19 @@ from detente.service.keys import login_message
 __all__ = ["ServiceClient", "Witness"]
 
 
+class _Refused(Exception):
+    """A refusal during login, held so that the login can say it in its own words."""
+
+    def __init__(self, error: Exception, detail: str) -> None:
+        self.error, self.detail = error, detail
+
+
 class ServiceClient:
-    """One logged-in party or official. Use as a context manager."""
+    """One logged-in party or official. Use as a context manager.
+
+    A refusal raises a DetenteError in words (the service's reason and what was refused), with
+    the HTTP status as its ``status`` attribute for programs that need it.
+    """
 
     def __init__(self, url: str, party: str, key: Ed25519PrivateKey | str | Path,
                  official: str | None = None, timeout: float = 30.0,
@@ -42,11 +53,16 @@ class ServiceClient:
             raise
 
     def _login(self) -> None:
-        ch = self._call("POST", "/v1/auth/challenge",
-                        json={"party": self.party, "official": self.official})["challenge"]
-        sig = self.key.sign(login_message(base64.b64decode(ch)))
-        self.token = self._call("POST", "/v1/auth/token", json={
-            "challenge": ch, "signature": base64.b64encode(sig).decode()})["token"]
+        try:
+            ch = self._call("POST", "/v1/auth/challenge", "the login",
+                            json={"party": self.party, "official": self.official})["challenge"]
+            sig = self.key.sign(login_message(base64.b64decode(ch)))
+            self.token = self._call("POST", "/v1/auth/token", "the login", json={
+                "challenge": ch, "signature": base64.b64encode(sig).decode()})["token"]
+        except _Refused as exc:
+            raise type(exc.error)(
+                f"cannot log in to {self.url} as {self.author}: {exc.detail}; check --party"
+                + (", --official" if self.official else "") + " and --key") from None
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     @property
@@ -59,30 +75,49 @@ class ServiceClient:
     def __exit__(self, *exc: object) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def _call(self, method: str, path: str, what: str, **kw: Any) -> Any:
+        """One request; a refusal becomes a DetenteError saying what was refused and why, in
+        the service's own words (never a method, a path or a status code)."""
         try:
             r = self.http.request(method, path, **kw)
             if r.status_code == 401 and not path.startswith("/v1/auth/"):
                 # Tokens last minutes; a client (a party's feed, a witness) runs for hours.
                 self._login()
                 r = self.http.request(method, path, **kw)
+        except httpx.TimeoutException:
+            raise InputError(f"the service at {self.url} did not answer within "
+                             f"{self.http.timeout.read:g} s; try again, or check --url") from None
         except httpx.HTTPError as exc:
-            raise InputError(f"cannot reach {self.url}: {exc}") from None
+            reason = str(exc).split("] ")[-1].lower() or type(exc).__name__
+            raise InputError(f"cannot reach the service at {self.url} ({reason}): is it "
+                             "running? Start one with detente serve or detente demo, or give "
+                             "its address with --url") from None
         if r.status_code >= 400:
+            # Nothing at the login's own address, or no JSON at all: another server, or a
+            # wrong path in --url.
+            if r.status_code in (404, 405) and (path.startswith("/v1/auth/") or "json" not in
+                                                 r.headers.get("content-type", "")):
+                raise InputError(f"{self.url} does not answer as a detente service: check "
+                                 "--url")
             try:
                 detail = r.json().get("detail", r.text)
             except ValueError:
                 detail = r.text
-            error = {401: VerificationError, 409: ConflictingWriteError}.get(
-                r.status_code, InputError)
-            raise error(f"{r.status_code}: {detail}")
+            kind = {401: VerificationError, 403: VerificationError,
+                    409: ConflictingWriteError}.get(r.status_code, InputError)
+            error = kind(f"the service refused {what}: {detail}")
+            error.status = r.status_code  # type: ignore[attr-defined]  # for programs, not words
+            refused = _Refused(error, str(detail))
+            if path.startswith("/v1/auth/"):
+                raise refused
+            raise refused.error from None
         return r.json() if r.content else None
 
-    def get(self, path: str, **kw: Any) -> Any:
-        return self._call("GET", path, **kw)
+    def get(self, path: str, what: str = "the request", **kw: Any) -> Any:
+        return self._call("GET", path, what, **kw)
 
-    def post(self, path: str, body: Any) -> Any:
-        return self._call("POST", path, json=body)
+    def post(self, path: str, body: Any, what: str = "the request") -> Any:
+        return self._call("POST", path, what, json=body)
 
     def ensure_registered(self) -> None:
         """Register this caller's key in the record unless it is its current key there."""
@@ -91,7 +126,8 @@ class ServiceClient:
         if current is not None and current["public_key"] == mine:
             return
         st = key_statement(self.key, self.key, author=self.author, time=self.clock())
-        self.post("/v1/record/statements", {"statements": [st.to_json()]})
+        self.post("/v1/record/statements", {"statements": [st.to_json()]},
+                  f"the registration of {self.author}'s key")
 
     def sign(self, kind: str, body: dict[str, Any], ref: int | None = None) -> dict[str, Any]:
         return sign_statement(self.key, kind=kind, author=self.author, time=self.clock(),
@@ -108,7 +144,8 @@ class ServiceClient:
         for k, v in (("to_official", to_official), ("alert_id", alert_id)):
             if v is not None:
                 body[k] = v
-        return self.post("/v1/hotline/messages", self.sign("hotline.message", body))
+        return self.post("/v1/hotline/messages", self.sign("hotline.message", body),
+                         "the message")
 
     def messages(self) -> list[dict[str, Any]]:
         return self.get("/v1/hotline/messages")["messages"]
@@ -117,15 +154,17 @@ class ServiceClient:
         self.ensure_registered()
         found = [m for m in self.messages() if m["id"] == message_id]
         if not found:
-            raise InputError(f"no hotline message {message_id!r} for {self.party}")
+            raise InputError(f"{self.party} has no hotline message {message_id!r} of the last "
+                             f"hour: check the id (detente hotline list)")
         body: dict[str, Any] = {"message_id": message_id}
         if reply is not None:
             body["reply"] = reply
         return self.post(f"/v1/hotline/messages/{message_id}/ack",
-                         self.sign("hotline.ack", body, ref=found[0]["record_index"]))
+                         self.sign("hotline.ack", body, ref=found[0]["record_index"]),
+                         "the acknowledgement")
 
     def post_states(self, states: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.post("/v1/states", {"states": states})
+        return self.post("/v1/states", {"states": states}, "the states")
 
 
 class Witness:
@@ -167,6 +206,6 @@ class Witness:
                                   params={"first": lo, "second": hi})
             proof = [b64decode_strict(p, "proof") for p in got["proof"]]
         cosignature = self._log.observe(head, proof)  # SplitViewError: do not co-sign
-        self.client.post("/v1/record/cosignatures", cosignature.to_json())
+        self.client.post("/v1/record/cosignatures", cosignature.to_json(), "the cosignature")
         self.kept.append(head)
         return head

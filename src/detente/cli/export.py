@@ -81,6 +81,20 @@ def _write_atomically(target: Path, write: Callable[[IO[bytes]], Any]) -> Any:
     return result
 
 
+def _must_exist(url: str) -> None:
+    """An export never makes a database: SQLite would create an empty file for a wrong path."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_database says what is wrong with it, in words
+        return
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).is_file():
+            raise InputError(f"no database file {parsed.database} (from --db {url}): give the "
+                             "database the service ran with --db")
+
+
 def run(args: argparse.Namespace) -> int:
     recording = args.with_recording
     if not recording and (args.config or args.t_from is not None or args.t_to is not None):
@@ -91,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--from is after --to")
     if recording and args.party is not None:
         raise InputError("--with-recording goes with the operator's full export, not --party")
+    _must_exist(args.db)
     engine = open_database(args.db, create=False)
-    reader = LedgerReader(engine)
+    try:
+        reader = LedgerReader(engine)
+    except InputError as exc:
+        raise InputError(f"{args.db}: {exc}; give the database the service ran with --db") \
+            from None
     if args.out is None:
         lines = reader.export(sys.stdout.buffer, args.party)
         sys.stdout.buffer.flush()

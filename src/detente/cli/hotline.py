@@ -14,7 +14,6 @@ from typing import Any
 
 from detente.cli.options import add_login_options
 from detente.errors import InputError
-from detente.ledger.audit import audit_export
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _timeline(message_id: str, path: str) -> int:
+    from detente.ledger.audit import audit_export
+
     try:
         with open(path, "rb") as f:
             lines = f.readlines()

@@ -11,7 +11,13 @@ from typing import TextIO
 
 from detente.errors import InputError
 
-__all__ = ["add_login_options", "non_negative_float", "open_input", "positive_float"]
+__all__ = [
+    "add_login_options",
+    "check_port_free",
+    "non_negative_float",
+    "open_input",
+    "positive_float",
+]
 
 
 def add_login_options(parser: argparse.ArgumentParser, official: str = "optional") -> None:
@@ -50,6 +56,24 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program listens on, in words, before a server is started on it
+    (the server's own failure is a logged traceback after its start-up)."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {host} is in use (another detente?): stop "
+                                 "that program, or choose another port with --port") from None
+            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose "
+                             "another --host or --port") from None
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from detente.cli.options import check_port_free
 from detente.store.database import DEFAULT_DATABASE_URL
 
 
@@ -31,13 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from detente.data import bundled_path
     from detente.service.config import load_config
 
+    check_port_free(args.host, args.port)
     config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
     app = create_app(config, args.db)
     print(f"detente: {config.region_name}, {len(config.parties)} parties, "
           f"{len(config.agreements)} agreements; database {args.db}; "
           f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)
-    print("starting: the first run compiles the detection kernels (about 10 s)...",
-          file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 ws="websockets-sansio", ws_per_message_deflate=False)
     return 0

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from detente.cli.options import add_login_options
+from detente.errors import InputError
 from detente.ledger import SplitViewError, TreeHead
 from detente.ledger.keys import b64decode_strict
 
@@ -43,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         kept = [TreeHead.from_json(json.loads(line)) for line in path.read_text().splitlines()
                 if line.strip()]
     log_key = None if args.log_key is None else b64decode_strict(args.log_key, "--log-key")
+    if log_key is not None and len(log_key) != 32:
+        raise InputError(f"--log-key: {len(log_key)} bytes, an Ed25519 public key has 32: give "
+                         "the log's public key (base64) from your agreement")
     with ServiceClient(args.url, args.party, args.key) as client:
         w = Witness(client, log_key, kept)
         while True:

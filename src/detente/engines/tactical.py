@@ -8,7 +8,8 @@ distance is below the vertical minimum. The horizontal interval comes from the c
 approach quadratic, the vertical one from the altitude rate, and the conflict is their overlap.
 
 Two paths compute the same answer, chosen by ``method`` in ``detect_xy`` and ``detect``
-(``"auto"``, the default, takes the compiled one from ``AUTO_COMPILED_MIN`` aircraft on):
+(``"auto"``, the default, takes the compiled one where it pays: see ``AUTO_COMPILED_MIN`` and
+``AUTO_LOAD_MIN``, and it never waits for a compiler):
 
 - ``"general"``: ``candidate_pairs`` prunes (swept boxes in altitude slabs, shapely's STRtree),
   then ``pair_conflicts``, the exact test in numpy on a given list of pairs, runs on the
@@ -37,19 +38,27 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike
 
+from detente.engines import _kernel_cache
+from detente.engines._kernel_cache import KernelState
 from detente.geo.projection import MEAN_EARTH_RADIUS_M, LocalProjection
 from detente.model.states import States
 
+if TYPE_CHECKING:
+    import subprocess
+
 __all__ = [
     "AUTO_COMPILED_MIN",
+    "AUTO_LOAD_MIN",
     "DEFAULT_HORIZONTAL_M",
     "DEFAULT_LOOKAHEAD_S",
     "DEFAULT_VERTICAL_M",
@@ -57,11 +66,14 @@ __all__ = [
     "VERTICAL_TOLERANCE_M",
     "Conflicts",
     "Encounters",
+    "KernelState",
     "PairMinima",
+    "build_kernels_in_background",
     "candidate_pairs",
     "detect",
     "detect_between",
     "detect_xy",
+    "kernel_state",
     "pair_conflicts",
     "warm_up",
 ]
@@ -88,12 +100,19 @@ _STILL_SQ = 1e-12
 # The paths of detect_xy and detect (see the module docstring).
 METHODS = ("auto", "compiled", "general")
 
-# "auto" runs the compiled path from this many aircraft on. Below it both paths take under 10 ms
-# (bench/tactical.py, 1,000 aircraft: 0.009 s general, 0.004 s compiled), and a process that only
-# ever sees small pictures (a service's tests, a quiet sector) never imports numba nor waits for
-# its compiler: 8 s for these kernels on this machine with an empty cache, ~1 s to load them
-# from the cache.
+# "auto" runs the compiled path from this many aircraft on once this process has the kernels
+# (after ``warm_up`` or a compiled call). Below it both paths take under 10 ms (bench/tactical.py,
+# 1,000 aircraft: 0.009 s general, 0.004 s compiled), and a process that only ever sees small
+# pictures (a service's tests, a quiet sector) never imports numba.
 AUTO_COMPILED_MIN = 1_000
+
+# A process that does not have the kernels yet first pays ~0.8 s idle (1.1 to 2 s at a load
+# average of 2 to 3) to import numba and load them from its cache, which the compiled path wins
+# back only on large pictures: at 20,000 aircraft the general path takes ~0.3 s in all, at
+# 100,000 ~1.2 s against 0.33 s (bench/conflicts_cli.py prints the crossover). From this many
+# aircraft on "auto" loads them, if numba's cache holds them; it never compiles them in the
+# caller (7 to 15 s): see ``warm_up`` and ``build_kernels_in_background``.
+AUTO_LOAD_MIN = 100_000
 
 # Largest number of grid cells of the compiled path, per aircraft: enough for cells about a swept
 # box wide over a continent's traffic, while a few aircraft scattered over the globe get coarser
@@ -471,9 +490,14 @@ def detect_xy(
 def _resolve(method: str, n: int) -> str:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: valid ones are {', '.join(METHODS)}")
-    if method == "auto":
-        return "compiled" if n >= AUTO_COMPILED_MIN else "general"
-    return method
+    if method != "auto":
+        return method
+    if n < AUTO_COMPILED_MIN:
+        return "general"
+    where = _kernel_cache.state()
+    if where is KernelState.LOADED or (where is KernelState.CACHED and n >= AUTO_LOAD_MIN):
+        return "compiled"
+    return "general"
 
 
 def _detect_compiled(
@@ -505,6 +529,8 @@ def _detect_compiled(
         aeqd=aeqd_metric, still_sq=_STILL_SQ,
         earth_r=MEAN_EARTH_RADIUS_M, max_cells=_CELLS_PER_AIRCRAFT * n,
     )
+    if _kernel_cache.state() is not KernelState.LOADED:
+        _kernels_loaded()
     # Rows come in the order of grid cells: sort them by (i, j) as the general path does. One
     # key, i * n + j, sorts faster than a lexsort on two.
     order = np.argsort(i.astype(np.int64) * n + j, kind="stable")
@@ -724,10 +750,68 @@ def detect_between(
     return Encounters(c, by, lat[:n], lon[:n], lat[n:], lon[n:])
 
 
-def warm_up() -> None:
-    """Compile (or load from numba's cache) the compiled path now, on a small synthetic
-    picture, so that the first real detection of ``AUTO_COMPILED_MIN`` aircraft or more does
-    not stall a live service for the 0.5-15 s that takes."""
+def _kernels_loaded() -> None:
+    """After a process's first compiled call: "auto" may take the compiled path from now on,
+    and later processes may load what numba cached (the stamp says it is there)."""
+    _kernel_cache.mark_loaded()
+    from detente.engines import _tactical_kernels
+
+    index_files = []
+    for kernel in (_tactical_kernels._exact, _tactical_kernels._build, _tactical_kernels._scan):
+        # numba's own record of where it cached a kernel (not a public attribute: without it,
+        # the stamp lists no index file and only its other fields are checked).
+        index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None),
+                        "_index_path", None)
+        if index is not None:
+            index_files.append(str(index))
+    if not _kernel_cache.stamped():
+        _kernel_cache.write_stamp(index_files)
+
+
+def kernel_state() -> KernelState:
+    """Whether this process has the compiled kernels (LOADED), numba's cache holds them for it
+    (CACHED: the first compiled call loads them, ~1 s) or not (MISSING: it would compile)."""
+    return _kernel_cache.state()
+
+
+def build_kernels_in_background() -> int | None:
+    """Compile the kernels into numba's cache in a child process, unless they are there or
+    being built; returns the child's process id, or None. The caller does not wait."""
+    if _kernel_cache.state() is not KernelState.MISSING:
+        return None
+    child = _kernel_cache.build_in_background()
+    return None if child is None else child.pid
+
+
+def warm_up(background: bool = True) -> None:
+    """Make the compiled path ready in this process without making the caller wait for a
+    compiler, so that a live service's detection cycles never stall on one.
+
+    Kernels LOADED: nothing to do. CACHED: load them now (~1 s). MISSING: with ``background``,
+    compile them in a child process and load them in a daemon thread once it is done (that
+    load holds the interpreter ~0.5-1 s); meanwhile "auto" takes the general path, which gives
+    the same answers. ``background=False`` compiles them here (7-15 s).
+    """
+    where = _kernel_cache.state()
+    if where is KernelState.LOADED:
+        return
+    if where is KernelState.CACHED or not background:
+        _compiled_call()
+        return
+    child = _kernel_cache.build_in_background()
+    threading.Thread(target=_load_when_built, args=(child,), name="detente-kernels",
+                     daemon=True).start()
+
+
+def _load_when_built(child: subprocess.Popen[bytes] | None) -> None:
+    if child is not None:
+        child.wait()
+    if _kernel_cache.wait_until_cached():
+        _compiled_call()
+
+
+def _compiled_call() -> None:
+    """One compiled call on a small synthetic picture: compiles, or loads from the cache."""
     n = AUTO_COMPILED_MIN
     rng = np.random.default_rng(0)
     x, y = rng.uniform(-1e5, 1e5, n), rng.uniform(-1e5, 1e5, n)

@@ -70,45 +70,92 @@ def read_states_csv(stream: TextIO | Iterable[str], source: str = "<stdin>") -> 
             f"id,party,lat,lon,alt_m,gs_mps,trk_deg,vs_mps (party optional)",
         )
     index = {name: header.index(name) for name in (*REQUIRED_COLUMNS, "party") if name in header}
-    has_party = "party" in index
-    width = len(header)
 
-    ids: list[str] = []
-    parties: list[str] = []
-    values: list[list[float]] = []
-    seen: dict[str, int] = {}
-    line = 1
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
         for row in reader:
-            line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) < width:
-                field = header[len(row)]
-                raise RecordError(
-                    source, line, field, f"row has {len(row)} fields, header has {width}"
-                )
-            ident = row[index["id"]].strip()
-            if not ident:
-                raise RecordError(source, line, "id", "empty id")
-            if ident in seen:
-                raise RecordError(
-                    source, line, "id", f"duplicate id {ident!r} (first on line {seen[ident]})"
-                )
-            seen[ident] = line
-            ids.append(ident)
-            if has_party:
-                party = row[index["party"]].strip()
-                if not party:
-                    raise RecordError(source, line, "party", "empty party")
-                parties.append(party)
-            values.append([_number(row[index[c]], source, line, c) for c in NUMERIC_COLUMNS])
+            rows.append(row)
+            lines.append(reader.line_num)
     except csv.Error as exc:
-        raise RecordError(source, line, None, f"not CSV: {exc}") from None
+        _check_rows(rows, lines, header, index, source)  # an earlier bad row is named first
+        raise RecordError(source, reader.line_num, None, f"not CSV: {exc}") from None
+    states = _columns(rows, header, index)
+    if states is None:
+        # Something is wrong somewhere, or there are rows of blank cells: the row-by-row check
+        # names the first fault, or leaves out the blank rows.
+        states = _columns(_check_rows(rows, lines, header, index, source), header, index)
+        assert states is not None, "the column checks refuse rows that the row checks accept"
+    return states
 
-    cols = np.array(values, dtype=np.float64).reshape(-1, len(NUMERIC_COLUMNS))
+
+def _columns(
+    rows: list[list[str]], header: list[str], index: dict[str, int]
+) -> States | None:
+    """The states, checked column by column (about 10 times faster than row by row on large
+    files); None if any check fails, for ``_check_rows`` to say which and where."""
+    rows = [row for row in rows if row]  # blank lines
+    if rows and min(map(len, rows)) < len(header):
+        return None
+    ids = [row[index["id"]].strip() for row in rows]
+    if not all(ids) or len(set(ids)) != len(ids):
+        return None
+    parties = None
+    if "party" in index:
+        parties = [row[index["party"]].strip() for row in rows]
+        if not all(parties):
+            return None
+    columns = []
+    for name in NUMERIC_COLUMNS:
+        k = index[name]
+        try:
+            column = np.array([float(row[k]) for row in rows], dtype=np.float64)
+        except ValueError:
+            return None
+        low, high = _RANGES[name]
+        ok = np.isfinite(column)
+        if low is not None:
+            ok &= column >= low
+        if high is not None:
+            ok &= column <= high
+        if not ok.all():
+            return None
+        columns.append(column)
     return States.from_columns(
-        np.array(ids, dtype=object),
-        *(cols[:, k] for k in range(len(NUMERIC_COLUMNS))),
-        party=np.array(parties, dtype=object) if has_party else None,
+        np.array(ids, dtype=object), *columns,
+        party=None if parties is None else np.array(parties, dtype=object),
     )
+
+
+def _check_rows(
+    rows: list[list[str]], lines: list[int], header: list[str], index: dict[str, int],
+    source: str,
+) -> list[list[str]]:
+    """Check row by row and raise a RecordError at the first bad one (file, line, field);
+    return the rows that are not blank."""
+    width = len(header)
+    has_party = "party" in index
+    seen: dict[str, int] = {}
+    kept = []
+    for row, line in zip(rows, lines, strict=True):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        kept.append(row)
+        if len(row) < width:
+            field = header[len(row)]
+            raise RecordError(
+                source, line, field, f"row has {len(row)} fields, header has {width}"
+            )
+        ident = row[index["id"]].strip()
+        if not ident:
+            raise RecordError(source, line, "id", "empty id")
+        if ident in seen:
+            raise RecordError(
+                source, line, "id", f"duplicate id {ident!r} (first on line {seen[ident]})"
+            )
+        seen[ident] = line
+        if has_party and not row[index["party"]].strip():
+            raise RecordError(source, line, "party", "empty party")
+        for c in NUMERIC_COLUMNS:
+            _number(row[index[c]], source, line, c)
+    return kept

@@ -8,6 +8,11 @@ the edge of the minima does not flicker).
 
 Severity from time to go: advisory above the warning time, warning up to it, critical at or
 under the critical time.
+
+Times to go, and the times in an alert's detail (``RELATIVE_TIMES``), count from the alert's
+``updated_at``. An acknowledgement or a clearing moves ``updated_at`` to its own time, so they
+re-base those times with it: ``updated_at + t_entry_s`` stays the instant the announcement
+predicted (a console shows the same UTC entry time before and after it acknowledges).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 __all__ = [
+    "RELATIVE_TIMES",
     "SEVERITIES",
     "Alert",
     "AlertBook",
@@ -29,6 +35,8 @@ __all__ = [
 ]
 
 SEVERITIES = ("advisory", "warning", "critical")
+# Keys of an alert's detail that count seconds from its updated_at.
+RELATIVE_TIMES = ("t_entry_s", "t_exit_s", "t_in_s", "t_out_s", "t_cpa_s")
 
 
 def severity_for(t_to_go_s: float, warning_s: float, critical_s: float) -> str:
@@ -133,6 +141,18 @@ def turns_urgent(tr: Transition) -> bool:
             and tr.previous_severity not in _URGENT)
 
 
+def _rebased(old: Alert, now: float) -> dict[str, Any]:
+    """The fields of ``old`` that count from its updated_at, counted from ``now`` instead: a
+    new detail (shallow: the announcement's private parts stay shared with it)."""
+    age = now - old.updated_at
+    detail = dict(old.detail)
+    for k in RELATIVE_TIMES:
+        if isinstance(detail.get(k), int | float):
+            detail[k] = round(detail[k] - age, 1)
+    return {"t_to_go_s": max(old.t_to_go_s - age, 0.0), "detail": detail, "updated_at": now}
+
+
+
 class AlertBook:
     """The open alerts and their life cycle. Not thread-safe: the service calls it from one
     task.
@@ -218,8 +238,8 @@ class AlertBook:
             if quiet >= self.clear_after:
                 del self._by_key[key]
                 del self._by_id[old.id]
-                out.append(Transition(replace(old, state="cleared", updated_at=now,
-                                              quiet_cycles=quiet), "cleared", old.severity))
+                out.append(Transition(replace(old, state="cleared", quiet_cycles=quiet,
+                                              **_rebased(old, now)), "cleared", old.severity))
             else:
                 self._put(replace(old, quiet_cycles=quiet))
         return out
@@ -230,7 +250,6 @@ class AlertBook:
         if old is None or party not in old.parties or party in old.acknowledged_by:
             return None
         # Re-aged to now, since updated_at moves: a client counts down from both.
-        a = self._put(replace(old, state="acknowledged", updated_at=now,
-                              t_to_go_s=max(old.t_to_go_s - (now - old.updated_at), 0.0),
+        a = self._put(replace(old, state="acknowledged", **_rebased(old, now),
                               acknowledged_by=(*old.acknowledged_by, party)))
         return Transition(a, "acknowledged", old.severity)

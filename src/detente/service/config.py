@@ -11,6 +11,7 @@ agreement with another learns nothing about it, and detente predicts no conflict
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import re
@@ -32,6 +33,7 @@ from detente.formats.airspace_geojson import read_airspace_geojson
 from detente.model.airspace import Airspace
 from detente.service.dss.settings import DssSettings, parse_dss_settings
 from detente.service.keys import parse_public_key
+from detente.store.report_thinning import DEFAULT_TOLERANCE, EXACT, Tolerance
 
 __all__ = [
     "PARTY_COLOURS",
@@ -44,6 +46,7 @@ __all__ = [
     "config_document",
     "load_config",
     "parse_config",
+    "recording_tolerance",
 ]
 
 
@@ -126,6 +129,8 @@ class ServiceSettings:
     max_body_bytes: int = 5 * 1024 * 1024
     # The log's own Ed25519 key (PEM); created, mode 0600, where missing.
     log_key_file: Path = Path("detente-log.pem")
+    # Which track reports the recording keeps ([service.recording]; store.report_thinning).
+    recording: Tolerance = DEFAULT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         max_body_bytes=int(svc.number("max_body_bytes", 5 * 1024 * 1024, strict=True)),
         log_key_file=(base / svc.text("log_key")) if svc.has("log_key")
         else Path("detente-log.pem"),
+        recording=_recording(svc.sub("recording"), svc.number("stale_s", 60.0, strict=True)),
     )
     return Config(
         region_name=region.text("name", "region"),
@@ -388,6 +394,35 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         settings=settings,
         dss=parse_dss_settings(root.raw("dss", None), base, parties),
     )
+
+
+def recording_tolerance(settings: ServiceSettings) -> Tolerance:
+    """The tolerance the recording keeps reports within, its gap between kept reports under
+    the staleness (a window of stale_s of the recording must hold every live track)."""
+    t = settings.recording
+    if not t.exact and t.max_gap_s >= settings.stale_s:
+        t = dataclasses.replace(t, max_gap_s=settings.stale_s / 2)
+    return t
+
+
+def _recording(t: _Reader, stale_s: float) -> Tolerance:
+    """[service.recording]: ``exact = true`` keeps every report as received; else the
+    tolerance of dead reckoning within which reports are left out (store.report_thinning)."""
+    if t.boolean("exact", False):
+        return EXACT
+    d = DEFAULT_TOLERANCE
+    tolerance = Tolerance(
+        position_m=t.number("position_m", d.position_m),
+        altitude_m=t.number("altitude_m", d.altitude_m),
+        speed_mps=t.number("speed_mps", d.speed_mps),
+        track_deg=t.number("track_deg", d.track_deg),
+        vertical_mps=t.number("vertical_mps", d.vertical_mps),
+        max_gap_s=t.number("max_gap_s", min(d.max_gap_s, stale_s / 2), strict=True))
+    if tolerance.max_gap_s >= stale_s:
+        # A window of stale_s of the recording must hold every live track (replay, restart).
+        raise InputError(f"service.recording.max_gap_s: {tolerance.max_gap_s:g} s, must be "
+                         f"under service.stale_s ({stale_s:g} s)")
+    return tolerance
 
 
 def _public_key_text(key: Any) -> str:
@@ -414,9 +449,9 @@ def config_document(config: Config) -> dict[str, Any]:
                     "retention_days": s.retention_days, "anchor_s": s.anchor_s,
                     "token_ttl_s": s.token_ttl_s,
                     "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
-                    "max_body_bytes": s.max_body_bytes},
+                    "max_body_bytes": s.max_body_bytes, "recording": s.recording.body()},
         "parties": [{
-            "id": p.id, "name": p.name,
+            "id": p.id, "name": p.name, "colour": p.colour,
             "public_keys": [_public_key_text(k) for k in p.public_keys],
             "officials": [{"id": o.id, "name": o.name, "role": o.role, "level": o.level,
                            "public_key": _public_key_text(o.public_key)} for o in p.officials],

@@ -13,14 +13,16 @@ of an ingest), at a cost that follows them rather than the whole picture.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from detente.engines import incursion
 from detente.engines.incursion import AirspaceIndex
 from detente.engines.tactical import Encounters, PairMinima, detect_between
+from detente.geo.geodesic import geodesic_destination
 from detente.geo.projection import LocalProjection
 from detente.geo.stereographic import StereographicProjection
 from detente.model.airspace import Airspace
@@ -43,12 +45,21 @@ _M_PER_DEG_LON_EQUATOR = 111_319.0
 class Terms:
     """What detection judges by. ``agreements``: one per pair of parties (where a
     configuration names a pair twice, the first, as ``Config.agreement`` reads it);
-    ``airspaces`` with their ``airspace_index``; ``projection``: the region's grid."""
+    ``airspaces`` with their ``airspace_index``; ``projection``: the region's grid.
+
+    ``geometry_lock``: held by every thread that queries the index's prepared footprints
+    (detection of a cycle, of a partial look, suggested resolutions). GEOS's prepared
+    polygons are not safe to query from two threads at once, even once their point locator
+    is built: four threads calling ``shapely.contains_xy`` on Turkey's prepared footprint
+    (shapely 2.2.0, GEOS 3.14.1) corrupted the heap in 3 runs of 4 of 30 s, and in none of 4
+    with a lock."""
 
     agreements: tuple[Agreement, ...]
     airspaces: tuple[Airspace, ...]
     airspace_index: AirspaceIndex
     projection: LocalProjection
+    geometry_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
+                                          repr=False)
 
     @classmethod
     def of(cls, config: Config, projection: LocalProjection) -> Terms:
@@ -118,7 +129,13 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
     if not terms.airspaces or len(states) == 0:
         return []
     lookahead = max(a.lookahead_s for a in terms.agreements)
-    inc = incursion.detect(states, terms.airspace_index, lookahead_s=lookahead).incursions
+    with terms.geometry_lock:
+        inc = incursion.detect(states, terms.airspace_index, lookahead_s=lookahead).incursions
+    # Where each aircraft will be out again, flying on as it is (the engine gives the time).
+    t_exits = np.asarray(inc.t_exit, dtype=np.float64)
+    flown = np.where(np.isfinite(t_exits), t_exits, 0.0) * states.gs_mps[inc.i]
+    exit_lat, exit_lon = geodesic_destination(states.lat[inc.i], states.lon[inc.i],
+                                              states.trk_deg[inc.i], flown)
     out = []
     seen: set[tuple[str, ...]] = set()
     for k in range(len(inc)):
@@ -133,6 +150,8 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
         violation = bool(inc.violation[k])
         point = (float(inc.entry_lon[k]), float(inc.entry_lat[k]))
         t_exit = float(inc.t_exit[k])
+        exits = ({party: (float(exit_lon[k]), float(exit_lat[k]))} if np.isfinite(t_exit)
+                 else {})
         out.append(Finding(
             kind="incursion", key=key, parties=tuple(sorted({party, space.owner})),
             tracks=((party, track),), t_to_go_s=0.0 if violation else t_entry,
@@ -144,7 +163,7 @@ def _incursions(states: States, terms: Terms) -> list[Finding]:
                 "violation": violation, "t_entry_s": round(t_entry, 1),
                 "t_exit_s": None if not np.isfinite(t_exit) else round(t_exit, 1),
                 "inside_m": round(float(inc.inside_m[k])),
-                "_points": {party: point},
+                "_points": {party: point}, "_exit_points": exits,
             },
         ))
     return out

@@ -6,6 +6,9 @@ flash) and, for urgent and flash, an acknowledgement deadline from the agreement
 its deadline, it escalates on BOTH sides: to the addressee's next level (watch officer ->
 command -> head of government) and to the sender's own command, with a fresh deadline, until
 both sides are at their top level; there it is overdue and stays so until someone answers.
+A message about an alert (``alert_id``) that awaits an acknowledgement when the alert clears
+is overtaken by events: no acknowledgement is due any more and escalation stops (it may
+still be acknowledged). Routine messages, which await none, are left as they are.
 
 This module is the state machine only: it owns no clock (``now`` is passed in), no storage and
 no transport. The mechanism stores messages, records each step as a statement and pushes them.
@@ -38,8 +41,9 @@ class HotlineMessage:
     """One message and where it stands.
 
     level / sender_level: the escalation level reached on the addressee's and on the sender's
-    side. deadline (s, UTC epoch) is None for routine messages and once acknowledged.
-    state: sent | escalated | overdue | acknowledged.
+    side. deadline (s, UTC epoch) is None for routine messages and once acknowledged or
+    overtaken. state: sent | escalated | overdue | overtaken | acknowledged. overtaken_at: when
+    its alert cleared before an acknowledgement (s, UTC epoch), else None.
     """
 
     id: str
@@ -62,6 +66,7 @@ class HotlineMessage:
     reply: str | None = None
     record_index: int | None = None  # the ledger entry of the message, once recorded
     delivered_to: tuple[str, ...] = ()  # officials it has been pushed to
+    overtaken_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,11 +78,17 @@ class HotlineMessage:
 
 @dataclass(frozen=True)
 class Step:
-    """A change to a message: sent, escalated, overdue, acknowledged (what the record holds)."""
+    """A change to a message: sent, escalated, overdue, overtaken, acknowledged (what the
+    record holds)."""
 
     message: HotlineMessage
     change: str
     at: float
+
+
+def _awaits_ack(m: HotlineMessage) -> bool:
+    """Sent with a deadline (urgent or flash), not yet acknowledged nor overtaken."""
+    return m.priority != "routine" and m.state in ("sent", "escalated", "overdue")
 
 
 class Hotline:
@@ -89,6 +100,9 @@ class Hotline:
         # Messages with a deadline running: what escalation looks at each cycle, so that its
         # cost follows the open messages, not every message of the day.
         self._waiting: set[str] = set()
+        # Messages awaiting an acknowledgement, by the alert they are about: what an alert
+        # that clears overtakes.
+        self._awaiting: dict[str, set[str]] = {}
 
     def _put(self, m: HotlineMessage) -> HotlineMessage:
         self._messages[m.id] = m
@@ -96,7 +110,19 @@ class Hotline:
             self._waiting.discard(m.id)
         else:
             self._waiting.add(m.id)
+        if m.alert_id is not None:
+            if _awaits_ack(m):
+                self._awaiting.setdefault(m.alert_id, set()).add(m.id)
+            else:
+                self._unawait(m.alert_id, m.id)
         return m
+
+    def _unawait(self, alert_id: str, message_id: str) -> None:
+        ids = self._awaiting.get(alert_id)
+        if ids is not None:
+            ids.discard(message_id)
+            if not ids:
+                del self._awaiting[alert_id]
 
     def restore(self, messages: list[HotlineMessage]) -> None:
         for m in messages:
@@ -109,7 +135,9 @@ class Hotline:
         old = [k for k, m in self._messages.items()
                if m.deadline is None and m.created_at < before]
         for k in old:
-            del self._messages[k]
+            m = self._messages.pop(k)
+            if m.alert_id is not None:
+                self._unawait(m.alert_id, k)
         return len(old)
 
     def get(self, message_id: str) -> HotlineMessage | None:
@@ -205,8 +233,10 @@ class Hotline:
 
     def forget(self, message_id: str) -> None:
         """Drop a message whose recording failed: it was never sent."""
-        self._messages.pop(message_id, None)
+        m = self._messages.pop(message_id, None)
         self._waiting.discard(message_id)
+        if m is not None and m.alert_id is not None:
+            self._unawait(m.alert_id, message_id)
 
     def mark_delivered(self, message_id: str, official: str) -> HotlineMessage | None:
         """Note a first delivery to ``official``; None if it had been delivered already."""
@@ -226,6 +256,11 @@ class Hotline:
             return True
         if m.to_official is not None and m.state == "sent":
             return False
+        if m.to_official is not None and m.state == "overtaken":
+            # Overtaken before it escalated: still the named official's alone.
+            named = self.config.official(m.to_official)
+            if named is None or m.level <= named.level:
+                return False
         return o.level <= m.level
 
     def acknowledge(self, message_id: str, party: str, official: str | None,
@@ -250,6 +285,16 @@ class Hotline:
                     deadline=None)
         self._put(m)
         return m
+
+    def overtake(self, alert_id: str, now: float) -> list[Step]:
+        """The alert ``alert_id`` has cleared: every message about it that awaits an
+        acknowledgement is overtaken by events (no deadline, so no more escalation)."""
+        steps = []
+        for message_id in sorted(self._awaiting.get(alert_id, ())):
+            m = self._put(replace(self._messages[message_id], state="overtaken",
+                                  deadline=None, overtaken_at=now))
+            steps.append(Step(m, "overtaken", now))
+        return steps
 
     def due(self, now: float) -> list[Step]:
         """Escalate every message whose deadline has passed; returns the steps taken."""

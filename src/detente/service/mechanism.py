@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from detente.geo.projection import LocalProjection
 from detente.ledger import Receipt, SignedStatement
 from detente.model.intent import OperationalIntent
 from detente.model.reports import ReportBatch, TrackReport
+from detente.service.advice import advise_all, tracks_of, wants_advice
 from detente.service.alerting import (
     Alert,
     AlertBook,
@@ -39,7 +41,7 @@ from detente.service.alerting import (
 )
 from detente.service.auth import Principal
 from detente.service.clock import Clock
-from detente.service.config import Config
+from detente.service.config import Config, recording_tolerance
 from detente.service.detection import Terms, findings
 from detente.service.events import Event, EventBus, Subscriber
 from detente.service.hotline import Hotline, HotlineMessage
@@ -50,6 +52,7 @@ from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
+from detente.store.report_segments import ReportSegments
 
 # message_event and Subscriber: imported from here by the API.
 __all__ = ["CycleStats", "Mechanism", "Subscriber", "message_event"]
@@ -92,17 +95,22 @@ class Mechanism:
         self.hotline = Hotline(config)
         self.intents = IntentBook.load(engine, self.projection, now=clock.now())
         self.strategic_policy = StrategicPolicy(config)
-        self.recorder = rec.Recorder(engine)
-        self.events = EventBus(engine, self.recorder)
-        self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock)
         # The recorded reports' digest, said in the record every anchor_s (none without one).
         self.report_chain = ReportChain() if record is not None else None
+        # The recording of reports: those the tolerance keeps, in compact segments.
+        self.segments = ReportSegments(recording_tolerance(config.settings), self.report_chain,
+                                       floor_row=rec.legacy_last_row(engine))
+        self.recorder = rec.Recorder(engine, on_rollback=self.segments.rollback)
+        self.events = EventBus(engine, self.recorder)
+        self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
+                                        self.sharing, self.picture)
         self._head_published = -1
         self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self.last_cycle = CycleStats()
         self._fresh: set[tuple[str, str]] = set()
         self._fresh_waiters: list[asyncio.Future[None]] = []
         self._looking: asyncio.Task[None] | None = None
+        self._publishing: asyncio.Future[None] | None = None  # the latest alert publication
         self._restore()
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -122,10 +130,15 @@ class Mechanism:
                               for b in rec.message_bodies(self.engine)])
         if self.record is not None and self.report_chain is not None:
             last = self.record.ledger.last_of_kind(ANCHOR_KIND)
-            after = 0 if last is None else Anchor.from_body(last[1].statement.body).last_row
+            anchor = None if last is None else Anchor.from_body(last[1].statement.body)
+            after = 0 if anchor is None else anchor.last_row
             after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
+            # What the last run kept, it kept with the tolerance its anchors said (this run's
+            # for a first run); track_reports, an earlier version's, kept every report.
+            kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
             for first, party, ids, values, received in rec.report_runs_after(self.engine, after):
-                self.report_chain.add(first, party, ids, values, received)
+                self.report_chain.add(first, party, ids, values, received,
+                                      None if first <= self.segments.floor_row else kept_with)
 
     async def anchor(self) -> int:
         """Say in the record which reports were recorded since the last anchor, with their
@@ -185,7 +198,8 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-        try:  # a clean stop leaves no recorded report unanchored
+        try:  # a clean stop keeps every held report and leaves none unanchored
+            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
             await self.anchor()
         except Exception:
             log.exception("anchoring the last recorded reports failed")
@@ -227,7 +241,7 @@ class Mechanism:
         self.check_batch(batch, now)
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
-            rec.insert_reports(party, batch.ids, batch.values, now, self.report_chain)))
+            self.segments.insert(party, batch.ids, batch.values, now)))
         accepted = self.picture.accept_batch(party, batch, now)
         if accepted.changed:
             # A changed prediction may reveal a new conflict: look at once rather than at the
@@ -282,6 +296,10 @@ class Mechanism:
         started = self.clock.monotonic()
         now = self.clock.now()
         self.picture.expire(now)
+        # The last report of each track that left the picture is recorded now, if it was not
+        # (a replay shows it where the live picture did until it left); nobody waits for it.
+        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s)
+                             ).add_done_callback(_log_failure)
         t0 = self.clock.monotonic()
         found = await self.findings(now)
         detect_s = self.clock.monotonic() - t0
@@ -328,10 +346,48 @@ class Mechanism:
                  for a in self.alerts.open_alerts())
         return [v for v in views if v is not None]
 
-    async def publish_transitions(self, transitions: Sequence[Transition], now: float,
-                                  actor: str | None = None) -> None:
+    def publish_transitions(self, transitions: Sequence[Transition], now: float,
+                            actor: str | None = None) -> Awaitable[None]:
+        """Publish alert transitions (``_publish_transitions``), each call after the one
+        before it, in the order the book made them: a resolution computed in a worker
+        thread must not let an alert's clearing overtake its raising. The alerts' aircraft
+        are read from the picture now, as the book saw them."""
+        if not transitions:
+            return asyncio.sleep(0)
+        advise = [(tr.alert, tracks) for tr in transitions if wants_advice(tr)
+                  for tracks in [tracks_of(tr.alert, self.picture)] if tracks is not None]
+        for alert, _ in advise:
+            # The resolution's place in the announcement's detail, made now and filled in
+            # later: every copy of the alert made from the announcement meanwhile (an
+            # acknowledgement, a quiet cycle) shares it.
+            alert.detail["_resolution"] = {}
+        task = asyncio.ensure_future(self._publish_after(self._publishing, advise,
+                                                         transitions, now, actor))
+        self._publishing = task
+        # The caller may give up waiting (a client hanging up); the publication goes on.
+        return asyncio.shield(task)
+
+    async def _publish_after(self, previous: asyncio.Future[None] | None,
+                             advise: list[tuple[Alert, Columns]],
+                             transitions: Sequence[Transition],
+                             now: float, actor: str | None) -> None:
+        advised = (asyncio.ensure_future(asyncio.to_thread(advise_all, advise, now, self.terms))
+                   if advise else None)
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is its caller's to report
+        if advised is not None:
+            try:
+                for (alert, _), extra in zip(advise, await advised, strict=True):
+                    alert.detail["_resolution"].update(extra)
+            except Exception:  # better the alert without a resolution than no alert
+                log.exception("suggesting resolutions failed")
+        await self._publish_transitions(transitions, now, actor)
+
+    async def _publish_transitions(self, transitions: Sequence[Transition], now: float,
+                                   actor: str | None = None) -> None:
         """Store alerts as they now stand, record those the record must hold, tell each party
-        as it may see them, then warn the parties of those just come within warning time."""
+        as it may see them, then warn the parties of those just come within warning time,
+        and overtake the messages about those cleared."""
         if not transitions:
             return
         events: list[Event] = []
@@ -356,6 +412,8 @@ class Mechanism:
             self.record.say(statements) if self.record is not None and statements else None))
         await self.hotline_flow.warn([tr.alert for tr in transitions if turns_urgent(tr)],
                                      now)
+        await self.hotline_flow.overtaken([tr.alert.id for tr in transitions
+                                           if tr.change == "cleared"], now)
 
     # --- strategic --------------------------------------------------------------------------------
 
@@ -448,6 +506,12 @@ class Mechanism:
 def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray | None
                  ) -> list[Finding]:
     return findings(extrapolate(columns, now)[0], terms, subset)
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("recording the last reports of tracks that left failed",
+                  exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None

@@ -1,9 +1,10 @@
 """The recording of an after-action review: the file ``detente export --with-recording``
 writes beside a record export, and ``detente replay`` reads with it.
 
-JSON lines: a header naming the record export (``ledger_binding``), the configuration the
+JSON lines: a header naming the record export (``ledger_binding``) and saying within what
+tolerance the service kept track reports (``store.report_thinning``), the configuration the
 service ran (``config.config_document``), its protected airspaces, every track report the
-service accepted (batches in columns, with the time each was accepted and the rowid the
+service kept (batches in columns, with the time each was accepted and the number the
 record's anchors name) and every party's durable events, between two times, then an end line
 with the counts. The recording is NOT signed: ``replay_checks`` holds it to the record export,
 which ``read_ledger_export`` audits first.
@@ -29,10 +30,13 @@ from detente.geo.projection import LocalProjection
 from detente.ledger import AuditReport, Cosignature, Entry, TreeHead, read_export
 from detente.model.airspace import Airspace
 from detente.model.reports import ReportBatch, TrackReport
-from detente.service.config import Config, config_document, parse_config
+from detente.service.config import Config, config_document, parse_config, recording_tolerance
 from detente.service.sharing import SharingPolicy
 from detente.store import recording as rec
 from detente.store.database import read_snapshot
+from detente.store.ledger_tables import LedgerStore
+from detente.store.report_digest import ANCHOR_KIND, Anchor
+from detente.store.report_thinning import EXACT, Tolerance
 
 __all__ = [
     "RECORDING_FORMAT",
@@ -120,13 +124,21 @@ def write_recording(out: IO[bytes], engine: Engine, config: Config, binding: dic
     Everything is read from one snapshot of the database: a service recording and pruning
     meanwhile cannot tear it (a prune between two reads would leave anchored reports out).
     """
+    # Within what the service kept the reports: what it last said in the record (its
+    # anchors), else what the configuration says.
+    last = LedgerStore(engine).last_of_kind(ANCHOR_KIND)
+    tolerance = recording_tolerance(config.settings).body()
+    if last is not None:
+        anchor = Anchor.from_body(Entry.parse(last[1], f"entry {last[0]}")
+                                  .statement.body)
+        tolerance = anchor.tolerance or EXACT.body()
     with read_snapshot(engine) as snapshot:
-        return _write_recording(out, snapshot, config, binding, t_from, t_to)
+        return _write_recording(out, snapshot, config, binding, t_from, t_to, tolerance)
 
 
 def _write_recording(out: IO[bytes], engine: Connection, config: Config,
-                     binding: dict[str, Any], t_from: float | None, t_to: float | None
-                     ) -> dict[str, int]:
+                     binding: dict[str, Any], t_from: float | None, t_to: float | None,
+                     tolerance: dict[str, Any]) -> dict[str, int]:
     s = config.settings
     policy = SharingPolicy(config, LocalProjection(*config.centre))
     preroll = s.stale_s + policy.max_delay_s() + s.future_tolerance_s
@@ -139,6 +151,8 @@ def _write_recording(out: IO[bytes], engine: Connection, config: Config,
         "format": RECORDING_FORMAT, "signed": False, "note": UNSIGNED_NOTE, "ledger": binding,
         "from": t_from, "to": t_to, "reports_from": reports_from, "reports_to": t_to,
         "exported_at": time.time(),
+        # Which reports the service kept (the record's anchors say it, signed).
+        "tolerance": tolerance,
     }))
     out.write(_line({"config": config_document(config)}))
     out.write(_line({"airspaces": airspace_collection(config.load_airspaces())}))
@@ -257,6 +271,12 @@ class Recording:
     def reports(self) -> int:
         return sum(len(b) for b in self.batches)
 
+    @property
+    def tolerance(self) -> Tolerance:
+        """Which reports the service kept (a recording that does not say: every one)."""
+        body = self.header.get("tolerance")
+        return EXACT if body is None else Tolerance.from_body(body)
+
 
 def finite_number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -311,6 +331,11 @@ def read_recording(path: str | Path) -> Recording:
                 if value.get("format") != RECORDING_FORMAT:
                     raise InputError(f"{where}: not a detente recording (format "
                                      f"{value.get('format')!r}, want {RECORDING_FORMAT!r})")
+                if value.get("tolerance") is not None:
+                    try:
+                        Tolerance.from_body(value["tolerance"])
+                    except ValueError as exc:
+                        raise InputError(f"{where}: {exc}") from None
                 header = value
                 continue
             (kind, body), = value.items()

@@ -46,6 +46,7 @@ from detente.service.replay_checks import (
     check_statements,
     clock_text,
 )
+from detente.service.replay_thinning import flown_on
 from detente.service.sharing import SharingPolicy
 
 # The recording's names too, for the callers that import them from here.
@@ -56,6 +57,7 @@ __all__ = [
     "Recording",
     "Replay",
     "airspace_collection",
+    "alert_moments",
     "config_document",
     "ledger_binding",
     "read_ledger_export",
@@ -108,6 +110,8 @@ class Replay:
         self.settled_sizes = list(np.maximum.accumulate([s for _, s in settled])) if settled \
             else []
         self.checked: dict[str, int] = {}  # what cross_check found, once it has run
+        # Within what the service kept the reports (replay_thinning: what a view shows).
+        self.tolerance = recording.tolerance
         self._nodes: dict[tuple[int, int], bytes] | None = None  # for receipts, when asked
         header = recording.header
         times = [b.received for b in self.batches] + [e.t for e in recording.events]
@@ -141,7 +145,7 @@ class Replay:
         return {
             "from": self.t_from, "to": self.t_to, "region": self.config.region_name,
             "centre": list(self.config.centre), "cycle_s": self.config.settings.cycle_s,
-            "parties": [{"id": p.id, "name": p.name,
+            "parties": [{"id": p.id, "name": p.name, "colour": p.colour,
                          "officials": [{"id": o.id, "name": o.name, "level": o.level}
                                        for o in p.officials]}
                         for p in self.config.parties.values()],
@@ -150,7 +154,9 @@ class Replay:
             "recording": {"file": self.recording.path.name, "signed": False,
                           "note": UNSIGNED_NOTE, "reports": self.recording.reports,
                           "anchored_reports": self.checked.get("anchored_reports"),
-                          "events": len(self.recording.events)},
+                          "events": len(self.recording.events),
+                          "tolerance": self.tolerance.body(),
+                          "replays_within": self.replays_within()},
         }
 
     def picture_at(self, t: float) -> Picture:
@@ -161,8 +167,18 @@ class Replay:
         k1 = int(np.searchsorted(self.received, t, side="right"))
         for b in self.batches[k0:k1]:
             picture.accept(b.party, b.columns(), b.received)
+        if not self.tolerance.exact:  # each live track flown on from its last kept report
+            k2 = int(np.searchsorted(self.received, t + self.config.settings.stale_s, "right"))
+            for party, batch in flown_on(self.batches[k0:k2], self.flown_to(t),
+                                         self.tolerance):
+                picture.accept(party, batch, t)
         picture.expire(t)
         return picture
+
+    def flown_to(self, t: float) -> list[float]:
+        """The instants a view at ``t`` shows: ``t``, and ``t`` less each share's delay."""
+        delays = {s.delay_s for ag in self.config.agreements for s in ag.shares.values()}
+        return sorted({t} | {t - d for d in delays if d > 0})
 
     def _party(self, party: str) -> str:
         if party not in self.config.parties:
@@ -215,21 +231,26 @@ class Replay:
                 "tree_head": self.tree_head(t)}
 
     def timeline(self, party: str) -> list[dict[str, Any]]:
-        """The moments worth jumping to for ``party``: each alert raised or changing severity,
-        each hotline message sent, escalated or acknowledged."""
+        """The moments worth jumping to for ``party``, in time order, each with ``what``
+        happened: an alert raised or changing severity (its severity), acknowledged (by
+        either party: "acknowledged") or cleared ("cleared"); where an incursion alert's last
+        prediction put the aircraft's entry into the airspace and its exit ("entry",
+        "exit"), within the recording's span and not after the alert cleared (an entry it
+        cleared before never happened); each hotline message sent, escalated, overdue,
+        overtaken or acknowledged (its change)."""
         out = []
-        for kind in ("alert", "hotline"):
-            for key, items in self.events.get(self._party(party), {}).get(kind, {}).items():
-                last = None
-                for t, _, data in items:
-                    what = (data.get("severity") if kind == "alert"
-                            else data.get("change") or data.get("state"))
-                    if what != last:
-                        label = (f"{data.get('kind')} {data.get('severity')}" if kind == "alert"
-                                 else f"{data.get('priority')} {data.get('from_party')} -> "
-                                      f"{data.get('to_party')}: {data.get('change')}")
-                        out.append({"t": t, "type": kind, "id": key, "label": label})
-                    last = what
+        events = self.events.get(self._party(party), {})
+        for key, items in events.get("alert", {}).items():
+            out += alert_moments(key, items, self.t_from, self.t_to)
+        for key, items in events.get("hotline", {}).items():
+            last = None
+            for t, _, data in items:
+                what = data.get("change") or data.get("state")
+                if what != last:
+                    out.append({"t": t, "type": "hotline", "id": key, "what": what,
+                                "label": f"{data.get('priority')} {data.get('from_party')} -> "
+                                         f"{data.get('to_party')}: {what}"})
+                last = what
         return sorted(out, key=lambda m: m["t"])
 
     def entry(self, index: int) -> dict[str, Any]:
@@ -261,8 +282,66 @@ class Replay:
             self._nodes = nodes
         return self._nodes
 
+    def replays_within(self) -> str:
+        """The tolerance the views are held to, in words."""
+        t = self.tolerance
+        if t.exact:
+            return "every report the service accepted, as it accepted it: the views are exact"
+        return (f"reports kept within {t.position_m:g} m, {t.altitude_m:g} m of altitude, "
+                f"{t.speed_mps:g} m/s of speed, {t.track_deg:g} deg of track and "
+                f"{t.vertical_mps:g} m/s of vertical rate of dead reckoning, at least every "
+                f"{t.max_gap_s:g} s: each track is shown flown on from its last kept report, "
+                "within that of where the live picture's report, flown on to the same "
+                "instant, put it")
+
     def summary(self) -> str:
         r = self.recording
         return (f"recording {r.path.name}: {r.reports:,} track reports in "
                 f"{len(r.batches):,} batches and {len(r.events):,} party events, "
-                f"{clock_text(self.t_from)} to {clock_text(self.t_to)}")
+                f"{clock_text(self.t_from)} to {clock_text(self.t_to)}; "
+                f"{self.replays_within()}")
+
+
+def alert_moments(key: Any, items: list[tuple[float, int, dict[str, Any]]], t_from: float,
+                  t_to: float) -> list[dict[str, Any]]:
+    """The timeline's moments of one alert from its events as a party was told them ((t,
+    seq, data) in order): see ``Replay.timeline``."""
+    out = []
+    previous: dict[str, Any] | None = None
+    predicted: dict[str, Any] | None = None  # the last announcement that predicted
+    cleared_at = None
+    for t, _, data in items:
+        kind, state, severity = data.get("kind"), data.get("state"), data.get("severity")
+        what, label = None, None
+        if state == "cleared":
+            what, label = "cleared", f"{kind} cleared"
+            cleared_at = t
+        elif state == "acknowledged" and (previous is None
+                                          or previous.get("state") != "acknowledged"):
+            by = (data.get("acknowledged_by") or ["?"])[-1]
+            what, label = "acknowledged", f"{kind} acknowledged by {by}"
+        elif previous is None or severity != previous.get("severity"):
+            what, label = severity, f"{kind} {severity}"
+        if what is not None:
+            out.append({"t": t, "type": "alert", "id": key, "what": what, "label": label})
+        if state != "cleared":
+            predicted = data
+        previous = data
+    if predicted is None or predicted.get("kind") != "incursion":
+        return out
+    d = predicted.get("detail") or {}
+    who = ", ".join(f"{x.get('party')} {x.get('id') or 'aircraft'}"
+                    for x in predicted.get("tracks", []))
+    airspace = d.get("airspace", "protected airspace")
+    base = predicted.get("updated_at")
+    for what, rel, words in (
+            ("entry", None if d.get("violation") else d.get("t_entry_s"),
+             f"entry of {who} into {airspace}"),
+            ("exit", d.get("t_exit_s"), f"exit of {who} from {airspace}")):
+        if base is None or rel is None:
+            continue
+        t = float(base) + float(rel)
+        if t_from <= t <= t_to and (cleared_at is None or t <= cleared_at):
+            out.append({"t": t, "type": "alert", "id": key, "what": what,
+                        "label": f"{words} (as last predicted)"})
+    return out

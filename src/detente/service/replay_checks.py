@@ -28,6 +28,7 @@ from detente.ledger.keys import b64decode_strict, key_id
 from detente.service.recording_file import Batch, LedgerExport, Recording, finite_number
 from detente.service.sharing import SharingPolicy
 from detente.store.report_digest import ANCHOR_KIND, Anchor, rows_bytes
+from detente.store.report_thinning import EXACT
 
 __all__ = ["check_anchors", "check_binding", "check_statements", "clock_text"]
 
@@ -142,7 +143,8 @@ def check_statements(recording: Recording, ledger: LedgerExport, t_from: float, 
 def check_anchors(recording: Recording, ledger: LedgerExport) -> dict[str, int]:
     """Hold the recording's track reports to the digests the service said in the record
     (``recording.anchor`` statements): every anchored run of reports the recording holds
-    must be whole and hash to its digest. A run that the recording's report span cuts
+    must be whole and hash to its digest, and have been kept within the tolerance the
+    recording states (or every report kept). A run that the recording's report span cuts
     (its start, or retention, or the export's window) is not checkable; one wholly inside
     the span must be there. Raises VerificationError; returns what was checked."""
     runs = sorted(((b.first_row, b) for b in recording.batches if b.first_row is not None),
@@ -165,6 +167,7 @@ def check_anchors(recording: Recording, ledger: LedgerExport) -> dict[str, int]:
             "outside the span its first line states (reports_from "
             f"{header.get('reports_from')}, reports_to {header.get('reports_to')})")
     checked = {"anchors": 0, "anchored_reports": 0, "unchecked_anchors": 0}
+    said = recording.tolerance.body()
     for index, e in enumerate(ledger.entries):
         st = e.statement
         if st.kind != ANCHOR_KIND or st.author != _SERVICE:
@@ -178,6 +181,13 @@ def check_anchors(recording: Recording, ledger: LedgerExport) -> dict[str, int]:
         what = (f"track reports of rows {anchor.first_row} to {anchor.last_row} (received "
                 f"{clock_text(anchor.received_from)} to {clock_text(anchor.received_to)})")
         if present == anchor.reports:
+            kept_with = anchor.tolerance or EXACT.body()
+            if kept_with not in (EXACT.body(), said):
+                # Every report kept is within any tolerance; thinned ones, only their own.
+                raise VerificationError(
+                    f"record entry {index} says the {what} were kept within {kept_with}, "
+                    f"but the recording says {said}: a replay would claim a tolerance the "
+                    "service did not keep to (export with the configuration it ran)")
             digest = hashlib.sha256()
             for party, ids, values, received in pieces:
                 digest.update(rows_bytes(party, ids, values, received))

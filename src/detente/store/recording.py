@@ -4,6 +4,10 @@ Append-only where the record must be (reports, events); alerts are one row per a
 as it changes, since the record of its transitions is the event stream and the ledger. Writes
 go through ``Recorder``: one thread, one connection, group commit, so that many concurrent
 ingests share one fsync while each caller still learns that *its* rows are durable.
+
+Track reports are recorded in compact segments (``report_segments``, written by its
+``ReportSegments``); ``track_reports``, a row per report, is where earlier versions recorded
+them: the readers here give both, in number order, older rows first.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
 from detente.store.database import Base, insert_rows, reading, write_transaction
 from detente.store.report_digest import ReportChain
+from detente.store.report_segments import (
+    first_segment_received,
+    last_segment_row,
+    prune_segments_before,
+    segments_after,
+    segments_between,
+)
 
 log = logging.getLogger("detente.store")
 
@@ -110,9 +121,13 @@ class Recorder:
     the next transaction, and never if it is not committed.
     """
 
-    def __init__(self, engine: Engine, max_group: int = 256) -> None:
+    def __init__(self, engine: Engine, max_group: int = 256,
+                 on_rollback: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.max_group = max_group
+        # Called in this thread when a transaction fails, before its items are tried again
+        # one by one: state a work item changed in memory must follow the database.
+        self.on_rollback = on_rollback
         self._q: queue.Queue[tuple[Work, Future[None]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="detente-recorder", daemon=True)
         self._thread.start()
@@ -155,6 +170,7 @@ class Recorder:
                     if then is not None:
                         committed.append(then)
         except SQLAlchemyError as exc:
+            self._rolled_back()
             # One bad item must not sink the others: retry them one by one.
             if len(group) > 1:
                 for item in group:
@@ -163,6 +179,7 @@ class Recorder:
             group[0][1].set_exception(StoreError(f"write failed: {exc}"))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
+            self._rolled_back()
             if len(group) > 1:
                 for item in group:
                     self._commit([item])
@@ -177,6 +194,14 @@ class Recorder:
                 then()
             except Exception:  # the writes are durable; this thread must live on
                 log.exception("after a recorder commit")
+
+
+    def _rolled_back(self) -> None:
+        if self.on_rollback is not None:
+            try:
+                self.on_rollback()
+            except Exception:
+                log.exception("after a failed recorder transaction")
 
 
 _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "gs_mps",
@@ -246,6 +271,7 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
             key = next(iter(table.primary_key.columns))
             n = max(n, conn.execute(delete(table).where(
                 key.in_(select(key).where(older).limit(chunk)))).rowcount)
+        n = max(n, prune_segments_before(t, chunk)(conn))
         deleted[0] = n
 
     return work, deleted
@@ -275,42 +301,60 @@ def recent_reports(engine: Engine, since: float, received_since: float
                    ) -> dict[str, tuple[list[str], np.ndarray]]:
     """Reports of time ``t >= since`` (s), per party: ids and an (n, 7) array in
     REPORT_COLUMNS order, oldest first. ``received_since``: a bound on when such reports can
-    have been received (``since`` less the future tolerance), so that the index on
-    ``received`` serves the query instead of a scan of every recorded report."""
+    have been received (``since`` less the future tolerance), so that the indexes on when
+    they were received serve the query instead of a scan of every recorded report."""
     r = reports_table.c
     query = (select(r.party, r.track_id, *(getattr(r, c) for c in REPORT_COLUMNS))
              .where(r.received >= received_since, r.t >= since).order_by(r.t))
-    rows: dict[str, list[tuple[Any, ...]]] = {}
+    ids: dict[str, list[str]] = {}
+    values: dict[str, list[np.ndarray]] = {}
     with reading(engine) as conn:
+        legacy: dict[str, list[tuple[Any, ...]]] = {}
         for row in conn.execute(query):
-            rows.setdefault(row[0], []).append(tuple(row[1:]))
+            legacy.setdefault(row[0], []).append(tuple(row[1:]))
+    for party, got in legacy.items():
+        ids[party] = [g[0] for g in got]
+        values[party] = [np.array([g[1:] for g in got], dtype=np.float64)]
+    for _, party, seg_ids, seg_values, received in segments_between(engine, received_since,
+                                                                     None):
+        mask = (received >= received_since) & (seg_values[:, 0] >= since)
+        ids.setdefault(party, []).extend(i for i, m in zip(seg_ids, mask.tolist(),
+                                                           strict=True) if m)
+        values.setdefault(party, []).append(seg_values[mask])
     out = {}
-    for party, got in rows.items():
-        ids = [g[0] for g in got]
-        out[party] = (ids, np.array([g[1:] for g in got], dtype=np.float64))
+    for party, got in ids.items():
+        v = np.concatenate(values[party]) if values[party] else np.empty((0, 7))
+        order = np.argsort(v[:, 0], kind="stable")
+        out[party] = ([got[k] for k in order.tolist()], v[order])
     return out
 
 
-def last_report_row(engine: Engine) -> int:
-    """The largest rowid of the recorded reports (0: none)."""
+def legacy_last_row(engine: Engine) -> int:
+    """The largest rowid of ``track_reports`` (0: none), where earlier versions recorded."""
     with reading(engine) as conn:
         return int(conn.execute(_LATEST_REPORT_ROW).scalar() or 0)
+
+
+def last_report_row(engine: Engine) -> int:
+    """The largest number of a recorded report (0: none)."""
+    return max(legacy_last_row(engine), last_segment_row(engine))
 
 
 def first_received(source: Engine | Connection) -> float | None:
     """When the earliest report the database still holds was received (None: none)."""
     with reading(source) as conn:
         value = conn.execute(select(func.min(reports_table.c.received))).scalar()
-    return None if value is None else float(value)
+        segment = first_segment_received(conn)
+    found = [float(v) for v in (value, segment) if v is not None]
+    return min(found) if found else None
 
 
 def report_runs_after(engine: Engine, row: int
                       ) -> Iterator[tuple[int, str, list[str], np.ndarray, np.ndarray]]:
-    """The reports recorded after rowid ``row``, in rowid order, as runs of one party's
-    consecutive rows: (first rowid, party, ids, (n, 7) values, (n,) received)."""
+    """The reports recorded after number ``row``, in order, as runs of one party's
+    consecutive reports: (first number, party, ids, (n, 7) values, (n,) received)."""
     run: list[dict[str, Any]] = []
-    for r in itertools.chain(reports_received_between(engine, None, None, after_row=row),
-                             [None]):
+    for r in itertools.chain(_legacy_rows(engine, None, None, after_row=row), [None]):
         if run and (r is None or r["party"] != run[0]["party"]
                     or r["rowid"] != run[-1]["rowid"] + 1):
             yield (int(run[0]["rowid"]), run[0]["party"], [x["track_id"] for x in run],
@@ -319,6 +363,9 @@ def report_runs_after(engine: Engine, row: int
             run = []
         if r is not None:
             run.append(r)
+    for first, party, ids, values, received in segments_after(engine, row):
+        skip = max(row + 1 - first, 0)  # a segment the number cuts: its reports after it
+        yield first + skip, party, ids[skip:], values[skip:], received[skip:]
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
@@ -355,10 +402,26 @@ def message_bodies(engine: Engine) -> list[dict[str, Any]]:
 def reports_received_between(source: Engine | Connection, t0: float | None, t1: float | None,
                              chunk: int = 20_000, after_row: int = 0
                              ) -> Iterator[dict[str, Any]]:
-    """Every accepted report received in [t0, t1] (either None: unbounded), after rowid
-    ``after_row``, in the order the service accepted them (one batch's rows together),
-    streamed ``chunk`` rows at a time (from one snapshot if ``source`` is a
-    ``read_snapshot``)."""
+    """Every recorded report received in [t0, t1] (either None: unbounded), numbered after
+    ``after_row``, in the order the service recorded them (one batch's reports together),
+    streamed (from one snapshot if ``source`` is a ``read_snapshot``). Each is a dict:
+    rowid (its number), party, track_id, received and the REPORT_COLUMNS."""
+    yield from _legacy_rows(source, t0, t1, chunk, after_row)
+    for first, party, ids, values, received in segments_between(source, t0, t1, after_row):
+        rows = values.tolist()
+        for k, (track_id, at) in enumerate(zip(ids, received.tolist(), strict=True)):
+            number = first + k
+            if number <= after_row or (t0 is not None and at < t0) or (
+                    t1 is not None and at > t1):
+                continue
+            yield {"rowid": number, "party": party, "track_id": track_id, "received": at,
+                   **dict(zip(REPORT_COLUMNS, rows[k], strict=True))}
+
+
+def _legacy_rows(source: Engine | Connection, t0: float | None, t1: float | None,
+                 chunk: int = 20_000, after_row: int = 0) -> Iterator[dict[str, Any]]:
+    """The reports of ``track_reports`` (written by earlier versions), as
+    ``reports_received_between`` gives them."""
     cond = _between(reports_table.c.received, t0, t1)
     last = after_row
     while True:

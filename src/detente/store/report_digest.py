@@ -7,9 +7,13 @@ which rows it recorded since the last anchor and the SHA-256 of them. Once that 
 in the record, no one can change, add or remove a report of those rows without a replay
 finding out: it recomputes the digest from the exported recording.
 
-A row is identified by its ``rowid`` in ``track_reports``; an anchor covers the contiguous
-rows ``first_row`` to ``last_row``. The bytes hashed, row after row in rowid order, are fixed
-here and nowhere else (a replay and the service share this definition, nothing more):
+A report is identified by its number (``first_row`` and on in ``report_segments``; the
+``rowid`` in ``track_reports`` of a database written by an earlier version); an anchor covers
+the contiguous numbers ``first_row`` to ``last_row``, and says with what ``tolerance`` they
+were kept (``report_thinning``; absent: every report, as received). The reports an anchor
+covers are exactly those the recording kept, no more, no fewer. The bytes hashed, report after
+report in number order, are fixed here and nowhere else (a replay and the service share this
+definition, nothing more):
 
     u16 big-endian length, UTF-8 party; u16 big-endian length, UTF-8 track id;
     8 IEEE-754 float64, little-endian: received, t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps
@@ -72,13 +76,15 @@ def rows_bytes(party: str, ids: Sequence[str], values: np.ndarray, received: flo
 @dataclass(frozen=True, slots=True)
 class Anchor:
     """Rows ``first_row`` to ``last_row`` (inclusive), received between ``received_from`` and
-    ``received_to`` (s, UTC epoch), and the SHA-256 of their bytes."""
+    ``received_to`` (s, UTC epoch), and the SHA-256 of their bytes; ``tolerance``: how they
+    were kept (``report_thinning.Tolerance.body()``; None: every report, as received)."""
 
     first_row: int
     last_row: int
     received_from: float
     received_to: float
     sha256: str
+    tolerance: dict[str, Any] | None = None
 
     @property
     def reports(self) -> int:
@@ -86,9 +92,12 @@ class Anchor:
 
     def body(self) -> dict[str, Any]:
         """The statement body (JSON numbers: rows are integers, times floats)."""
-        return {"first_row": self.first_row, "last_row": self.last_row,
+        body = {"first_row": self.first_row, "last_row": self.last_row,
                 "reports": self.reports, "received_from": self.received_from,
                 "received_to": self.received_to, "sha256": self.sha256}
+        if self.tolerance is not None:
+            body["tolerance"] = self.tolerance
+        return body
 
     @classmethod
     def from_body(cls, body: Any) -> Anchor:
@@ -105,21 +114,26 @@ class Anchor:
         r0, r1 = body.get("received_from"), body.get("received_to")
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (r0, r1)):
             raise ValueError(f"received {r0!r} to {r1!r}")
-        return cls(first, last, float(r0), float(r1), digest)
+        tolerance = body.get("tolerance")
+        if tolerance is not None and not isinstance(tolerance, dict):
+            raise ValueError(f"tolerance {tolerance!r}")
+        return cls(first, last, float(r0), float(r1), digest, tolerance)
 
 
 class _Segment:
-    __slots__ = ("first", "hash", "last", "r0", "r1")
+    __slots__ = ("first", "hash", "last", "r0", "r1", "tolerance")
 
-    def __init__(self, first: int) -> None:
+    def __init__(self, first: int, tolerance: dict[str, Any] | None) -> None:
         self.first = first
         self.last = first - 1
         self.hash = hashlib.sha256()
         self.r0 = float("inf")
         self.r1 = float("-inf")
+        self.tolerance = tolerance
 
     def anchor(self) -> Anchor:
-        return Anchor(self.first, self.last, self.r0, self.r1, self.hash.hexdigest())
+        return Anchor(self.first, self.last, self.r0, self.r1, self.hash.hexdigest(),
+                      self.tolerance)
 
 
 class ReportChain:
@@ -128,8 +142,8 @@ class ReportChain:
     The recorder's thread ``add``s each batch once its transaction is committed, in commit
     order; the service ``cut``s anchors to say in the record and ``confirm``s them once they
     are there. Anchors that could not be said are cut again, with what came after them.
-    Rows that do not follow the previous ones (another writer, a sequence with gaps) start a
-    new anchor: an anchor never claims rows it did not see.
+    Rows that do not follow the previous ones (another writer, a sequence with gaps), or kept
+    with another tolerance, start a new anchor: an anchor never claims rows it did not see.
     """
 
     def __init__(self) -> None:
@@ -138,17 +152,17 @@ class ReportChain:
         self._closed: list[Anchor] = []
 
     def add(self, first_row: int, party: str, ids: Sequence[str], values: np.ndarray,
-            received: float | np.ndarray) -> None:
+            received: float | np.ndarray, tolerance: dict[str, Any] | None = None) -> None:
         if not len(ids):
             return
         data = rows_bytes(party, ids, values, received)
         lo, hi = float(np.min(received)), float(np.max(received))
         with self._lock:
             seg = self._open
-            if seg is None or seg.last + 1 != first_row:
+            if seg is None or seg.last + 1 != first_row or seg.tolerance != tolerance:
                 if seg is not None:
                     self._closed.append(seg.anchor())
-                seg = self._open = _Segment(first_row)
+                seg = self._open = _Segment(first_row, tolerance)
             seg.hash.update(data)
             seg.last = first_row + len(ids) - 1
             seg.r0, seg.r1 = min(seg.r0, lo), max(seg.r1, hi)

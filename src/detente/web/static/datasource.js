@@ -24,6 +24,7 @@ import { b64, signStatement, unb64 } from "./statements.js";
 
 const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
 const RECONNECT_MS = 1000;
+const RENEW_RETRY_MS = 5000;
 const COLUMNS = ["t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps"];
 const FAKE_PARTIES = [{ id: "TUR", name: "Türkiye" }, { id: "RUS", name: "Russian Federation" },
                       { id: "COA", name: "Coalition" }];
@@ -61,6 +62,7 @@ export class LiveSource {
     this.messages = new Map();  // hotline id -> the service's message, for its record index
     this.onEvent = null;
     this.socket = null;
+    this.renewal = null;        // the timer that signs in again before the token runs out
   }
 
   /** The service's clock, which a compressed demo runs faster than the wall clock. */
@@ -81,7 +83,32 @@ export class LiveSource {
     this.token = session.token;
     this.signer = signer;
     this.session = { party: session.party, official: session.official };
+    this.#renewBefore(session.expires_in_s);
     return this.session;
+  }
+
+  /** A token lasts minutes, a watch hours: sign in again before it runs out (by the service's
+   *  count of its life, whatever this computer's clock says), and hand the new token to the
+   *  open stream, which then lives on without a reconnection. */
+  #renewBefore(lifeS) {
+    clearTimeout(this.renewal);
+    if (!(lifeS > 0)) return;
+    const margin = Math.min(60, lifeS / 2);
+    this.renewal = setTimeout(() => this.#renew(), (lifeS - margin) * 1000);
+  }
+
+  async #renew() {
+    try {
+      await this.#relogin();
+      if (this.socket?.readyState === WebSocket.OPEN) {
+        this.socket.send(JSON.stringify({ type: "renew", token: this.token }));
+      }
+    } catch (error) {
+      // The stream closes with 4401 when the token runs out, and that signs in again too.
+      this.#status("reconnecting", `the session could not be renewed: ${error.message}`);
+      clearTimeout(this.renewal);
+      this.renewal = setTimeout(() => this.#renew(), RENEW_RETRY_MS);
+    }
   }
 
   /** Resolves once the stream said hello; the stream's own backlog then brings the history. */
@@ -91,7 +118,7 @@ export class LiveSource {
     await this.#parties().catch((error) => console.warn(`no party colours: ${error.message}`));
     await this.#open();
     this.#airspaces().catch((error) => this.#status("connected", `no airspaces: ${error.message}`));
-    return () => { this.onEvent = null; this.socket?.close(); };
+    return () => { this.onEvent = null; clearTimeout(this.renewal); this.socket?.close(); };
   }
 
   async acknowledge(kind, id, text) {
@@ -149,16 +176,23 @@ export class LiveSource {
         reject(new Error(`the service's stream closed (${close.code} ${close.reason})`));
         if (!this.onEvent || socket !== this.socket) return;
         if (close.code === 4401) {
-          // Tokens are short-lived; the official's key is still in hand: sign in again.
+          // The token ran out unrenewed (the service was out of reach when it was due): the
+          // official's key is still in hand, so sign in again and resume after lastSeq.
           this.#status("reconnecting", "the session expired: signing in again");
-          this.#relogin().then(() => this.onEvent && this.#open()).catch((error) => {
-            this.#status("closed", `the session expired; signing in again: ${error.message}`);
-          });
+          this.#signInAndReopen();
         } else {
           this.#status("reconnecting", close.reason);
           setTimeout(() => this.onEvent && this.#open().catch(() => {}), RECONNECT_MS);
         }
       };
+    });
+  }
+
+  #signInAndReopen() {
+    // Once signed in, the new socket's own close handler takes over (hence its catch).
+    this.#relogin().then(() => this.onEvent && this.#open().catch(() => {})).catch((error) => {
+      this.#status("reconnecting", `the session expired; signing in again: ${error.message}`);
+      setTimeout(() => this.onEvent && this.#signInAndReopen(), RENEW_RETRY_MS);
     });
   }
 
@@ -176,6 +210,8 @@ export class LiveSource {
       case "tree_head": return this.#emit(seq, "tree_head", {
         size: data.size, root_hash: data.head.root, time: data.head.time,
         signature: data.head.signature, cosigned_by: data.cosigned_by, settled: data.settled });
+      case "renewed": return undefined;  // the stream took the new token: it lives on
+      case "problem": return console.warn(`the service's stream: ${data.detail}`);
       default: console.warn(`unknown event type from the service: "${type}"`);
     }
   }
