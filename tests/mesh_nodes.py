@@ -3,6 +3,8 @@ started and stopped one by one (a node stopped and started again keeps its datab
 
 ``MeshRig(tmp, agreements)`` writes each party's keys and a configuration per node; a link's
 URL can be pointed elsewhere (a proxy) with ``via``; a node's clock can be off by ``skew``.
+A node runs in this process (uvicorn in a thread: ``start``) or as its own ``detente serve``
+process (``start_process``), which a test may kill outright.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +35,34 @@ from detente.service.mesh import parse_node
 from tests.live_server import free_port
 
 CENTRE = (36.0, 36.0)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def write_toml(path: Path, doc: dict[str, Any]) -> None:
+    """A configuration document as TOML: top-level keys, then its tables and arrays of tables,
+    their values inline (all a configuration needs)."""
+    def is_tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+    lines = [f"{k} = {_toml(v)}" for k, v in doc.items()
+             if not isinstance(v, dict) and not is_tables(v)]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            lines.append(f"[{k}]")
+            lines += [f"{kk} = {_toml(vv)}" for kk, vv in v.items()]
+        elif is_tables(v):
+            for item in v:
+                lines.append(f"[[{k}]]")
+                lines += [f"{kk} = {_toml(vv)}" for kk, vv in item.items()]
+    path.write_text("\n".join(lines) + "\n")
 
 
 class SkewedClock(SystemClock):
@@ -96,6 +130,7 @@ class MeshRig:
         self.via: dict[tuple[str, str], str] = {}  # (dialer, peer) -> URL in between
         self.skew: dict[str, float] = {}
         self.servers: dict[str, NodeServer] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def url(self, party: str) -> str:
         return f"http://127.0.0.1:{self.ports[party]}"
@@ -136,7 +171,51 @@ class MeshRig:
         self.servers[party] = NodeServer(app, self.ports[party])
         return self.url(party)
 
+    def config_file(self, party: str) -> Path:
+        path = self.tmp / f"{party}.toml"
+        write_toml(path, self.document(party))
+        return path
+
+    def start_process(self, party: str) -> str:
+        """The node as ``detente serve`` in a process of its own (its log beside it)."""
+        log = (self.tmp / f"{party}.log").open("ab")
+        self.processes[party] = subprocess.Popen(
+            [sys.executable, "-m", "detente", "serve", "--config",
+             str(self.config_file(party)), "--db", f"sqlite:///{self.tmp / f'{party}.sqlite'}",
+             "--port", str(self.ports[party])],
+            cwd=self.tmp, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url(party)}/health", timeout=1).status_code == 200:
+                    return self.url(party)
+            except httpx.HTTPError:
+                pass
+            if self.processes[party].poll() is not None:
+                raise RuntimeError(f"{party}'s node exited: "
+                                   + (self.tmp / f"{party}.log").read_text()[-2000:])
+            time.sleep(0.1)
+        self.kill(party)
+        raise RuntimeError(f"{party}'s node did not start")
+
+    def kill(self, party: str) -> None:
+        """SIGKILL: no time to close anything."""
+        process = self.processes.pop(party)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
     def stop(self, party: str) -> None:
+        if party in self.processes:
+            process = self.processes.pop(party)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
+            return
         self.servers.pop(party).stop()
 
     def start_all(self) -> None:
@@ -144,7 +223,7 @@ class MeshRig:
             self.start(p)
 
     def stop_all(self) -> None:
-        for p in list(self.servers):
+        for p in [*self.servers, *self.processes]:
             self.stop(p)
 
     def mechanism(self, party: str) -> Any:
@@ -170,11 +249,14 @@ class MeshRig:
                 raise AssertionError(f"not in {timeout} s: {what}")
             time.sleep(every)
 
+    def running(self) -> list[str]:
+        return [*self.servers, *self.processes]
+
     def wait_links_up(self, timeout: float = 30.0) -> None:
         def up() -> bool:
-            for p in self.servers:
+            for p in self.running():
                 for peer, link in self.links(p).items():
-                    if peer in self.servers and link["state"] != "up":
+                    if peer in self.running() and link["state"] != "up":
                         return False
             return True
         self.wait(up, timeout)

@@ -1,7 +1,11 @@
 """Run the service: FastAPI on uvicorn, embedded SQLite by default.
 
 The configuration (TOML) declares the region, the parties with their public keys and officials,
-the protected airspaces and the agreements; see detente/data/demo/border.toml.
+the protected airspaces and the agreements; see detente/data/demo/border.toml. Without a
+``[node]`` table the service is a hub for every party it declares; with one it is that one
+party's node of a mesh, linked to its peers' nodes (see ``detente.service.mesh.node_config``).
+A configuration that cannot work is refused before anything starts, in one line naming the
+key.
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ def run(args: argparse.Namespace) -> int:
 
     from detente.api.app import create_app
     from detente.data import bundled_path
-    from detente.service.config import load_config
+    from detente.service.mesh.node_config import load_node
 
+    config, node = load_node(Path(args.config) if args.config
+                             else bundled_path("demo/border.toml"))
     check_port_free(args.host, args.port)
-    config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
-    app = create_app(config, args.db)
-    print(f"detente: {config.region_name}, {len(config.parties)} parties, "
-          f"{len(config.agreements)} agreements; database {args.db}; "
+    app = create_app(config, args.db, node=node)
+    if node is None:
+        what = (f"hub of {len(config.parties)} parties, {len(config.agreements)} "
+                "agreements")
+    else:
+        what = f"{node.party}'s node, peers {', '.join(node.peers) or 'none'}"
+    print(f"detente: {config.region_name}, {what}; database {args.db}; "
           f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 ws="websockets-sansio", ws_per_message_deflate=False)

@@ -329,10 +329,14 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
     for ar in root.tables("agreements"):
         pair = ar.raw("parties")
         if (not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1]
-                or any(p not in parties for p in pair)):
+                or not all(isinstance(p, str) for p in pair)):
             raise InputError(
                 f"{ar._where('parties')}: expected two different declared parties, got {pair!r}"
             )
+        unknown = [p for p in pair if p not in parties]
+        if unknown:
+            raise InputError(f"{ar._where('parties')}: {unknown[0]!r} is not a declared party "
+                             f"(parties: {', '.join(parties) or 'none'})")
         if any(set(a.parties) == set(pair) for a in agreements):
             raise InputError(f"{ar._where('parties')}: a second agreement between {pair}")
         shares_r = ar.sub("shares")

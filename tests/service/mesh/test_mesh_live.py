@@ -95,9 +95,10 @@ def test_both_nodes_see_the_encounter_and_show_it_once_with_both_words(rig):
     rus_alerts = rig.wait(lambda: confirmed("RUS", "TUR"))
     assert len(tur_alerts) == 1 and len(rus_alerts) == 1  # shown once on each node
     assert tur_alerts[0]["severity"] == "warning" and rus_alerts[0]["severity"] == "warning"
-    # RUS is told of "a TUR aircraft, about here": TUR's id is not in RUS's view.
+    # RUS's picture shows T-9 under its id on a 1 km grid, finer than the 5 km of alerts:
+    # naming it tells RUS nothing new (the hub's rule, SharingPolicy.names).
     tur_in_rus = next(t for t in rus_alerts[0]["tracks"] if t["party"] == "TUR")
-    assert tur_in_rus["id"] is None
+    assert tur_in_rus["id"] == "T-9" and tur_in_rus["precision_m"] == 5000
     assert not any(a["kind"] == "tactical" for a in _alerts(rig, "COA"))
 
 

@@ -34,7 +34,6 @@ from detente.service.mesh.node import MeshNode
 from detente.service.mesh.node_config import NodeConfig
 from detente.service.mesh.parts import NodeBus, NodeHotlineFlow, NodeSharing
 from detente.service.record import Record
-from detente.store import recording as rec
 
 __all__ = ["MeshMechanism"]
 
@@ -51,7 +50,8 @@ class MeshMechanism(Mechanism):
         self.mesh = MeshNode(self, node)
         self.sharing.node = self.mesh
         self.events = NodeBus(engine, self.recorder, self.mesh)
-        flow = NodeHotlineFlow(self.hotline, record, self.events, clock)
+        flow = NodeHotlineFlow(self.hotline, record, self.events, clock, self.sharing,
+                               self.picture)
         flow.party, flow.peers = node.party, frozenset(node.peers)
         self.hotline_flow = flow
 
@@ -78,7 +78,7 @@ class MeshMechanism(Mechanism):
         now = self.clock.now()
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
-            rec.insert_reports(peer, batch.ids, batch.values, now, self.report_chain)))
+            self.segments.insert(peer, batch.ids, batch.values, now)))
         accepted = self.picture.accept_batch(peer, batch, now)
         if accepted.changed:
             await self._look_at([(peer, i) for i in accepted.changed])

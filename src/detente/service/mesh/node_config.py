@@ -28,6 +28,7 @@ shared zone within the incursion look-ahead of a protected border (a jet at
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from detente.data import bundled_path
 from detente.errors import DetenteError, InputError
 from detente.geo.projection import LocalProjection
 from detente.ledger.keys import load_private_key, public_key_bytes
@@ -114,9 +116,17 @@ def _number(table: Mapping[str, Any], key: str, default: float, where: str) -> f
     return float(value)
 
 
-def _private_key(path: Path, where: str) -> Ed25519PrivateKey:
+def _private_key(name: str, base: Path, where: str) -> Ed25519PrivateKey:
+    """A key file next to the configuration, or ``detente:NAME`` shipped in the package (the
+    demo's keys, public for anyone)."""
     try:
+        if name.startswith("detente:"):
+            path = bundled_path(name.removeprefix("detente:"))
+        else:
+            path = base / name
         return load_private_key(path)
+    except FileNotFoundError as exc:
+        raise InputError(f"{where}: {exc}") from None
     except DetenteError as exc:
         raise InputError(f"{where}: {exc}") from None
 
@@ -135,13 +145,13 @@ def parse_node(data: Mapping[str, Any], config: Config, base: Path = Path(".")
     if party not in config.parties:
         raise InputError(f"node.party: {party!r} is not a declared party "
                          f"({', '.join(config.parties)})")
-    key = _private_key(base / _text(node, "key", "node"), "node.key")
-    party_key = _private_key(base / _text(node, "party_key", "node"), "node.party_key")
+    key = _private_key(_text(node, "key", "node"), base, "node.key")
+    party_key = _private_key(_text(node, "party_key", "node"), base, "node.party_key")
     if public_key_bytes(party_key) not in {public_key_bytes(k)
                                            for k in config.parties[party].public_keys}:
         raise InputError(f"node.party_key: not a key the configuration lists for {party} "
                          f"(parties.public_keys)")
-    links = _link_terms(data, config)
+    links = _link_terms(data, config, party)
     raw_peers = node.get("peers", [])
     if not isinstance(raw_peers, list):
         raise InputError(f"node.peers: expected an array of tables, got {raw_peers!r}")
@@ -180,9 +190,10 @@ def parse_node(data: Mapping[str, Any], config: Config, base: Path = Path(".")
     return NodeConfig(party, key, party_key, peers)
 
 
-def _link_terms(data: Mapping[str, Any], config: Config) -> dict[str, tuple[float, float]]:
-    """Per agreement, its ``link`` table: silence_s and clock_tolerance_s, by the two
-    parties (parse_config has checked the agreements already, in the same order)."""
+def _link_terms(data: Mapping[str, Any], config: Config, party: str
+                ) -> dict[str, tuple[float, float]]:
+    """Per agreement of ``party``, its ``link`` table: silence_s and clock_tolerance_s, by
+    the other party (parse_config has checked the agreements already, in the same order)."""
     out: dict[str, tuple[float, float]] = {}
     raw = data.get("agreements", [])
     for k, (ar, ag) in enumerate(zip(raw, config.agreements, strict=True)):
@@ -192,8 +203,8 @@ def _link_terms(data: Mapping[str, Any], config: Config) -> dict[str, tuple[floa
             raise InputError(f"{where}: expected a table, got {link!r}")
         terms = (_number(link, "silence_s", DEFAULT_SILENCE_S, where),
                  _number(link, "clock_tolerance_s", DEFAULT_CLOCK_TOLERANCE_S, where))
-        for p in ag.parties:
-            out[ag.other(p)] = terms  # keyed by the other party: one node reads its own
+        if party in ag.parties:
+            out[ag.other(party)] = terms
     return out
 
 
@@ -250,6 +261,11 @@ def load_node(path: str | Path) -> tuple[Config, NodeConfig | None]:
         raise InputError(f"{p}: not TOML: {exc}") from None
     try:
         config = parse_config(data, p.parent)
-        return config, parse_node(data, config, p.parent)
+        node = parse_node(data, config, p.parent)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from None
+    if node is not None and "log_key" not in data.get("service", {}):
+        # Nodes started side by side from one directory keep a log key each.
+        config = dataclasses.replace(config, settings=dataclasses.replace(
+            config.settings, log_key_file=Path(f"detente-log-{node.party}.pem")))
+    return config, node
