@@ -24,14 +24,17 @@ from typing import Any
 
 import httpx
 import uvicorn
+import websockets.exceptions
+import websockets.sync.client
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.api.app import create_app
 from detente.cli.client import ServiceClient
-from detente.ledger.keys import public_key_b64, write_private_key
+from detente.ledger.keys import ed25519_verifies, public_key_b64, write_private_key
 from detente.service.clock import SystemClock
 from detente.service.config import parse_config
 from detente.service.mesh import parse_node
+from detente.service.mesh.frames import decode_frame, encode_frame, hello_message, session_id
 from tests.live_server import free_port
 
 CENTRE = (36.0, 36.0)
@@ -274,3 +277,76 @@ def b64(data: bytes) -> str:
 
 def lines(data: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+class FakePeer:
+    """A peer's node played by a test: it holds the peer's real node key (a node that turned
+    bad, or a test of what a node refuses), dials a node, does the handshake as the protocol
+    says (service.mesh.frames), then sends whatever frames the test makes, right or wrong."""
+
+    def __init__(self, rig: MeshRig, me: str, to: str, *, key: Ed25519PrivateKey | None = None,
+                 received: int = 0) -> None:
+        self.me, self.to = me, to
+        self.key = key or rig.node_keys[me]
+        self.peer_public = rig.node_keys[to].public_key().public_bytes_raw()
+        url = rig.url(to).replace("http", "ws") + "/v1/mesh/link"
+        # Entered here, left in close(): a peer lives across a test's calls.
+        self.ws = websockets.sync.client.connect(url, max_size=16 * 1024 * 1024).__enter__()
+        c1 = os.urandom(32)
+        self.ws.send(json.dumps({"from": me, "to": to, "challenge": b64(c1)}))
+        reply = json.loads(self.ws.recv(timeout=10))
+        c2 = base64.b64decode(reply["challenge"])
+        signature = base64.b64decode(reply["signature"])
+        if not ed25519_verifies(self.peer_public, signature,
+                                hello_message("accept", me, to, c1, c2)):
+            raise AssertionError(f"{to}'s node did not sign its hello with its node key")
+        self.have = reply["have"]  # the last durable frame the node took in from us
+        self.ws.send(json.dumps({"have": received, "time": time.time(), "signature": b64(
+            self.key.sign(hello_message("dial", me, to, c1, c2)))}))
+        self.sid = session_id(c1, c2)
+        self.n = 0
+
+    def durable(self, kind: str, body: dict[str, Any], seq: int, *, to: str | None = None,
+                key: Ed25519PrivateKey | None = None, t: float | None = None) -> bytes:
+        wire = encode_frame(key or self.key, self.me, to or self.to, kind, body,
+                            time.time() if t is None else t, seq=seq)
+        self.ws.send(wire)
+        return wire
+
+    def live(self, kind: str, body: dict[str, Any], *, n: int | None = None,
+             sid: str | None = None, t: float | None = None) -> bytes:
+        if n is None:
+            self.n += 1
+            n = self.n
+        wire = encode_frame(self.key, self.me, self.to, kind, body,
+                            time.time() if t is None else t, sid=sid or self.sid, n=n)
+        self.ws.send(wire)
+        return wire
+
+    def frames(self, seconds: float) -> list[Any]:
+        """The node's frames to us for ``seconds`` (checked with its key), until it closes."""
+        out = []
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                data = self.ws.recv(timeout=left)
+            except TimeoutError:
+                break
+            except websockets.exceptions.ConnectionClosed:
+                break
+            out.append(decode_frame(data, self.peer_public, self.to, self.me))
+        return out
+
+    def closed_by_node(self, timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.ws.recv(timeout=end - time.monotonic())
+            except TimeoutError:
+                return False
+            except websockets.exceptions.ConnectionClosed:
+                return True
+        return False
+
+    def close(self) -> None:
+        self.ws.close()

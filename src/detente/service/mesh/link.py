@@ -265,15 +265,23 @@ class Link:
     async def _send_loop(self, transport: Transport) -> None:
         while True:
             self._kick.clear()
-            while self._sent_upto < self.next_seq - 1:
+            stuck = False  # the next durable frame is not in the outbox (yet): wait for a kick
+            while not stuck and self._sent_upto < self.next_seq - 1:
                 wire = self._cache.get(self._sent_upto + 1)
                 if wire is not None:
                     batch = [(self._sent_upto + 1, wire)]
                 else:
                     batch = await self.handler.durable_after(self.peer.party, self._sent_upto)
-                    if not batch:
-                        break  # not committed yet: stored() kicks again
+                    stuck = not batch  # not committed yet: stored() kicks again
                 for seq, data in batch:
+                    if seq != self._sent_upto + 1:
+                        # Frames are numbered and stored in one order (the recorder's); a gap
+                        # is a number whose frame was never stored: the peer would refuse
+                        # everything after it, so say so rather than send.
+                        log.error("link to %s: durable frame %d missing from the outbox",
+                                  self.peer.party, self._sent_upto + 1)
+                        stuck = True
+                        break
                     await self._send(transport, data)
                     self._sent_upto = seq
             while self._live:
@@ -282,7 +290,7 @@ class Link:
                 await self._send(transport, encode_frame(
                     self.key, self.me, self.peer.party, kind, body, self.clock.now(),
                     sid=self.sid, n=self._n_out))
-            if not self._live and self._sent_upto >= self.next_seq - 1:
+            if stuck or self._sent_upto >= self.next_seq - 1:
                 await self._kick.wait()
 
     async def _send(self, transport: Transport, data: bytes) -> None:

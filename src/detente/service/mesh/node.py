@@ -551,7 +551,10 @@ class MeshNode:
                 st = key_statement(self.cfg.party_key, self.cfg.party_key, author=self.party,
                                    time=self.mech.clock.now())
                 items.append((peer, "key", {"statement": st.to_json()}))
-            body = await asyncio.to_thread(witness.head_body, ledger, sent)
+            # A head goes to a peer once this log holds the peer's party key: the peer's
+            # cosignature of it counts only for heads that include the key's registration.
+            body = None if ledger.keys.current(peer) is None else await asyncio.to_thread(
+                witness.head_body, ledger, sent)
             if body is not None:
                 items.append((peer, "head", body))
             if not items:
