@@ -121,7 +121,7 @@ def check_state(owner, sender, receiver, sent_t, track_id, v) -> None:
     assert owner == sender, f"{sender} sent a state of {owner}'s aircraft {track_id}"
     assert (owner, track_id) in posted, f"{track_id}: not a report {owner} posted"
     r = posted[(owner, track_id)]
-    zones, grid, alt_grid, delay = TERMS[(owner, receiver)]
+    _, grid, alt_grid, delay = TERMS[(owner, receiver)]
     assert gives(owner, receiver, r), f"{track_id} at {r[1]}, {r[2]}: outside the zones"
     _, _, dist = GEOD.inv(r[2], r[1], v[2], v[1])
     assert dist <= grid * math.sqrt(0.5) * 1.001 + 0.2, f"{track_id}: {dist:.0f} m off"
