@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections import deque
@@ -102,6 +103,11 @@ class MeshNode:
             p: deque() for p in cfg.peers}
         self.peer_alerts: dict[tuple[str, str], dict[str, Any]] = {}
         self.confirmations: dict[str, dict[str, dict[str, Any]]] = {}
+        # Of this node's alerts: its own latest signed frame of each (what it told the peer),
+        # the digests of every frame of it sent (seq -> SHA-256), and the peers' receipts.
+        self.signed: dict[str, dict[str, Any]] = {}
+        self._sent_digests: dict[str, dict[int, str]] = {}
+        self.receipts: dict[str, dict[str, dict[str, Any]]] = {}
         self.freshest: dict[str, float] = {}  # peer -> newest report time taken in (our clock)
         self._refused_at: dict[str, float] = {}
         self._own_head = 0  # the size of the last own head this node's party co-signed
@@ -201,6 +207,12 @@ class MeshNode:
             body = {"alert": data} if kind == "alert" else {"message": data}
             seq, wire = link.durable(kind, body, now)
             rows.append((party, seq, now, kind, wire))
+            if kind == "alert":
+                self.signed[data["id"]] = {"party": self.party, "seq": seq,
+                                           "state": data["state"],
+                                           "severity": data["severity"], "frame": _b64(wire)}
+                self._sent_digests.setdefault(data["id"], {})[seq] = hashlib.sha256(
+                    wire).hexdigest()
             if kind == "hotline" or data.get("severity") in _URGENT:
                 statements.append(self._frame_statement("out", party, kind, seq, wire))
         record = self.mech.record
@@ -419,8 +431,27 @@ class MeshNode:
     def confirmed_by(self, alert_id: str) -> list[dict[str, Any]]:
         return list(self.confirmations.get(alert_id, {}).values())
 
+    def view_extras(self, alert_id: str) -> dict[str, Any]:
+        """What the node's own party is shown of one of its alerts beyond the hub's view:
+        the peers' signed alerts of the same encounter (``confirmed_by``), the two nodes'
+        signed frames of it side by side when both saw it (``signatures``: this node's to the
+        peer, then the peer's), and the peers' signed receipts of this node's frames."""
+        out: dict[str, Any] = {}
+        confirmed = self.confirmed_by(alert_id)
+        if confirmed:
+            out["confirmed_by"] = confirmed
+            own = self.signed.get(alert_id)
+            out["signatures"] = [*([own] if own is not None else []), *confirmed]
+        receipts = self.receipts.get(alert_id)
+        if receipts:
+            out["receipts"] = list(receipts.values())
+        return out
+
     def forget_alert(self, alert_id: str) -> None:
         self.confirmations.pop(alert_id, None)
+        self.signed.pop(alert_id, None)
+        self._sent_digests.pop(alert_id, None)
+        self.receipts.pop(alert_id, None)
 
     def extra_alert_views(self) -> list[dict[str, Any]]:
         """Open peer alerts shown alone, and open link incidents."""
@@ -487,10 +518,31 @@ class MeshNode:
                            replies=[self._receipt(frame, id=data["id"])])
 
     async def _take_receipt(self, link: Link, frame: Frame) -> None:
+        """The peer's node's word that it took in one of this node's frames. For an alert,
+        kept with it (the digest must be that of a frame of it this node sent) and shown to
+        the party with the alert."""
         body = frame.body
+        peer = link.peer.party
         if body.get("kind") == "hotline" or body.get("severity") in _URGENT:
             await self._record_in(link, frame)
-        await self._commit(link, frame)
+        events: list[Event] = []
+        alert_id, seq = body.get("id"), body.get("seq")
+        sent = self._sent_digests.get(alert_id) if isinstance(alert_id, str) else None
+        if body.get("kind") == "alert" and sent is not None:
+            if isinstance(seq, int) and sent.get(seq) == body.get("digest"):
+                self.receipts.setdefault(alert_id, {})[peer] = {
+                    "party": peer, "seq": seq, "digest": body["digest"],
+                    "at": self.mech.clock.now(), "frame": _b64(frame.wire)}
+                alert = self.mech.alerts.get(alert_id)
+                shown = None if alert is None else self.mech.sharing.alert_view(
+                    alert, self.party, self.mech.picture)
+                if shown is not None:
+                    events.append((self.party, "alert", shown))
+            else:
+                await self.refuse(link, frame.wire, "out-of-agreement",
+                                  f"receipt: frame {seq} of alert {alert_id} is not one this "
+                                  "node sent (digest)")
+        await self._commit(link, frame, events)
 
     # --- the record across nodes ---------------------------------------------------------------
 

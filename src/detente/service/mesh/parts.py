@@ -113,13 +113,11 @@ class NodeSharing(SharingPolicy):
         self.node: Any = None  # the MeshNode, for the peers' word on this node's alerts
 
     def alert_view(self, alert: Alert, viewer: str, picture: Any) -> dict[str, Any] | None:
-        """The hub's view; for the node's own party, with the peers' signed frames of the
-        same encounter (``confirmed_by``) when they saw it too."""
+        """The hub's view; for the node's own party, with the peers' signed word on it
+        (``MeshNode.view_extras``)."""
         view = super().alert_view(alert, viewer, picture)
         if view is not None and viewer == self.party and self.node is not None:
-            confirmed = self.node.confirmed_by(alert.id)
-            if confirmed:
-                view["confirmed_by"] = confirmed
+            view.update(self.node.view_extras(alert.id))
         return view
 
     def share(self, owner: str, viewer: str) -> Share | None:
