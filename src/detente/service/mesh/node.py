@@ -487,7 +487,9 @@ class MeshNode:
                     "deadline": None if data["deadline"] is None else data["deadline"] - offset,
                     "record_index": index, "delivered_to": ()})
         elif m is not None:
-            index = await self._record_in(link, frame)
+            await self._record_in(link, frame)
+            # As it stands now: this node's own escalation may have run meanwhile.
+            m = hotline.get(data["id"]) or m
             if change == "acknowledged" and m.state != "acknowledged":
                 ack = data.get("ack") or {}
                 new = replace(m, state="acknowledged", ack_by=ack.get("by"),
@@ -495,17 +497,27 @@ class MeshNode:
                               reply=ack.get("reply"), deadline=None)
             elif change in ("escalated", "overdue") and m.state not in ("acknowledged",
                                                                          "overdue"):
-                theirs = data.get("deadline")
-                new = replace(m, level=max(m.level, int(data["level"])),
-                              sender_level=max(m.sender_level, int(data["sender_level"])),
-                              state=change,
-                              deadline=None if change == "overdue" or theirs is None else
-                              max(m.deadline or 0.0, theirs - offset))
+                # Each node runs the ladder on its copy by the same deadlines: the peer's step
+                # is new here only if it climbed further (or reached the top) first.
+                level = max(m.level, int(data["level"]))
+                sender_level = max(m.sender_level, int(data["sender_level"]))
+                if (change, level, sender_level) != (m.state, m.level, m.sender_level):
+                    theirs = data.get("deadline")
+                    new = replace(m, level=level, sender_level=sender_level, state=change,
+                                  deadline=None if change == "overdue" or theirs is None else
+                                  max(m.deadline or 0.0, theirs - offset))
+            elif change == "overtaken" and m.state in ("sent", "escalated", "overdue"):
+                # The alert it was about cleared on the sender's node (its alert, its id).
+                at = data.get("overtaken_at")
+                new = replace(m, state="overtaken", deadline=None,
+                              overtaken_at=None if not isinstance(at, int | float) else
+                              at - offset)
             elif change == "delivered":
                 official = data.get("official")
                 if isinstance(official, str) and official not in m.delivered_to:
                     new = replace(m, delivered_to=(*m.delivered_to, official))
-        if new is None:
+        if new is None or new == m:
+            # Nothing new (both nodes escalated at the same deadline): taken, not shown again.
             await self._commit(link, frame, replies=[self._receipt(frame, id=data["id"])])
             return
         hotline.restore([new])
@@ -807,7 +819,7 @@ def _message_problem(data: Any, peer: str, me: str) -> str | None:
     if not isinstance(data, dict):
         return "not an object"
     if not isinstance(data.get("id"), str) or data.get("change") not in (
-            "sent", "acknowledged", "escalated", "overdue", "delivered"):
+            "sent", "acknowledged", "escalated", "overdue", "overtaken", "delivered"):
         return "id, change: missing"
     if {data.get("from_party"), data.get("to_party")} != {peer, me}:
         return (f"a message from {data.get('from_party')!r} to {data.get('to_party')!r} on "
