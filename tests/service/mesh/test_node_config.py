@@ -17,7 +17,7 @@ from detente.errors import InputError
 from detente.service.config import parse_config
 from detente.service.mesh import parse_node
 from detente.service.mesh.node_config import REACH_SPEED_MPS, load_node
-from tests.mesh_nodes import MeshRig, write_toml
+from tests.mesh_nodes import ROOT, MeshRig, write_toml
 
 PARTIES = ("COA", "RUS", "TUR")
 AGREEMENTS = [
@@ -193,3 +193,15 @@ def test_a_node_without_its_own_log_key_gets_one_of_its_party_s_name(rig):
     config, node = load_node(path)
     assert node is not None and node.party == "RUS"
     assert config.settings.log_key_file.name == "detente-log-RUS.pem"
+
+
+@pytest.mark.parametrize("party", ["TUR", "RUS", "COA"])
+def test_the_example_mesh_s_configurations_are_nodes_of_one_mesh(party):
+    config, node = load_node(ROOT / "examples" / "mesh" / f"{party}.toml")
+    assert config.settings.log_key_file.name == f"detente-log-{party}.pem"
+    assert node is not None and node.party == party
+    others = {"TUR", "RUS", "COA"} - {party}
+    assert set(node.peers) == others
+    for peer in others:  # each names the key the peer's own node signs with
+        _, theirs = load_node(ROOT / "examples" / "mesh" / f"{peer}.toml")
+        assert node.peers[peer].public_bytes == theirs.key.public_key().public_bytes_raw()
