@@ -20,12 +20,12 @@ PORTS = {"TUR": 8101, "RUS": 8102, "COA": 8103}
 
 def node_table(party: str) -> str:
     lines = ["", "# This node: the one party it serves, its keys, and the nodes of its peers.",
-             "[node]", f'party = "{party}"', f'key = "detente:demo/keys/node-{party}.pem"',
+             "[node]", f'party = "{party}"', f'key = "detente:demo/nodes/node-{party}.pem"',
              f'party_key = "detente:demo/keys/{party}.pem"']
     for peer, port in PORTS.items():
         if peer == party:
             continue
-        key = load_private_key(bundled_path(f"demo/keys/node-{peer}.pem"))
+        key = load_private_key(bundled_path(f"demo/nodes/node-{peer}.pem"))
         lines += ["", "[[node.peers]]", f'party = "{peer}"',
                   f'url = "http://127.0.0.1:{port}"', f'public_key = "{public_key_b64(key)}"']
     return "\n".join(lines) + "\n"

@@ -665,11 +665,11 @@ class MeshNode:
                 if inc is not None and inc.state == "raised":
                     await self._incident(inc)
                     await self._notify_officials(peer, inc)
-            elif self.incidents.find(peer, "silent") is not None:
+            elif (open_ := self.incidents.find(peer, "silent")) is not None:
                 await self._incident(self.incidents.clear(
                     peer, "silent", now, f"link to {peer}'s node restored after "
-                    f"{now - self.incidents.find(peer, 'silent').raised_at:.0f} s"))
-                await self._restored(peer)
+                    f"{now - open_.raised_at:.0f} s"))
+                await self._restored(peer, open_.id, now)
             est = link.clock_estimate
             if est is not None and est.rtt_s != _INF and link.up:
                 if abs(est.offset_s) > link.peer.clock_tolerance_s:
@@ -712,8 +712,12 @@ class MeshNode:
         self._silence_messages[peer] = m.id
         await flow.publish([(m, "sent")], now)
 
-    async def _restored(self, peer: str) -> None:
+    async def _restored(self, peer: str, incident_id: str, now: float) -> None:
+        """The link is back: the officials' message about its silence, if still unanswered,
+        is overtaken by events (its ladder stops), as a hub's warning is when its alert
+        clears."""
         self._silence_messages.pop(peer, None)
+        await self.mech.hotline_flow.overtaken([incident_id], now)
 
     # --- the console ------------------------------------------------------------------------------
 
