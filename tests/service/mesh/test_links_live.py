@@ -21,6 +21,15 @@ import websockets.exceptions
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.geo.projection import LocalProjection
+from detente.ledger import (
+    Ledger,
+    generate_private_key,
+    key_statement,
+    origin_for,
+    public_key_bytes,
+)
+from detente.store import ledger_tables as _ledger_tables  # noqa: F401 - the log's tables
+from detente.store.database import open_database
 from tests.mesh_nodes import CENTRE, FakePeer, MeshRig
 
 BOX = {"type": "Polygon", "coordinates": [[[35.5, 35.5], [36.5, 35.5], [36.5, 36.5],
@@ -213,3 +222,54 @@ def test_refusals_are_the_receiving_party_s_alone(rig):
         assert c.get("/v1/mesh/evidence")["evidence"] == []
     # The incident is in TUR's record, addressed to TUR alone.
     assert b'"problem":"refused"' in rig.export("TUR")
+
+
+def test_a_peer_s_log_showing_two_histories_is_caught_kept_and_raised(rig):
+    """RUS's log shows TUR's node a head of size 2, then one of size 3 that does not extend it
+    (two logs under one key: its entry 1 differs); the consistency proof fails."""
+    log_key = generate_private_key()
+    origin = origin_for("detente/mesh-test/RUS")
+
+    def log(name: str, authors: list[str]) -> Ledger:
+        ledger = Ledger(open_database(f"sqlite:///{rig.tmp / name}"), log_key, origin=origin,
+                        clock=time.time)
+        for author in ["detente", *authors]:
+            key = log_key if author == "detente" else generate_private_key()
+            ledger.append(key_statement(key, key, author=author, time=time.time()))
+        return ledger
+
+    one, two = log("one.sqlite", ["X"]), log("two.sqlite", ["Y", "Z"])
+    held, offered = one.tree_head(), two.tree_head()
+    assert (held.size, offered.size) == (2, 3)
+
+    def body(head, from_size, proof):
+        return {"head": head.to_json(), "from_size": from_size, "origin": origin,
+                "proof": [base64.b64encode(p).decode() for p in proof],
+                "log_key": base64.b64encode(public_key_bytes(log_key)).decode()}
+
+    peer = FakePeer(rig, "RUS", "TUR")
+    have = peer.have
+    peer.durable("head", body(held, 0, []), have + 1)
+    cosigs = [f for f in peer.frames(3.0) if f.kind == "cosig"]
+    assert cosigs  # the first head, taken on its signature, co-signed by TUR's party key
+    before = len(evidence(rig))
+    wire = peer.durable("head", body(offered, held.size,
+                                     two.consistency_proof(held.size, offered.size)),
+                        have + 2)
+    got = rig.wait(lambda: (e := evidence(rig)) and len(e) > before and e)
+    row = got[-1]
+    assert row["reason"] == "split-view" and base64.b64decode(row["frame"]) == wire
+    assert row["detail"]["held"] == held.to_json()
+    assert row["detail"]["offered"] == offered.to_json()
+
+    def raised():
+        with rig.client("TUR") as c:
+            return [a for a in c.get("/v1/alerts")["alerts"] if a["kind"] == "link"
+                    and a["detail"]["problem"] == "split-view"]
+
+    (alert,) = rig.wait(raised)
+    assert alert["severity"] == "critical" and alert["detail"]["evidence"] == row["id"]
+    # Not co-signed: no cosignature of the second head came back.
+    assert not [f for f in peer.frames(2.0) if f.kind == "cosig"
+                and f.body["cosignature"]["size"] == offered.size]
+    peer.close()

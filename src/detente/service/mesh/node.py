@@ -277,9 +277,17 @@ class MeshNode:
         all_work = [*work, mstore.set_inbox_seq(link.peer.party, frame.seq, now)]
         if rows:
             all_work.append(mstore.insert_outbox(rows))
+        # The receipt of a frame the record keeps goes into the record too: the two nodes'
+        # records then hold the same frames, each on its side.
+        record = self.mech.record
+        statements = [self._frame_statement("out", peer, kind, seq, wire)
+                      for peer, seq, _, kind, wire in rows
+                      if kind == "receipt" and _recorded(frame)]
         token = FROM_PEER.set(True)
         try:
-            await self.mech.events.publish(list(events), now, extra_work=all_work)
+            await self.mech.events.publish(list(events), now, extra_work=all_work,
+                                           together_with=record.say(statements)
+                                           if record is not None and statements else None)
         finally:
             FROM_PEER.reset(token)
         self.stored(rows)
@@ -767,6 +775,20 @@ class MeshNode:
                 log.exception("mesh tick failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
+
+
+def _recorded(frame: Frame) -> bool:
+    """Whether a frame goes into the record whole (each side's): hotline traffic, urgent
+    alerts, and receipts of either."""
+    body = frame.body
+    if frame.kind == "hotline":
+        return True
+    if frame.kind == "alert":
+        alert = body.get("alert")
+        return isinstance(alert, dict) and alert.get("severity") in _URGENT
+    if frame.kind == "receipt":
+        return body.get("kind") == "hotline" or body.get("severity") in _URGENT
+    return False
 
 
 def _together(works: Sequence[rec.Work]) -> rec.Work:
