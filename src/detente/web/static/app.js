@@ -8,7 +8,7 @@ import { mountLogin } from "./login.js";
 import { MapView } from "./map.js";
 import { partyColours } from "./palette.js";
 import {
-  renderAircraftWarning, renderAlerts, renderHotline, renderRecord, tick,
+  renderAircraftWarning, renderAlerts, renderHotline, renderLinks, renderRecord, tick,
 } from "./panels.js";
 
 // The picture's clock is the source's: a compressed demo's service runs faster than the wall.
@@ -25,6 +25,7 @@ const picture = {
   alerts: new Map(),      // id -> alert data + `received` (s, UTC epoch)
   hotline: new Map(),     // id -> message data, in order of arrival
   treeHead: null,
+  links: [],              // a mesh node's links to its peers (none on a hub)
   selected: null,         // {kind: "alert" | "hotline", id} or {kind: "track", id: "party/id"}
   connection: null,       // {state, detail} from the source
   pending: new Set(),     // "alert/id", "hotline/id": acknowledged here, not yet by the service
@@ -53,6 +54,7 @@ function apply({ seq, type, data }) {
       }
       break;
     case "tree_head": picture.treeHead = data; break;
+    case "links": picture.links = data.links; break;
     case "parties": picture.parties = partyColours(data.parties); break;
     case "airspace":
       picture.airspaces = new Map(picture.airspaces).set(data.id ?? data.properties.name, data);
@@ -86,6 +88,7 @@ function render() {
   renderPanels(t);
   renderAircraftWarning($("#aircraft-warning"), picture, actions);
   renderRecord($("#record"), picture);
+  renderLinks($("#links"), picture);
   if (picture.me) $("#me").textContent = `${picture.me.party} / ${picture.me.official}`;
   const c = picture.connection; // a recorded source says so instead
   $("#source").textContent = source.label ?? [c?.state, c?.detail].filter(Boolean).join(": ");

@@ -210,6 +210,7 @@ export class LiveSource {
       case "tree_head": return this.#emit(seq, "tree_head", {
         size: data.size, root_hash: data.head.root, time: data.head.time,
         signature: data.head.signature, cosigned_by: data.cosigned_by, settled: data.settled });
+      case "links": return this.#emit(null, "links", data);  // a mesh node's, each second
       case "renewed": return undefined;  // the stream took the new token: it lives on
       case "problem": return console.warn(`the service's stream: ${data.detail}`);
       default: console.warn(`unknown event type from the service: "${type}"`);

@@ -270,6 +270,28 @@ export function renderRecord(panel, picture) {
       selected ? `${selected.kind} ${short(selected.id)}` : "select an alert or message");
 }
 
+/** A mesh node's links, one line each: the peer, up or down, and how old the last frame and
+ *  the freshest data from the peer are (the node's own count, each second). Hidden on a hub. */
+export function renderLinks(list, picture) {
+  const links = picture.links ?? [];
+  list.hidden = links.length === 0;
+  list.previousElementSibling.hidden = list.hidden;
+  const age = (s) => (s === null || s === undefined ? "none yet" : `${s.toFixed(1)} s ago`);
+  const lines = links.map((l) => {
+    const problems = l.incidents.length ? ` · ${l.incidents.join(", ")}` : "";
+    return [l.peer, l.state, `${l.peer} ${l.state === "up" ? "up" : "DOWN"} · last frame `
+      + `${age(l.last_frame_age_s)} · freshest data ${age(l.freshest_data_age_s)}${problems}`];
+  });
+  while (list.children.length > lines.length) list.lastElementChild.remove();
+  lines.forEach(([peer, state, text], k) => {
+    let li = list.children[k];
+    if (!li) li = list.appendChild(document.createElement("li"));
+    li.dataset.peer = peer;
+    li.classList.toggle("down", state !== "up");
+    if (li.textContent !== text) li.textContent = text;
+  });
+}
+
 /** Refresh every countdown on the page; `now` in s, UTC epoch. */
 export function tick(root, now) {
   for (const el of root.querySelectorAll("[data-until]")) {
