@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="database URL (default: demo.sqlite in the data folder)")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not try to open the console in a browser")
+    parser.add_argument("--mesh", action="store_true",
+                        help="every party its own node: three nodes (TUR, RUS, COA) on "
+                             "--port and the two ports after it, each with its own database, "
+                             "keys and console")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Folder:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mesh:
+        from detente.cli.demo_mesh import run_mesh
+
+        return run_mesh(args)
     import dataclasses
 
     import uvicorn

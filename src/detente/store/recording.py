@@ -176,7 +176,8 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            group[0][1].set_exception(StoreError(f"write failed: {exc}"))
+            if not group[0][1].done():
+                group[0][1].set_exception(StoreError(f"write failed: {exc}"))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
             self._rolled_back()
@@ -184,10 +185,14 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            group[0][1].set_exception(exc)
+            if not group[0][1].done():
+                group[0][1].set_exception(exc)
             return
         for _, fut in group:
-            fut.set_result(None)
+            # A caller that gave up (its task cancelled at a stop) cancelled its future: the
+            # writes stand, and this thread must not die telling it (InvalidStateError).
+            if not fut.done():
+                fut.set_result(None)
         # After the callers are released: what runs here (hashing) is nobody's wait.
         for then in committed:
             try:
