@@ -300,9 +300,11 @@ class FakePeer:
         if not ed25519_verifies(self.peer_public, signature,
                                 hello_message("accept", me, to, c1, c2)):
             raise AssertionError(f"{to}'s node did not sign its hello with its node key")
-        self.have = reply["have"]  # the last durable frame the node took in from us
+        assert "have" not in reply  # said only to a peer that proved its key
         self.ws.send(json.dumps({"have": received, "time": time.time(), "signature": b64(
             self.key.sign(hello_message("dial", me, to, c1, c2)))}))
+        welcome = json.loads(self.ws.recv(timeout=10))
+        self.have = welcome["have"]  # the last durable frame the node took in from us
         self.sid = session_id(c1, c2)
         self.n = 0
 

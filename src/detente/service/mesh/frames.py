@@ -19,12 +19,14 @@ The handshake (text messages, before any frame) authenticates both ends with the
 over both sides' fresh challenges, as login does for clients::
 
     dialer   -> {"from": D, "to": L, "challenge": c1}
-    listener -> {"from": L, "to": D, "challenge": c2, "have": n, "time": t,
+    listener -> {"from": L, "to": D, "challenge": c2,
                  "signature": sign_L(HELLO_CONTEXT + "accept" D L c1 c2)}
     dialer   -> {"have": n, "time": t, "signature": sign_D(HELLO_CONTEXT + "dial" D L c1 c2)}
+    listener -> {"have": n, "time": t}
 
 ``have`` is the last durable sequence number each took in from the other: where the other
-resumes.
+resumes; ``time`` each one's clock, a first guess of their offset. The listener says them only
+once the dialer has proved its key: whoever may reach the endpoint learns nothing of a link.
 """
 
 from __future__ import annotations

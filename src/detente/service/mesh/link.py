@@ -210,7 +210,10 @@ class Link:
             "have": self.received, "time": self.clock.now(),
             "signature": _b64(self.key.sign(hello_message("dial", self.me, self.peer.party,
                                                           c1, c2)))}))
-        await self._session(transport, session_id(c1, c2), _have(reply), reply.get("time"))
+        # Where the peer stands comes once this node has proved its key: nobody else learns it.
+        welcome = await _json(transport)
+        await self._session(transport, session_id(c1, c2), _have(welcome),
+                            welcome.get("time"))
 
     async def listen(self, transport: Transport, c1: bytes) -> None:
         """The rest of the handshake on a connection the peer opened with challenge ``c1``,
@@ -218,7 +221,6 @@ class Link:
         c2 = secrets.token_bytes(32)
         await transport.send_text(json.dumps({
             "from": self.me, "to": self.peer.party, "challenge": _b64(c2),
-            "have": self.received, "time": self.clock.now(),
             "signature": _b64(self.key.sign(hello_message("accept", self.peer.party, self.me,
                                                           c1, c2)))}))
         reply = await _json(transport)
@@ -226,7 +228,10 @@ class Link:
         if not ed25519_verifies(self.peer.public_bytes, signature,
                                 hello_message("dial", self.peer.party, self.me, c1, c2)):
             raise VerificationError(f"handshake: not signed with {self.peer.party}'s node key")
-        await self._session(transport, session_id(c1, c2), _have(reply), reply.get("time"))
+        have = _have(reply)
+        await transport.send_text(json.dumps({"have": self.received,
+                                              "time": self.clock.now()}))
+        await self._session(transport, session_id(c1, c2), have, reply.get("time"))
 
     # --- the session --------------------------------------------------------------------------
 
