@@ -91,10 +91,14 @@ class Bench:
                 msg = json.loads(raw)
                 if msg["type"] != "alert" or msg["data"]["state"] != "raised":
                     continue
-                for t in msg["data"]["tracks"]:
-                    sent = self.probe_sent.pop(t.get("id") or "", None)
-                    if sent is not None and self.measuring:
-                        self.latency.append(time.perf_counter() - sent)
+                ids = {t.get("id") for t in msg["data"]["tracks"]}
+                for ident in ids & set(self.probe_sent):
+                    # The pair's own alert (RUS's node names TUR's aircraft: it sees it
+                    # exactly), not one of a probe with its neighbour.
+                    if ident.replace(B, A, 1) in ids:
+                        sent = self.probe_sent.pop(ident)
+                        if self.measuring:
+                            self.latency.append(time.perf_counter() - sent)
 
     async def probe(self) -> None:
         k = 0
@@ -102,7 +106,8 @@ class Bench:
                 httpx.AsyncClient(base_url=self.rig.url(B), timeout=30) as cb:
             while not self.stop.is_set():
                 k += 1
-                lat, lon = 34.0 + (k % 50) * 0.05, 36.0 + (k // 50 % 40) * 0.3
+                # 33 km and 54 km between probes: a pair meets no other probe.
+                lat, lon = 33.0 + (k % 20) * 0.3, 34.0 + (k // 20 % 20) * 0.6
                 lon2, lat2, _ = WGS84.fwd(lon, lat, 90.0, 20_000.0)
                 ident = f"{B}-probe-{k}"
                 await self.post(cb, B, [{"id": ident, "t": time.time(), "lat": lat2,

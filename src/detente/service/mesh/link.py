@@ -165,14 +165,21 @@ class Link:
 
     def live(self, kind: str, body: dict[str, Any]) -> bool:
         """Queue a live frame for the current session; False (dropped) when the link is down.
-        States beyond ``LIVE_BACKLOG`` push the oldest queued states out."""
+
+        States not sent yet are merged with the new ones (each track's latest state, on the
+        same terms): a link slower than its states carries every track's latest, and never
+        loses a track that reported once (a frame of one probe behind a frame of thousands).
+        Beyond ``LIVE_BACKLOG`` other live frames push the oldest out."""
         if self.transport is None:
             return False
+        if kind == "states":
+            for k, (queued_kind, queued) in enumerate(self._live):
+                if queued_kind == "states" and _same_terms(queued, body):
+                    self._live[k] = (kind, _merged(queued, body))
+                    self._kick.set()
+                    return True
         if len(self._live) >= LIVE_BACKLOG:
-            for k, (queued_kind, _) in enumerate(self._live):
-                if queued_kind == "states":
-                    del self._live[k]
-                    break
+            self._live.popleft()
         self._live.append((kind, body))
         self._kick.set()
         return True
@@ -370,6 +377,17 @@ class Link:
         rtt = (t4 - t1) - (t3 - t2)
         self._samples.append(ClockEstimate(((t2 - t1) + (t3 - t4)) / 2.0, max(rtt, 0.0)))
         self.clock_estimate = min(self._samples, key=lambda s: s.rtt_s)
+
+
+def _same_terms(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (a.get("party"), a.get("precision_m")) == (b.get("party"), b.get("precision_m"))
+
+
+def _merged(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """Two states bodies as one: every track of both, the newer's state where both have it."""
+    rows = dict(zip(older["ids"], older["v"], strict=True))
+    rows.update(zip(newer["ids"], newer["v"], strict=True))
+    return {**newer, "ids": list(rows), "v": list(rows.values())}
 
 
 async def accept_link(transport: Transport, me: str, links: dict[str, Link],

@@ -43,6 +43,7 @@ class MeshMechanism(Mechanism):
                  node: NodeConfig) -> None:
         super().__init__(config, engine, clock, record)
         self.node_config = node
+        self._peer_looks: set[asyncio.Future[None]] = set()
         self.party = node.party
         self.terms = dataclasses.replace(self.terms, agreements=tuple(
             ag for ag in self.terms.agreements if node.party in ag.parties))
@@ -74,14 +75,18 @@ class MeshMechanism(Mechanism):
 
     async def ingest_peer(self, peer: str, batch: ReportBatch) -> int:
         """A peer's aircraft as its node sent them (checked, on this node's clock): recorded
-        under the peer's party, into the picture, and looked at at once."""
+        under the peer's party, into the picture, and looked at at once. The look is not
+        waited for: the link goes on taking frames meanwhile, and the looks of batches that
+        come during one are made together (``Mechanism._look_at``)."""
         now = self.clock.now()
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
             self.segments.insert(peer, batch.ids, batch.values, now)))
         accepted = self.picture.accept_batch(peer, batch, now)
         if accepted.changed:
-            await self._look_at([(peer, i) for i in accepted.changed])
+            look = asyncio.ensure_future(self._look_at([(peer, i) for i in accepted.changed]))
+            self._peer_looks.add(look)
+            look.add_done_callback(self._peer_looks.discard)
         return accepted.entered
 
     async def publish_transitions(self, transitions: Sequence[Transition], now: float,
