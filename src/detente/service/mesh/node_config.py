@@ -7,6 +7,7 @@ the service is a hub for every party it declares, as before::
     party = "TUR"                    # the one party this node serves
     key = "node-TUR.pem"             # this node's Ed25519 key: authenticates its links
     party_key = "keys/TUR.pem"       # the party's own key: co-signs its peers' tree heads
+                                     # (key files beside this one, or "detente:NAME")
 
     [[node.peers]]                   # one per party this node has an agreement with
     party = "RUS"
@@ -24,6 +25,8 @@ party that has no peer (or a peer with no agreement), a party or key the configu
 not know, and an agreement that shares too little for the protection a party declares: no
 shared zone within the incursion look-ahead of a protected border (a jet at
 ``REACH_SPEED_MPS`` flies that far in ``lookahead_s``), or a delay as long as the look-ahead.
+A node whose ``[service]`` names no ``log_key`` keeps its log key in
+``detente-log-PARTY.pem``: nodes started side by side from one folder each keep their own.
 """
 
 from __future__ import annotations
