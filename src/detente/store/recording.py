@@ -12,13 +12,14 @@ them: the readers here give both, in number order, older rows first.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import numpy as np
@@ -176,7 +177,7 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            if not group[0][1].done():
+            with contextlib.suppress(InvalidStateError):
                 group[0][1].set_exception(StoreError(f"write failed: {exc}"))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
@@ -185,13 +186,13 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            if not group[0][1].done():
+            with contextlib.suppress(InvalidStateError):
                 group[0][1].set_exception(exc)
             return
         for _, fut in group:
             # A caller that gave up (its task cancelled at a stop) cancelled its future: the
-            # writes stand, and this thread must not die telling it (InvalidStateError).
-            if not fut.done():
+            # writes stand, and this thread must not die telling it.
+            with contextlib.suppress(InvalidStateError):
                 fut.set_result(None)
         # After the callers are released: what runs here (hashing) is nobody's wait.
         for then in committed:
