@@ -7,6 +7,7 @@
     │   └── NotFoundError        a well-formed id that names nothing the caller may see
     ├── VerificationError        a signature, proof or tree head that does not verify
     │   └── AuthenticationError  a login or bearer token that does not hold: who is calling?
+    ├── ForbiddenError           authenticated, but not allowed this (another party's data)
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
     ├── RateLimitError           a caller asked for more than its share; try again later
     └── StoreError               the durable store failed (wraps the driver's error)
@@ -22,6 +23,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictingWriteError",
     "DetenteError",
+    "ForbiddenError",
     "GeometryError",
     "InputError",
     "NotFoundError",
@@ -69,6 +71,10 @@ class AuthenticationError(VerificationError):
     """The caller could not be authenticated: a missing, invalid or expired bearer token, or a
     login whose challenge or signature does not hold. Only this asks the caller to log in
     (HTTP 401); a statement whose signature does not verify is refused, not re-authenticated."""
+
+
+class ForbiddenError(DetenteError):
+    """Authenticated, but not allowed to do this (another party's aircraft, say)."""
 
 
 class ConflictingWriteError(DetenteError):

@@ -27,12 +27,13 @@ from detente.api import (
     routes_intents,
     routes_record,
 )
-from detente.api.deps import Me, Mech
+from detente.api.deps import Me, Mech, MeOrOperator
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
 from detente.api.openapi import allowed_methods, complete, problems
 from detente.api.problems import ForbiddenError, install_problem_handlers, logged, problem_of
 from detente.api.schemas import (
+    MAX_INT,
     ChallengeRequest,
     ChallengeResponse,
     IngestResponse,
@@ -83,7 +84,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                         clock=clock.now)
         mechanism = Mechanism(config, engine, clock, Record(ledger, log_key, config, clock))
         app.state.mechanism = mechanism
-        app.state.auth = Authenticator(config)
+        # The operator logs in with the log's key (party "detente"): it reads the full record
+        # and the service's own figures, and speaks for no party.
+        app.state.auth = Authenticator(config, operator_key=log_key.public_key().public_bytes_raw())
         app.state.sbs1 = {}  # per party: SBS-1 positions wait for their velocity messages
         # What start-up built (compiled kernels, libraries, the restored picture) lives as long
         # as the service: frozen out of the collector's sight. A full collection scanned it
@@ -135,9 +138,21 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         return RedirectResponse("/console/")
 
     @app.get("/health", tags=["service"])
-    async def health(mech: Mech) -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
+        """Whether the service answers, and nothing else: no login is needed, so it tells
+        nothing of the picture (a count of tracks would tell a party how many the others
+        fly)."""
+        return {"status": "ok"}
+
+    @app.get("/v1/status", tags=["service"], responses=problems(401))
+    async def status(me: MeOrOperator, mech: Mech) -> dict[str, Any]:
+        """The service's figures as the caller may see them: a party, how many of its own
+        aircraft are in the picture; the operator, the whole picture's count and the last
+        detection cycle's time (s), which grows with the whole picture."""
+        if not me.operator:
+            return {"party": me.party, "own_tracks": mech.picture.count(me.party)}
         c = mech.last_cycle
-        return {"status": "ok", "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
+        return {"party": None, "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
 
     @app.post("/v1/auth/challenge", tags=["auth"], responses=problems(429))
     async def challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
@@ -210,6 +225,15 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         """Acknowledge an open alert of the caller's party (once per party)."""
         return await mech.acknowledge_alert(me.party, me.official, alert_id)
 
+    @app.get("/v1/events", tags=["alerts"])
+    async def events(me: Me, mech: Mech, since: int = Query(0, ge=0, le=MAX_INT),
+                     limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+        """The durable events of the caller's party after ``since`` (at most ``limit``,
+        oldest first), as the stream gives them: for a client that polls rather than holds a
+        socket (``detente witness`` reads its ``entry`` events to receipt them)."""
+        return {"events": await mech.events_since(me.party, since, limit),
+                "seq": mech.current_seq(me.party)}
+
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket, token: str = Query(...),
                      since: int | None = Query(None, ge=0)) -> None:
@@ -221,6 +245,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
             await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
+            return
+        except ForbiddenError as exc:
+            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
             return
         mech: Mechanism = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)
@@ -292,6 +319,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
             await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
+            return
+        except ForbiddenError as exc:
+            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
             return
         mech = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)

@@ -27,6 +27,7 @@ from detente.errors import (
     AuthenticationError,
     ConflictingWriteError,
     DetenteError,
+    ForbiddenError,
     InputError,
     NotFoundError,
     RateLimitError,
@@ -43,10 +44,6 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("detente.api")
 
 MAX_FIELDS = 20  # validation errors listed in one problem at most
-
-
-class ForbiddenError(DetenteError):
-    """Authenticated, but not allowed to do this (another party's aircraft, say)."""
 
 
 # (class, status, type, title): most specific first.

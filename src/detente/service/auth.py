@@ -22,14 +22,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detente.errors import AuthenticationError, InputError, RateLimitError
+from detente.errors import AuthenticationError, ForbiddenError, InputError, RateLimitError
 from detente.ledger.keys import ed25519_verifies, public_key_bytes
 from detente.service.config import Config
 from detente.service.keys import login_message
 
 __all__ = [
-    "CHALLENGE_TTL_S", "PER_ADDRESS", "PER_IDENTITY", "Authenticator", "ChallengeTable",
-    "Principal",
+    "CHALLENGE_TTL_S", "OPERATOR", "PER_ADDRESS", "PER_IDENTITY", "Authenticator",
+    "ChallengeTable", "Principal",
 ]
 
 CHALLENGE_TTL_S = 60.0
@@ -37,6 +37,10 @@ PER_ADDRESS = 8
 PER_IDENTITY = 32
 
 Identity = tuple[str, str | None]  # (party, official)
+
+# The operator logs in as this "party" with the log's own key: it speaks for no party, and its
+# token opens only what the operator may read (the full record, the service's own figures).
+OPERATOR = "detente"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class Principal:
     party: str
     official: str | None
     expires_at: float
+
+    @property
+    def operator(self) -> bool:
+        return self.party == OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +138,11 @@ class Authenticator:
     after 45 s of their time (``wall``: the time function, for tests)."""
 
     def __init__(self, config: Config, wall: Callable[[], float] = time.time,
-                 challenges: ChallengeTable | None = None) -> None:
+                 challenges: ChallengeTable | None = None,
+                 operator_key: bytes | None = None) -> None:
         self.config = config
+        # The log's public key (raw): whoever holds its private key runs the service.
+        self.operator_key = operator_key
         self.wall = wall
         self.challenges = ChallengeTable() if challenges is None else challenges
         # Every token lives token_ttl_s: issue order is expiry order, swept from the head.
@@ -162,13 +173,13 @@ class Authenticator:
                 "challenge: unknown, used or expired (or asked for a party or official this "
                 "service does not know): ask for a new one")
         party, official = identity
-        keys = (
-            [self.config.official(official).public_key]  # type: ignore[union-attr]
-            if official is not None
-            else list(self.config.parties[party].public_keys)
-        )
-        if not any(ed25519_verifies(public_key_bytes(k), signature, login_message(raw))
-                   for k in keys):
+        if party == OPERATOR:
+            keys = [self.operator_key]
+        elif official is not None:
+            keys = [public_key_bytes(self.config.official(official).public_key)]  # type: ignore[union-attr]
+        else:
+            keys = [public_key_bytes(k) for k in self.config.parties[party].public_keys]
+        if not any(ed25519_verifies(k, signature, login_message(raw)) for k in keys):
             raise AuthenticationError(
                 f"signature: does not verify with the key(s) of {official or party}")
         token = secrets.token_urlsafe(32)
@@ -177,10 +188,16 @@ class Authenticator:
         self._tokens[token] = principal
         return token, principal
 
-    def check(self, token: str) -> Principal:
+    def check(self, token: str, operator_ok: bool = False) -> Principal:
+        """The caller a token stands for. The operator's token is refused unless the caller
+        asks for it (``operator_ok``): it speaks for no party, so it opens no party's
+        channels (its streams, its ingest, its hotline)."""
         p = self._tokens.get(token)
         if p is None or p.expires_at <= self.wall():
             raise AuthenticationError("invalid or expired token: log in again")
+        if p.operator and not operator_ok:
+            raise ForbiddenError("the operator's token speaks for no party: this needs a "
+                                 "party's or an official's login")
         return p
 
     def _expire_tokens(self, now: float) -> None:
@@ -191,6 +208,8 @@ class Authenticator:
             del self._tokens[token]
 
     def _known(self, party: str, official: str | None) -> bool:
+        if party == OPERATOR:
+            return official is None and self.operator_key is not None
         if party not in self.config.parties:
             return False
         if official is not None:

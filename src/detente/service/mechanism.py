@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.geo.projection import LocalProjection
 from detente.ledger import Receipt, SignedStatement
+from detente.ledger.audience import RECEIPTED_KINDS, expected_receipts
 from detente.model.intent import OperationalIntent
 from detente.model.reports import ReportBatch, TrackReport
 from detente.service.advice import advise_all, tracks_of, wants_advice
@@ -48,7 +49,7 @@ from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.hotline_flow import HotlineFlow, message_event
 from detente.service.intents import IntentBook, WriteResult
 from detente.service.picture import Columns, Picture, extrapolate
-from detente.service.record import Record
+from detente.service.record import SERVICE_AUTHOR, Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
@@ -105,6 +106,9 @@ class Mechanism:
         self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
                                         self.sharing, self.picture)
         self._head_published = -1
+        self._telling: asyncio.Future[None] | None = None  # the latest entries' publication
+        if record is not None:
+            record.on_appended = self._tell_entries
         self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self.last_cycle = CycleStats()
         self._fresh: set[tuple[str, str]] = set()
@@ -396,16 +400,17 @@ class Mechanism:
         for tr in transitions:
             a = tr.alert
             works.append(rec.upsert_alert(a.id, tr.change != "cleared", now, a.body()))
+            recorded = is_recorded(tr)
             for party in a.parties:
                 view = self.sharing.alert_view(a, party, self.picture)
-                if view is not None:
-                    events.append((party, "alert", view))
-            if is_recorded(tr):
-                statements.append(("alert", {
-                    "transition": tr.change, "actor": actor,
-                    **{k: v for k, v in a.as_dict().items() if k != "detail"},
-                    "detail": {k: v for k, v in a.detail.items() if not k.startswith("_")},
-                }, None))
+                if view is None:
+                    continue
+                events.append((party, "alert", view))
+                if recorded:
+                    # Each party's own statement of what it was told, addressed to it alone
+                    # (``to``): the record holds no more than the alert it was shown.
+                    statements.append(("alert", {
+                        "to": party, "transition": tr.change, "actor": actor, **view}, None))
         # Nobody hears of an alert before its statement is in the record; but the two writes
         # do not depend on each other: the log signs and checks while the recorder commits.
         await self.publish(events, now, extra_work=works, together_with=(
@@ -467,6 +472,11 @@ class Mechanism:
     def current_seq(self, party: str) -> int:
         return self.events.current_seq(party)
 
+    async def events_since(self, party: str, since: int, limit: int) -> list[dict[str, Any]]:
+        """``party``'s durable events after seq ``since`` (at most ``limit``), oldest first."""
+        got = await asyncio.to_thread(rec.events_since, self.engine, party, since, limit)
+        return [{"seq": s, "type": t, "data": d} for s, t, d in got]
+
     async def send_message(self, caller: Principal, signed: SignedStatement
                            ) -> tuple[HotlineMessage, Receipt | None]:
         return await self.hotline_flow.send(caller, signed)
@@ -477,6 +487,33 @@ class Mechanism:
 
     async def delivered(self, message_id: str, official: str) -> None:
         await self.hotline_flow.delivered(message_id, official)
+
+    def _tell_entries(self, receipts: list[Receipt]) -> None:
+        """Hand each party, on its stream, the entries it is to answer with a signed
+        ``delivery.receipt``: what it was told (an alert, an intent overlap, a hotline
+        message), whole and salted, as the log holds it, with its index. Its client checks
+        the entry's leaf hash, signs and posts the receipt (``/v1/record/statements``)."""
+        events: list[Event] = []
+        for r in receipts:
+            e = r.entry
+            if e is None or e.statement.kind not in RECEIPTED_KINDS:
+                continue
+            by_log = e.statement.author == SERVICE_AUTHOR
+            data = {"index": r.index, "entry": e.to_json()}
+            events += [(p, "entry", data)
+                       for p in expected_receipts(e.statement, e.audience, by_log)
+                       if p in self.config.parties]
+        if events:
+            self._telling = asyncio.ensure_future(self._tell_after(self._telling, events))
+
+    async def _tell_after(self, previous: asyncio.Future[None] | None,
+                          events: list[Event]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # in the log's order
+        try:
+            await self.publish(events, self.clock.now())
+        except Exception:  # the statements are in the record; a client can fetch them
+            log.exception("handing %d entries to their parties failed", len(events))
 
     async def _publish_head(self, now: float) -> None:
         """Tell every party of a new signed tree head, so that its client checks and co-signs
