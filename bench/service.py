@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.geo import WGS84
+from detente.service.auth import OPERATOR
 from detente.service.keys import login_message
 
 PARTIES = ("P0", "P1", "P2")
@@ -225,6 +226,7 @@ class Run:
         self.kinds: Counter[str] = Counter()  # durable events received, by type
         self.last_seq: dict[str, int] = {}
         self.cpu_mark = (time.monotonic(), cpu_s(pid))
+        self.operator: Session  # logged in by run_load
 
     def fail(self, why: str) -> None:
         self.failed.append(why)
@@ -361,9 +363,10 @@ class Run:
     async def _tick(self) -> None:
         await asyncio.sleep(1.0)
         try:
-            self.now.cycle_s.append((await self.c.get("/health")).json()["cycle_s"])
+            self.now.cycle_s.append((await self.c.get(
+                "/v1/status", headers=self.operator.headers)).json()["cycle_s"])
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self.now.errors[f"health: {type(exc).__name__}"] += 1
+            self.now.errors[f"status: {type(exc).__name__}"] += 1
 
     def close_period(self, name: str) -> dict:
         p, now = self.now, time.monotonic()
@@ -413,6 +416,13 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         cfg = write_config(tmp, keys, args.token_ttl)
+        # The operator's key (the log's): its token reads the service's own figures, which
+        # no party may (the cycle's time grows with every party's aircraft).
+        operator_key = Ed25519PrivateKey.generate()
+        (tmp / "log.pem").write_bytes(operator_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        keys = {**keys, OPERATOR: operator_key}
         db = tmp / "bench.sqlite"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -458,15 +468,17 @@ async def run_load(run: Run, keys: dict[str, Ed25519PrivateKey]) -> None:
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
         run.rss_before = rss_mib(run.pid)
-        sessions = {p: Session(c, p, k, run) for p, k in keys.items()}
+        sessions = {p: Session(c, p, k, run) for p, k in keys.items() if p != OPERATOR}
         for s in sessions.values():
             await s.login()
+        run.operator = Session(c, OPERATOR, keys[OPERATOR], run)
+        await run.operator.login()
         per = args.tracks // len(PARTIES)
         fleets = {p: Fleet(p, per, seed=k) for k, p in enumerate(PARTIES)}
         tasks = [asyncio.create_task(x) for x in (
             *(run.listen(s) for s in sessions.values()),
             *(run.feed(s, fleets[p]) for p, s in sessions.items()),
-            *(s.keep(run.stop, args.renew) for s in sessions.values()),
+            *(s.keep(run.stop, args.renew) for s in (*sessions.values(), run.operator)),
             run.probes(sessions))]
         try:
             await run.sample()
