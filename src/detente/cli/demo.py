@@ -251,12 +251,18 @@ def _drive(server: Any, url: str, db: str, folder: Folder, config: Any, clock: A
                     clients[party].post_states(states)
             if tick >= next_witness:
                 for party, w in zip(clients, witnesses, strict=True):
-                    head = w.step()
-                    if head is not None:
-                        with (folder.heads / f"{party}.jsonl").open("a") as f:
-                            f.write(json.dumps(head.to_json()) + "\n")
-                    if w.receipt_told():
-                        (folder.heads / f"{party}.told").write_text(f"{w.told_seq}\n")
+                    try:  # one party's trouble must not keep the others from co-signing
+                        head = w.step()
+                        if head is not None:
+                            with (folder.heads / f"{party}.jsonl").open("a") as f:
+                                f.write(json.dumps(head.to_json()) + "\n")
+                        if w.receipt_told():
+                            (folder.heads / f"{party}.told").write_text(f"{w.told_seq}\n")
+                    except DetenteError as exc:
+                        if stop.is_set() or getattr(server, "should_exit", False):
+                            return
+                        print(f"demo: {party}'s witness: {' '.join(str(exc).split())}",
+                              file=sys.stderr, flush=True)
                 next_witness = tick + 2.0
             if tick >= next_story:
                 views = {p: (c.get("/v1/alerts")["alerts"], c.messages())
