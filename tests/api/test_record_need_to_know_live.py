@@ -233,3 +233,17 @@ def test_what_a_party_was_told_it_receipts_under_its_own_key(live, keys, tmp_pat
     verdict = capsys.readouterr().out
     assert f"{len(receipts)} delivery receipts match their entries" in verdict
     assert "no delivery receipt from B" not in verdict
+
+
+def test_events_polled_are_the_callers_partys_alone(live):
+    """``GET /v1/events`` gives what the party's stream gives: C, told nothing of a1 and b1,
+    has no alert and no entry; B has the entries addressed to it, and only those."""
+    def events(party):
+        got = httpx.get(f"{live['base']}/v1/events", params={"since": 0},
+                        headers=_auth(live["tokens"][party])).json()
+        return got["events"]
+
+    assert {e["type"] for e in events("C")} <= {"tree_head"}
+    told_b = [e["data"] for e in events("B") if e["type"] == "entry"]
+    assert told_b and all("B" in d["entry"]["audience"] for d in told_b)
+    assert httpx.get(f"{live['base']}/v1/events").status_code == 401
