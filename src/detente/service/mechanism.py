@@ -44,6 +44,7 @@ from detente.service.auth import Principal
 from detente.service.clock import Clock
 from detente.service.config import Config, recording_tolerance
 from detente.service.detection import Terms, findings
+from detente.service.disk import DiskWatch
 from detente.service.events import Event, EventBus, Subscriber
 from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.hotline_flow import HotlineFlow, message_event
@@ -52,6 +53,7 @@ from detente.service.picture import Columns, Picture, extrapolate
 from detente.service.record import SERVICE_AUTHOR, Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
+from detente.store.database import database_folder
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
 from detente.store.report_segments import ReportSegments
 
@@ -103,6 +105,9 @@ class Mechanism:
                                        floor_row=rec.legacy_last_row(engine))
         self.recorder = rec.Recorder(engine, on_rollback=self.segments.rollback)
         self.events = EventBus(engine, self.recorder)
+        # Free space on the database's disk: the oldest recording pruned, reports refused.
+        self.disk = DiskWatch(config.settings, database_folder(engine), engine, self.recorder,
+                              list(config.parties), self.publish)
         self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
                                         self.sharing, self.picture)
         self._head_published = -1
@@ -182,7 +187,7 @@ class Mechanism:
         up to ``anchor_s`` of reports): a service stopped hard again and again before
         ``anchor_s`` of uptime would otherwise leave them unanchored for good."""
         clock, period = self.clock, self.config.settings.cycle_s
-        next_t = next_prune = clock.monotonic()
+        next_t = next_prune = next_disk = clock.monotonic()
         next_anchor = clock.now()
         while not stop.is_set():
             try:
@@ -193,6 +198,9 @@ class Mechanism:
                 if clock.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = clock.monotonic() + _PRUNE_EVERY_S
+                if clock.monotonic() >= next_disk:
+                    next_disk = clock.monotonic() + self.config.settings.disk_check_s
+                    await self.disk.check(clock.now())
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
@@ -243,6 +251,7 @@ class Mechanism:
             reports)
         now = self.clock.now()
         self.check_batch(batch, now)
+        self.disk.refuse_new_reports()
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
             self.segments.insert(party, batch.ids, batch.values, now)))

@@ -40,9 +40,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, insert_rows, reading, write_transaction
+from detente.store.database import (
+    Base,
+    insert_rows,
+    reading,
+    store_error,
+    write_transaction,
+)
 from detente.store.report_digest import ReportChain
 from detente.store.report_segments import (
     first_segment_received,
@@ -54,7 +59,8 @@ from detente.store.report_segments import (
 
 log = logging.getLogger("detente.store")
 
-__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
+__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "prune_reports_before",
+           "reports_table"]
 
 reports_table = Table(
     "track_reports", Base.metadata,
@@ -176,7 +182,7 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            group[0][1].set_exception(StoreError(f"write failed: {exc}"))
+            group[0][1].set_exception(store_error("write failed", exc))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
             self._rolled_back()
@@ -273,6 +279,24 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
                 key.in_(select(key).where(older).limit(chunk)))).rowcount)
         n = max(n, prune_segments_before(t, chunk)(conn))
         deleted[0] = n
+
+    return work, deleted
+
+
+def prune_reports_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
+    """A disk running low: one chunk of the recorded reports received before ``t`` (s), as
+    ``prune_before`` deletes them (whole segments, the latest report kept), and nothing else:
+    events, alerts and hotline messages are the parties' streams and stay for their
+    retention. Submit again while ``deleted[0]`` equals ``chunk``."""
+    deleted = [0]
+
+    def work(conn: Any) -> None:
+        latest = _LATEST_REPORT_ROW.scalar_subquery()
+        key = reports_table.c.rowid
+        n = conn.execute(delete(reports_table).where(key.in_(
+            select(key).where((reports_table.c.received < t) & (key < latest)).limit(chunk)
+        ))).rowcount
+        deleted[0] = max(int(n or 0), prune_segments_before(t, chunk)(conn))
 
     return work, deleted
 
