@@ -189,6 +189,7 @@ class Mechanism:
         clock, period = self.clock, self.config.settings.cycle_s
         next_t = next_prune = next_disk = clock.monotonic()
         next_anchor = clock.now()
+        checking: asyncio.Future[Any] | None = None
         while not stop.is_set():
             try:
                 await self.cycle()
@@ -198,9 +199,11 @@ class Mechanism:
                 if clock.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = clock.monotonic() + _PRUNE_EVERY_S
-                if clock.monotonic() >= next_disk:
+                if clock.monotonic() >= next_disk and (checking is None or checking.done()):
+                    # Its own task: pruning a large recording must not hold detection up.
                     next_disk = clock.monotonic() + self.config.settings.disk_check_s
-                    await self.disk.check(clock.now())
+                    checking = asyncio.ensure_future(self.disk.check(clock.now()))
+                    checking.add_done_callback(_log_disk_failure)
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
@@ -210,6 +213,8 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        if checking is not None:
+            await asyncio.wait([checking])
         try:  # a clean stop keeps every held report and leaves none unanchored
             await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
             await self.anchor()
@@ -558,6 +563,11 @@ def _log_failure(done: Future[None]) -> None:
     if not done.cancelled() and done.exception() is not None:
         log.error("recording the last reports of tracks that left failed",
                   exc_info=done.exception())
+
+
+def _log_disk_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("checking the disk's free space failed", exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None
