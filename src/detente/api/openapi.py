@@ -49,12 +49,14 @@ _WHY = {
     413: "Request body too large",
     422: "The request does not match this document (the detail names the field)",
     429: "Too many requests: see Retry-After",
-    503: "The store failed; try again",
+    503: "The store failed, or its disk is nearly full (then Retry-After); try again",
 }
 
 _HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    503: {"Retry-After": {"schema": {"type": "integer"},
+                          "description": "seconds (when the disk is nearly full)"}},
 }
 
 
