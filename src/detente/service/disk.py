@@ -151,7 +151,7 @@ class DiskWatch:
         target = self.warn_mb * (1 + _MARGIN)
         keep_from = now - self.keep_s
         while space.usable_mb < target:
-            first = await asyncio.to_thread(rec.first_received, self.engine)
+            first = await asyncio.to_thread(rec.oldest_received, self.engine)
             horizon = prune_horizon(first, keep_from)
             if horizon is None:
                 break

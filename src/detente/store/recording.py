@@ -55,6 +55,7 @@ from detente.store.report_segments import (
     prune_segments_before,
     segments_after,
     segments_between,
+    segments_table,
 )
 
 log = logging.getLogger("detente.store")
@@ -370,6 +371,17 @@ def first_received(source: Engine | Connection) -> float | None:
         value = conn.execute(select(func.min(reports_table.c.received))).scalar()
         segment = first_segment_received(conn)
     found = [float(v) for v in (value, segment) if v is not None]
+    return min(found) if found else None
+
+
+def oldest_received(engine: Engine) -> float | None:
+    """About when the oldest report held was received, read from the indexes alone (a
+    segment's last time, not its first: ``first_received`` reads every segment): where to
+    start pruning oldest first."""
+    with reading(engine) as conn:
+        found = [conn.execute(select(func.min(reports_table.c.received))).scalar(),
+                 conn.execute(select(func.min(segments_table.c.received_to))).scalar()]
+    found = [float(v) for v in found if v is not None]
     return min(found) if found else None
 
 
