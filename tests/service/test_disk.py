@@ -143,6 +143,26 @@ def test_watch_prunes_oldest_tells_once_refuses_and_recovers(tmp_path):
     recorder.close()
 
 
+def test_watch_keeps_the_latest_report_however_old(tmp_path):
+    # Reports stopped an hour ago: all may go but the latest (its number is where the next
+    # report's is counted from), and pruning ends there even though the disk stays low.
+    engine = open_database(f"sqlite:///{tmp_path / 'd.sqlite'}")
+    times = [5000.0, 5001.0, 5002.0]
+    recorder = _reports(engine, times)
+    told = []
+
+    async def publish(events, t):
+        told.append(events)
+
+    settings = ServiceSettings(disk_warn_mb=40, disk_refuse_mb=10)
+    watch = DiskWatch(settings, None, engine, recorder, ["A"], publish,
+                      measure=lambda: Space(int(1 * MB), 0))
+    asyncio.run(asyncio.wait_for(watch.check(5002.0 + 3600), 30))
+    assert _received(engine) == [5002.0]
+    assert watch.refusing and told[-1][0][2]["disk"] == "full"
+    recorder.close()
+
+
 def _limited(path: Path, pages: int):
     """An engine on ``path`` whose connections may grow the file to ``pages`` pages."""
     engine = open_database(f"sqlite:///{path}")

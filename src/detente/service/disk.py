@@ -150,8 +150,13 @@ class DiskWatch:
         left that may go."""
         target = self.warn_mb * (1 + _MARGIN)
         keep_from = now - self.keep_s
+        horizon: float | None = None
         while space.usable_mb < target:
             first = await asyncio.to_thread(rec.oldest_received, self.engine)
+            # Never back: what is held before the last horizon is what may not go (the
+            # latest report, an old one when reports stopped coming).
+            if first is not None and horizon is not None:
+                first = max(first, horizon)
             horizon = prune_horizon(first, keep_from)
             if horizon is None:
                 break
