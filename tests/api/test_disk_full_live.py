@@ -148,6 +148,7 @@ def test_disk_filling_up(small_disk, tmp_path):
             assert r is not None, "reports were never refused"
             assert r.headers["content-type"] == "application/problem+json"
             assert int(r.headers["Retry-After"]) >= 1
+            assert r.json()["retry_after_s"] == int(r.headers["Retry-After"])
             body = r.json()
             assert body["type"] == "/problems/disk-full" and body["status"] == 503
             assert "nearly full" in body["detail"] and "send it again" in body["detail"]
@@ -163,6 +164,7 @@ def test_disk_filling_up(small_disk, tmp_path):
 
             answer = asyncio.run(over_socket())
             assert (answer["status"], answer["type"]) == (503, "/problems/disk-full"), answer
+            assert answer["retry_after_s"] >= 1
 
             # The record's appends go on: a hotline message, acknowledged, in the record.
             with ServiceClient(base, "T", keys["T-1"], official="T-1") as t1, \

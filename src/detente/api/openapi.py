@@ -37,6 +37,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                       "properties": {"field": {"type": "string"},
                                      "problem": {"type": "string"}}},
         },
+        "retry_after_s": {"type": "integer", "description": "seconds to wait before trying "
+                          "again (as Retry-After; for the /v1/ingest socket's answers too)"},
     },
 }
 

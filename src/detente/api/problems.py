@@ -83,9 +83,11 @@ class Problem:
 def problem_of(exc: BaseException) -> Problem:
     """The problem document for ``exc``: the one mapping of errors to HTTP statuses."""
     if isinstance(exc, DiskFullError):
-        # Retryable, and the caller's to know: it should hold its data and send it again.
+        # Retryable, and the caller's to know: it should hold its data and send it again. In
+        # the body too: a WebSocket's answer has no headers.
+        wait = max(1, round(exc.retry_after_s + 0.5))
         return Problem(503, "/problems/disk-full", "Disk nearly full", str(exc),
-                       {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))})
+                       {"Retry-After": str(wait)}, {"retry_after_s": wait})
     if isinstance(exc, StoreError):
         # The driver's message may quote SQL and the values of other callers' rows: logged
         # (``logged``), not shown.
