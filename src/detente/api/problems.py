@@ -138,7 +138,11 @@ def install_problem_handlers(app: FastAPI,
 def logged(problem: Problem, exc: BaseException, where: str) -> None:
     """Log what a problem document does not show: a failure of the service's own."""
     if isinstance(exc, DiskFullError):
-        return  # expected while the disk is low; service.disk logs each episode once
+        if exc.__cause__ is None:
+            return  # the watch's refusal: service.disk logs each change once
+        # SQLite itself refused (SQLITE_FULL): the disk did fill up; the operator must know.
+        log.error("%s on %s: %s", problem.title, where, exc)
+        return
     if problem.status in (500, 503):
         log.error("%s on %s", problem.title, where, exc_info=exc)
 
