@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from detente.api.problems import problem_of
-from detente.errors import DiskFullError, InputError, StoreError
+from detente.api.problems import logged, problem_of
+from detente.errors import DiskFullError, InputError
 from detente.ledger import Ledger
 from detente.service.config import ServiceSettings, parse_config
 from detente.service.disk import MB, DiskWatch, Space, prune_horizon
@@ -175,7 +176,7 @@ def _limited(path: Path, pages: int):
     return engine
 
 
-def test_sqlite_full_is_a_retryable_refusal_for_the_recorder(tmp_path):
+def test_sqlite_full_is_a_retryable_refusal_for_the_recorder(tmp_path, caplog):
     engine = _limited(tmp_path / "d.sqlite", 60)
     recorder = rec.Recorder(engine)
     values = np.zeros((500, 7))
@@ -183,8 +184,15 @@ def test_sqlite_full_is_a_retryable_refusal_for_the_recorder(tmp_path):
     with pytest.raises(DiskFullError, match="disk is full; nothing was written") as err:
         for k in range(1000):
             recorder.submit(rec.insert_reports("A", ids, values, float(k))).result()
-    assert not isinstance(err.value.__cause__, StoreError)  # the driver's, chained
-    assert problem_of(err.value).status == 503
+    assert isinstance(err.value.__cause__, SQLAlchemyError)  # the driver's, chained
+    problem = problem_of(err.value)
+    assert problem.status == 503 and "Retry-After" in problem.headers
+    # The disk did fill up: the operator's log says so (the watch's refusals it does not).
+    logged(problem, err.value, "/v1/states")
+    logged(problem, DiskFullError("nearly full"), "/v1/states")
+    assert [r.getMessage() for r in caplog.records if r.name == "detente.api"] == [
+        "Disk nearly full on /v1/states: write failed: the database's disk is full; nothing "
+        "was written; try again later"]
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(rec.reports_table)).scalar()
     assert rows % 500 == 0  # whole batches only

@@ -213,10 +213,10 @@ def is_disk_full(exc: BaseException) -> bool:
 def store_error(what: str, exc: SQLAlchemyError) -> StoreError:
     """The StoreError for a driver's error: a DiskFullError, retryable and without the
     driver's text, where it refused for want of space (the transaction rolled back whole)."""
-    if is_disk_full(exc):
-        return DiskFullError(f"{what}: the database's disk is full; nothing was written; "
-                             "try again later")
-    return StoreError(f"{what}: {exc}")
+    error = DiskFullError(f"{what}: the database's disk is full; nothing was written; try "
+                          "again later") if is_disk_full(exc) else StoreError(f"{what}: {exc}")
+    error.__cause__ = exc  # chained even where it is handed on rather than raised (a Future)
+    return error
 
 
 @contextlib.contextmanager
