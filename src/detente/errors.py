@@ -11,6 +11,7 @@
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
     ├── RateLimitError           a caller asked for more than its share; try again later
     └── StoreError               the durable store failed (wraps the driver's error)
+        └── DiskFullError        the disk is (nearly) full: nothing written; try again later
 
 Foreign errors (SQLAlchemy, cryptography, json) are translated into these at the layer that
 calls the foreign library, with ``raise ... from exc``; the CLI prints ``Type: message`` for any
@@ -23,6 +24,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictingWriteError",
     "DetenteError",
+    "DiskFullError",
     "ForbiddenError",
     "GeometryError",
     "InputError",
@@ -91,3 +93,13 @@ class RateLimitError(DetenteError):
 
 class StoreError(DetenteError):
     """The durable store failed; the driver's error is chained as ``__cause__``."""
+
+
+class DiskFullError(StoreError):
+    """The database's disk is nearly full (the service refuses new reports) or full (SQLite
+    refused the write): nothing of the request was written; ``retry_after_s`` says when to
+    try again."""
+
+    def __init__(self, message: str, retry_after_s: float = 30.0) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

@@ -27,6 +27,7 @@ from detente.errors import (
     AuthenticationError,
     ConflictingWriteError,
     DetenteError,
+    DiskFullError,
     ForbiddenError,
     InputError,
     NotFoundError,
@@ -81,6 +82,12 @@ class Problem:
 
 def problem_of(exc: BaseException) -> Problem:
     """The problem document for ``exc``: the one mapping of errors to HTTP statuses."""
+    if isinstance(exc, DiskFullError):
+        # Retryable, and the caller's to know: it should hold its data and send it again. In
+        # the body too: a WebSocket's answer has no headers.
+        wait = max(1, round(exc.retry_after_s + 0.5))
+        return Problem(503, "/problems/disk-full", "Disk nearly full", str(exc),
+                       {"Retry-After": str(wait)}, {"retry_after_s": wait})
     if isinstance(exc, StoreError):
         # The driver's message may quote SQL and the values of other callers' rows: logged
         # (``logged``), not shown.
@@ -130,6 +137,12 @@ def install_problem_handlers(app: FastAPI,
 
 def logged(problem: Problem, exc: BaseException, where: str) -> None:
     """Log what a problem document does not show: a failure of the service's own."""
+    if isinstance(exc, DiskFullError):
+        if exc.__cause__ is None:
+            return  # the watch's refusal: service.disk logs each change once
+        # SQLite itself refused (SQLITE_FULL): the disk did fill up; the operator must know.
+        log.error("%s on %s: %s", problem.title, where, exc)
+        return
     if problem.status in (500, 503):
         log.error("%s on %s", problem.title, where, exc_info=exc)
 

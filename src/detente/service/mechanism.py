@@ -44,6 +44,7 @@ from detente.service.auth import Principal
 from detente.service.clock import Clock
 from detente.service.config import Config, recording_tolerance
 from detente.service.detection import Terms, findings
+from detente.service.disk import DiskWatch
 from detente.service.events import Event, EventBus, Subscriber
 from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.hotline_flow import HotlineFlow, message_event
@@ -52,6 +53,7 @@ from detente.service.picture import Columns, Picture, extrapolate
 from detente.service.record import SERVICE_AUTHOR, Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
+from detente.store.database import database_folder
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
 from detente.store.report_segments import ReportSegments
 
@@ -103,6 +105,9 @@ class Mechanism:
                                        floor_row=rec.legacy_last_row(engine))
         self.recorder = rec.Recorder(engine, on_rollback=self.segments.rollback)
         self.events = EventBus(engine, self.recorder)
+        # Free space on the database's disk: the oldest recording pruned, reports refused.
+        self.disk = DiskWatch(config.settings, database_folder(engine), engine, self.recorder,
+                              list(config.parties), self.publish)
         self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
                                         self.sharing, self.picture)
         self._head_published = -1
@@ -182,8 +187,9 @@ class Mechanism:
         up to ``anchor_s`` of reports): a service stopped hard again and again before
         ``anchor_s`` of uptime would otherwise leave them unanchored for good."""
         clock, period = self.clock, self.config.settings.cycle_s
-        next_t = next_prune = clock.monotonic()
+        next_t = next_prune = next_disk = clock.monotonic()
         next_anchor = clock.now()
+        checking: asyncio.Future[Any] | None = None
         while not stop.is_set():
             try:
                 await self.cycle()
@@ -193,6 +199,11 @@ class Mechanism:
                 if clock.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = clock.monotonic() + _PRUNE_EVERY_S
+                if clock.monotonic() >= next_disk and (checking is None or checking.done()):
+                    # Its own task: pruning a large recording must not hold detection up.
+                    next_disk = clock.monotonic() + self.config.settings.disk_check_s
+                    checking = asyncio.ensure_future(self.disk.check(clock.now()))
+                    checking.add_done_callback(_log_disk_failure)
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
@@ -202,6 +213,8 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        if checking is not None:
+            await asyncio.wait([checking])
         try:  # a clean stop keeps every held report and leaves none unanchored
             await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
             await self.anchor()
@@ -243,6 +256,7 @@ class Mechanism:
             reports)
         now = self.clock.now()
         self.check_batch(batch, now)
+        self.disk.refuse_new_reports()
         batch = batch.normalised()
         await asyncio.wrap_future(self.recorder.submit(
             self.segments.insert(party, batch.ids, batch.values, now)))
@@ -549,6 +563,11 @@ def _log_failure(done: Future[None]) -> None:
     if not done.cancelled() and done.exception() is not None:
         log.error("recording the last reports of tracks that left failed",
                   exc_info=done.exception())
+
+
+def _log_disk_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("checking the disk's free space failed", exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None

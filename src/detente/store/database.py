@@ -19,17 +19,20 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from detente.errors import StoreError
+from detente.errors import DiskFullError, StoreError
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "Base", "insert_rows", "open_database", "positional_insert",
-    "read_snapshot", "reading", "store_errors", "write_transaction",
+    "DEFAULT_DATABASE_URL", "Base", "database_folder", "free_page_bytes", "insert_rows",
+    "is_disk_full", "open_database",
+    "positional_insert", "read_snapshot", "reading", "store_error", "store_errors",
+    "write_transaction",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///detente.sqlite"
@@ -68,6 +71,28 @@ def open_database(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> En
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open database {url}: {exc}") from exc
     return engine
+
+
+def database_folder(engine: Engine) -> Path | None:
+    """The folder of an SQLite database's file (where it and its WAL grow); None for an
+    in-memory one, or another database (whose disk is its server's)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name).resolve().parent
+
+
+def free_page_bytes(engine: Engine) -> int:
+    """Bytes of the pages an SQLite database holds free (deleted rows' pages, reused by the
+    next writes before the file grows); 0 for another database."""
+    if engine.dialect.name != "sqlite":
+        return 0
+    with store_errors("cannot read the database's free pages"), engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+        size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+    return int(pages) * int(size)
 
 
 @functools.lru_cache(maxsize=64)
@@ -175,13 +200,32 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         lock.release()
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether the driver refused a write for want of space (SQLite's SQLITE_FULL: the disk,
+    or max_page_count; PostgreSQL's disk_full, SQLSTATE 53100)."""
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
+            "database or disk is full" in str(orig)
+    return getattr(orig, "pgcode", None) == "53100" or getattr(orig, "sqlstate", None) == "53100"
+
+
+def store_error(what: str, exc: SQLAlchemyError) -> StoreError:
+    """The StoreError for a driver's error: a DiskFullError, retryable and without the
+    driver's text, where it refused for want of space (the transaction rolled back whole)."""
+    error = DiskFullError(f"{what}: the database's disk is full; nothing was written; try "
+                          "again later") if is_disk_full(exc) else StoreError(f"{what}: {exc}")
+    error.__cause__ = exc  # chained even where it is handed on rather than raised (a Future)
+    return error
+
+
 @contextlib.contextmanager
 def store_errors(what: str) -> Iterator[None]:
     """SQLAlchemy errors raised inside become StoreError(``what``: the driver's message)."""
     try:
         yield
     except SQLAlchemyError as exc:
-        raise StoreError(f"{what}: {exc}") from exc
+        raise store_error(what, exc) from exc
 
 
 @contextlib.contextmanager

@@ -35,7 +35,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base, insert_rows, read_snapshot, write_transaction
+from detente.store.database import (
+    Base,
+    insert_rows,
+    read_snapshot,
+    store_error,
+    write_transaction,
+)
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -184,7 +190,7 @@ class LedgerStore:
             raise ConflictingWriteError(
                 f"entry {first} was written by another writer; reopen the ledger") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot append to the ledger: {exc}") from exc
+            raise store_error("cannot append to the ledger", exc) from exc
 
     def entry(self, index: int) -> bytes | None:
         with self._read() as conn:

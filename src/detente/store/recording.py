@@ -40,9 +40,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, insert_rows, reading, write_transaction
+from detente.store.database import (
+    Base,
+    insert_rows,
+    reading,
+    store_error,
+    write_transaction,
+)
 from detente.store.report_digest import ReportChain
 from detente.store.report_segments import (
     first_segment_received,
@@ -50,11 +55,13 @@ from detente.store.report_segments import (
     prune_segments_before,
     segments_after,
     segments_between,
+    segments_table,
 )
 
 log = logging.getLogger("detente.store")
 
-__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
+__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "prune_reports_before",
+           "reports_table"]
 
 reports_table = Table(
     "track_reports", Base.metadata,
@@ -176,7 +183,7 @@ class Recorder:
                 for item in group:
                     self._commit([item])
                 return
-            group[0][1].set_exception(StoreError(f"write failed: {exc}"))
+            group[0][1].set_exception(store_error("write failed", exc))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
             self._rolled_back()
@@ -277,6 +284,24 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
     return work, deleted
 
 
+def prune_reports_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
+    """A disk running low: one chunk of the recorded reports received before ``t`` (s), as
+    ``prune_before`` deletes them (whole segments, the latest report kept), and nothing else:
+    events, alerts and hotline messages are the parties' streams and stay for their
+    retention. Submit again while ``deleted[0]`` equals ``chunk``."""
+    deleted = [0]
+
+    def work(conn: Any) -> None:
+        latest = _LATEST_REPORT_ROW.scalar_subquery()
+        key = reports_table.c.rowid
+        n = conn.execute(delete(reports_table).where(key.in_(
+            select(key).where((reports_table.c.received < t) & (key < latest)).limit(chunk)
+        ))).rowcount
+        deleted[0] = max(int(n or 0), prune_segments_before(t, chunk)(conn))
+
+    return work, deleted
+
+
 def last_seqs(engine: Engine) -> dict[str, int]:
     with reading(engine) as conn:
         rows = conn.execute(
@@ -346,6 +371,17 @@ def first_received(source: Engine | Connection) -> float | None:
         value = conn.execute(select(func.min(reports_table.c.received))).scalar()
         segment = first_segment_received(conn)
     found = [float(v) for v in (value, segment) if v is not None]
+    return min(found) if found else None
+
+
+def oldest_received(engine: Engine) -> float | None:
+    """About when the oldest report held was received, read from the indexes alone (a
+    segment's last time, not its first: ``first_received`` reads every segment): where to
+    start pruning oldest first."""
+    with reading(engine) as conn:
+        found = [conn.execute(select(func.min(reports_table.c.received))).scalar(),
+                 conn.execute(select(func.min(segments_table.c.received_to))).scalar()]
+    found = [float(v) for v in found if v is not None]
     return min(found) if found else None
 
 

@@ -215,6 +215,7 @@ export class LiveSource {
         signature: data.head.signature, cosigned_by: data.cosigned_by, settled: data.settled });
       case "entry": return this.#deliveryReceipt(seq, data).catch((error) =>
         console.warn(`no delivery receipt for entry ${data.index}: ${error.message}`));
+      case "service": return this.#emit(seq, "service", data);  // the disk, say
       case "renewed": return undefined;  // the stream took the new token: it lives on
       case "problem": return console.warn(`the service's stream: ${data.detail}`);
       default: console.warn(`unknown event type from the service: "${type}"`);
