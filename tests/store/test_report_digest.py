@@ -98,7 +98,7 @@ def test_the_recorder_chains_exactly_the_committed_rows(tmp_path):
     good = rec.insert_reports("A", ["late"], np.ones((1, 7)), 2000.0, chain)
     recorder.close()
     done: list = []
-    recorder._commit([(good, _Done(done)), (bad, _Done(done))])
+    recorder._commit([(good, _Done(done), False), (bad, _Done(done), True)])
     assert done[0] == "ok" and isinstance(done[1], RuntimeError)
     (anchor,) = chain.cut()
 

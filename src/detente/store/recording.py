@@ -38,7 +38,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, insert_rows, reading, write_transaction
+from detente.store.database import (
+    Base,
+    BigId,
+    append_lock,
+    insert_rows,
+    reading,
+    write_transaction,
+)
 from detente.store.report_digest import ReportChain
 
 log = logging.getLogger("detente.store")
@@ -47,7 +54,7 @@ __all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports
 
 reports_table = Table(
     "track_reports", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("track_id", String(64), nullable=False),
     Column("t", Float, nullable=False),
@@ -80,7 +87,7 @@ hotline_table = Table(
 
 events_table = Table(
     "events", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("t", Float, nullable=False),
@@ -113,13 +120,15 @@ class Recorder:
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
         self.engine = engine
         self.max_group = max_group
-        self._q: queue.Queue[tuple[Work, Future[None]] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[Work, Future[None], bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="detente-recorder", daemon=True)
         self._thread.start()
 
-    def submit(self, work: Work) -> Future[None]:
+    def submit(self, work: Work, fenced: bool = True) -> Future[None]:
+        """``fenced``: the work may be done only by the node's leader (see
+        ``database.write_transaction``); track reports are not."""
         fut: Future[None] = Future()
-        self._q.put((work, fut))
+        self._q.put((work, fut, fenced))
         return fut
 
     def close(self) -> None:
@@ -146,11 +155,11 @@ class Recorder:
             if stop:
                 return
 
-    def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
+    def _commit(self, group: Sequence[tuple[Work, Future[None], bool]]) -> None:
         committed = []
         try:
-            with write_transaction(self.engine) as conn:
-                for work, _ in group:
+            with write_transaction(self.engine, any(f for _, _, f in group)) as conn:
+                for work, _, _ in group:
                     then = work(conn)
                     if then is not None:
                         committed.append(then)
@@ -169,7 +178,7 @@ class Recorder:
                 return
             group[0][1].set_exception(exc)
             return
-        for _, fut in group:
+        for _, fut, _ in group:
             fut.set_result(None)
         # After the callers are released: what runs here (hashing) is nobody's wait.
         for then in committed:
@@ -196,11 +205,13 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
     def work(conn: Any) -> Callable[[], None] | None:
         if not len(ids):
             return None
+        append_lock(conn, reports_table.name)
         insert_rows(conn, reports_table.name, _REPORT_FIELDS,
                     [(party, i, received, *v) for i, v in zip(ids, values.tolist(), strict=True)])
         if chain is None:
             return None
-        # One writer, one statement: the rows took the rowids up to the largest, in order.
+        # One writer at a time (append_lock): the rows took the rowids up to the largest, in
+        # order.
         last = int(conn.execute(_LATEST_REPORT_ROW).scalar_one())
         return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
@@ -217,6 +228,7 @@ def upsert_alert(alert_id: str, open_: bool, updated_at: float, body: dict[str, 
 def insert_events(rows: list[dict[str, Any]]) -> Work:
     def work(conn: Any) -> None:
         if rows:
+            append_lock(conn, events_table.name)  # other instances follow events by rowid
             conn.execute(insert(events_table), rows)
     return work
 
