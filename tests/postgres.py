@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresServer", "database_url", "pg_server", "postgres_url"]
+__all__ = ["PostgresServer", "database_url", "pg_server", "postgres_url", "raw_execute",
+           "raw_rows"]
 
 
 def _bin_dir() -> Path | None:
@@ -187,3 +188,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'd.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+def _raw_connect(url: str):
+    """A connection of the database's own driver (sqlite3 or psycopg), not through detente
+    nor SQLAlchemy: the tests' independent view of what is stored."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+        return sqlite3.connect(url[len("sqlite:///"):])
+    import psycopg
+    return psycopg.connect(url, autocommit=True)
+
+
+def raw_rows(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """The rows of ``sql`` (``?`` for parameters, on either database)."""
+    conn = _raw_connect(url)
+    try:
+        if not url.startswith("sqlite:"):
+            sql = sql.replace("?", "%s")
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+def raw_execute(url: str, *statements: str) -> None:
+    conn = _raw_connect(url)
+    try:
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
