@@ -1,12 +1,12 @@
 """The mechanism anchors the reports it records in the record, and a hard stop leaves none
-unanchored for good: the next start anchors them. The oracle is the database read with the
-sqlite3 module and the bytes packed by hand (tests/store/test_report_digest.py)."""
+unanchored for good: the next start anchors them. The oracle is the database read with its own
+driver and the bytes packed by hand (tests/store/test_report_digest.py). On SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -18,6 +18,7 @@ from detente.service.mechanism import Mechanism
 from detente.service.record import Record
 from detente.store.database import open_database
 from detente.store.report_digest import ANCHOR_KIND
+from tests.postgres import raw_rows
 from tests.store.test_report_digest import by_hand
 
 T0 = 1_448_349_000.0
@@ -26,8 +27,8 @@ CONFIG = Config(region_name="test", centre=(36.0, 36.0), agreements=(), parties=
     p: Party(p, p, (Ed25519PrivateKey.generate().public_key(),)) for p in ("A", "B")})
 
 
-def start(path, clock):
-    engine = open_database(f"sqlite:///{path}")
+def start(url, clock):
+    engine = open_database(url)
     ledger = Ledger(engine, LOG, origin="detente/test", clock=clock.now)
     return Mechanism(CONFIG, engine, clock, Record(ledger, LOG, CONFIG, clock)), ledger
 
@@ -42,18 +43,16 @@ def anchors(ledger):
             if e.statement.kind == ANCHOR_KIND]
 
 
-def digest_of_rows(path, first, last):
-    db = sqlite3.connect(path)
-    rows = db.execute("SELECT party, track_id, received, t, lat, lon, alt_m, gs_mps, trk_deg, "
-                      "vs_mps FROM track_reports WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-                      (first, last)).fetchall()
-    db.close()
+def digest_of_rows(url, first, last):
+    rows = raw_rows(url, "SELECT party, track_id, received, t, lat, lon, alt_m, gs_mps, "
+                         "trk_deg, vs_mps FROM track_reports WHERE rowid BETWEEN ? AND ? "
+                         "ORDER BY rowid", (first, last))
     assert len(rows) == last - first + 1
     return hashlib.sha256(b"".join(by_hand(*r) for r in rows)).hexdigest()
 
 
-def test_reports_recorded_before_a_hard_stop_are_anchored_at_the_next_start(tmp_path):
-    path = tmp_path / "d.sqlite"
+def test_reports_recorded_before_a_hard_stop_are_anchored_at_the_next_start(database_url):
+    path = database_url
     clock = ManualClock(T0)
 
     async def first_run():
