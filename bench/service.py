@@ -143,7 +143,10 @@ async def main_async(args: argparse.Namespace) -> None:
 
 async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=120) as c:
-        for _ in range(200):
+        # Start-up loads the compiled kernels (compiles them on a first run): up to a
+        # couple of minutes on a busy machine.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
             try:
                 if (await c.get("/health")).status_code == 200:
                     break

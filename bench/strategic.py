@@ -8,22 +8,22 @@ Prints figures, asserts nothing. Run from the repository root:
 
 Set-up, not timed: the intents are drawn with vectorised draws and written to an SQLite file
 in a temporary directory in ONE bulk insert (``intents.row_values``), bypassing
-``IntentIndex.put`` and its rules; it takes seconds, where writing them one by one would take
-minutes. Everything timed goes through the real index.
+``IntentBook.put`` and its rules; it takes seconds, where writing them one by one would take
+minutes. Everything timed goes through the real book (``service.intents``).
 
 What it measures (WAL, synchronous=FULL: every commit is fsync'd); wall-clock and, beside it,
 this process's CPU time, since on a shared machine the wall clock also counts the time other
 processes held the cores (the load average is printed with each figure):
 
-- rebuild: ``IntentIndex.load`` of every live intent from the table, as at start
+- rebuild: ``IntentBook.load`` of every live intent from the table, as at start
   (``--rebuilds`` times), and once more after the writes;
-- check: ``IntentIndex.overlaps`` plus the F3548 rules (``check_write``) for a new intent,
+- check: ``IntentBook.overlaps`` plus the F3548 rules (``check_write``) for a new intent,
   i.e. the in-memory part of a create;
-- create-with-check: ``IntentIndex.put`` of a new intent with a full key and a priority above
+- create-with-check: ``IntentBook.put`` of a new intent with a full key and a priority above
   all others: projection, check, encoding, the durable SQLite write (execute and commit with
   fsync) and the index update; the tail of recent writes and the periodic tree rebuilds it
   triggers are inside these figures. The SQLite write is also shown apart, and the rest;
-- query: ``IntentIndex.query`` of a 5 km circle over one hour.
+- query: ``IntentBook.query`` of a 5 km circle over one hour.
 
 After the load, ``gc.freeze()`` takes the index out of the cyclic garbage collector's scans,
 as a service would after start-up.
@@ -47,6 +47,7 @@ import numpy as np
 from pyproj import Geod
 from sqlalchemy import insert
 
+from detente.engines import volume_index
 from detente.engines.f3548 import DefaultPolicy, check_write
 from detente.geo import LocalProjection
 from detente.model.intent import (
@@ -57,6 +58,8 @@ from detente.model.intent import (
     Volume4D,
     unchecked,
 )
+from detente.service.intents import IntentBook
+from detente.store import compiled
 from detente.store import intents as store
 from detente.store.database import open_database
 
@@ -181,11 +184,11 @@ def disk_sync(directory: str, n: int = 200) -> str:
     return f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms"
 
 
-def rebuild(engine, proj, now: float, times: int, what: str) -> store.IntentIndex:
+def rebuild(engine, proj, now: float, times: int, what: str) -> IntentBook:
     for _ in range(times):
         gc.collect()
         with Clock() as c:
-            index = store.IntentIndex.load(engine, proj, now=now)
+            index = IntentBook.load(engine, proj, now=now)
         print(f"{what}: {c.wall:.2f} s (CPU {c.cpu:.2f} s) for {len(index):,} live intents; "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
     return index
@@ -208,7 +211,7 @@ def main() -> None:
     proj = LocalProjection(*CENTRE)
     now = T0
 
-    # --- set-up, not timed: one bulk insert, bypassing IntentIndex.put and its rules ---
+    # --- set-up, not timed: one bulk insert, bypassing IntentBook.put and its rules ---
     with Clock() as c:
         intents = random_intents(rng, args.intents, "pre-", 8,
                                  rng.integers(0, 5, args.intents), checked=False)
@@ -239,9 +242,10 @@ def main() -> None:
     print(f"disk: 4 KiB write + fdatasync {disk_sync(workdir)} (before the writes)", flush=True)
     check, put, commit, met = ([], []), ([], []), ([], []), 0
     # The durable write inside put (the driver's execute and commit with fsync), timed apart.
-    index._db.write = timed(index._db.write, commit)
+    compiled.write_compiled = timed(compiled.write_compiled, commit)
+    store.write_compiled = compiled.write_compiled
     rebuilt = ([], [])
-    index._rebuild_tree = timed(index._rebuild_tree, rebuilt)  # compaction + new static tree
+    index._index.rebuild = timed(index._index.rebuild, rebuilt)  # compaction + new static tree
     profile = cProfile.Profile() if args.profile else None
     for cand in new:
         with Clock() as c:
@@ -274,8 +278,8 @@ def main() -> None:
         print(f"  tree rebuilds inside these writes: {len(rebuilt[0])}, "
               f"{statistics.mean(rebuilt[0]):.2f} s each (CPU {statistics.mean(rebuilt[1]):.2f} s)")
     with Clock() as c:
-        index._rebuild_tree()
-    print(f"a tree rebuild (compaction and a new static tree; one every {store._TAIL_MAX:,} "
+        index._index.rebuild()
+    print(f"a tree rebuild (compaction and a new static tree; one every {volume_index.TAIL_MAX:,} "
           f"volumes written): {c.wall:.2f} s (CPU {c.cpu:.2f} s)")
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
 

@@ -14,6 +14,7 @@ from detente.geo import WGS84
 from detente.model.reports import ReportBatch
 from detente.service.clock import ManualClock
 from detente.service.config import parse_config
+from detente.service.detection import findings
 from detente.service.mechanism import Mechanism
 from detente.store.database import open_database
 from tests.live_server import public_b64
@@ -56,12 +57,12 @@ def test_a_partial_look_finds_what_the_whole_picture_finds(tmp_path, centre, hal
     m = mechanism(tmp_path, centre)
     fill(m, centre, 1500, half_m, seed=int(abs(centre[0])))
     states, _ = m.picture.snapshot(1000.0)
-    everything = m._detect(states, None)
+    everything = findings(states, m.terms)
     assert len(everything) > 20  # dense enough for the comparison to mean something
     rng = np.random.default_rng(7)
     for size in (1, 5, 64, 65, 400):
         subset = np.sort(rng.choice(len(states), size, replace=False))
         fresh = {(str(states.party[i]), str(states.id[i])) for i in subset.tolist()}
         expected = {f.key for f in everything if set(f.tracks) & fresh}
-        assert keys_of(m._detect(states, subset)) == expected, size
+        assert keys_of(findings(states, m.terms, subset)) == expected, size
     m.close()

@@ -141,3 +141,41 @@ def test_a_track_flying_as_predicted_is_not_changed_and_a_departure_is(lat):
             report)
     # An older report changes nothing, not even the prediction.
     assert p.accept_batch("A", [r("a", 90.0, lat=lat + 1)], now=110).changed == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 20),
+                                   st.floats(-60, 60)), max_size=10), max_size=8),
+       st.integers(0, 20), st.sampled_from([5.0, 12.0]))
+def test_a_delayed_view_is_the_latest_report_at_or_before_the_cut(batches, delay, history_s):
+    """Oracle: every report that entered, kept in plain lists; for each live track, the
+    latest with t <= now - delay (of equal times, the later to arrive) when delay <=
+    history_s, which is all a delayed share asks (picture.history_s is the longest delay).
+    Reports are ``age`` seconds old when they arrive, in any order."""
+    p = Picture(stale_s=15, history_s=history_s)
+    seen: dict[str, list[tuple[float, int, float]]] = {}
+    order = 0
+    now = 0.0
+    for k, batch in enumerate(batches):
+        now = 5.0 + 3 * k
+        p.accept("A", [r(i, now - age, lat=lat) for i, age, lat in batch], now=now)
+        for i, age, lat in batch:
+            if age <= 15:
+                seen.setdefault(i, []).append((now - age, order, lat))
+            order += 1
+        gone = p.expire(now)
+        for _, i in gone:
+            seen.pop(i, None)
+    view = p.view()
+    ids = view.columns.ids
+    cut = now - min(delay, history_s)
+    which = np.arange(len(ids))
+    got_at, values = view.as_of(which, cut)
+    got = {ids[k]: (v[0], v[1]) for k, v in zip(got_at.tolist(), values.tolist(), strict=True)}
+    expected = {}
+    for i in ids.tolist():
+        before = [x for x in seen[i] if x[0] <= cut]
+        if before:
+            t, _, lat = max(before)
+            expected[i] = (t, lat)
+    assert got == expected

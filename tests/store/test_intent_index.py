@@ -1,4 +1,5 @@
-"""IntentIndex: write-through, rebuild from the table, expiry, and agreement with the engine."""
+"""The intents table with the service's IntentBook over it: write-through, rebuild from the
+table, expiry, and agreement with the engine."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import pytest
 import shapely
 from sqlalchemy import select, update
 
+from detente.engines import volume_index
 from detente.engines.f3548 import DefaultPolicy, MissingKeyError, PriorityConflictError
 from detente.engines.strategic import find_conflicts, project_volumes, touching
 from detente.errors import ConflictingWriteError, GeometryError, InputError, StoreError
 from detente.geo import LocalProjection
 from detente.model.intent import Circle, OperationalIntent, Polygon, Volume4D
+from detente.service.intents import IntentBook
+from detente.store import intent_codecs as codecs
 from detente.store import intents as store
 from detente.store.database import open_database, write_transaction
 
@@ -43,7 +47,7 @@ def engine(database_url):
 @pytest.fixture
 def index(engine):
     counter = itertools.count(1)
-    return store.IntentIndex(engine, PROJ, new_version=lambda: f"v{next(counter)}")
+    return IntentBook(engine, PROJ, new_version=lambda: f"v{next(counter)}")
 
 
 def test_create_gives_a_version_and_change_needs_it(index):
@@ -125,7 +129,7 @@ def test_rebuild_from_database_equals_written_state(engine, index):
         written[r.intent.id] = r.intent
     ended = written.pop("i0")
     index.put(it("i0", "P0", *ended.volumes, state="Ended", version=ended.version), now=T0)
-    reloaded = store.IntentIndex.load(engine, PROJ, now=T0)
+    reloaded = IntentBook.load(engine, PROJ, now=T0)
     assert {i: reloaded.get(i, now=T0) for i in written} == written
     assert reloaded.get("i0", now=T0) is None
     # The rebuilt index answers overlap queries as the engine does on the written intents.
@@ -134,17 +138,17 @@ def test_rebuild_from_database_equals_written_state(engine, index):
                 if len(find_conflicts([written[i], it("q", "Q", probe)], PROJ))}
     assert {x.id for x in reloaded.query([probe], now=T0)} == expected
     # Rows stored for another grid are projected afresh, to the same answers.
-    other = store.IntentIndex.load(engine, LocalProjection(41.0, 31.0), now=T0)
+    other = IntentBook.load(engine, LocalProjection(41.0, 31.0), now=T0)
     assert {i: other.get(i, now=T0) for i in written} == written
     assert {x.id for x in other.query([probe], now=T0)} == expected
     # And after the last volume has ended, it loads nothing.
-    assert len(store.IntentIndex.load(engine, PROJ, now=T0 + 3001)) == 0
+    assert len(IntentBook.load(engine, PROJ, now=T0 + 3001)) == 0
 
 
 def test_index_equals_engine_through_tail_and_rebuilds(engine, monkeypatch):
     # A tiny tail forces many tree rebuilds and compactions while intents change and expire.
-    monkeypatch.setattr(store, "_TAIL_MAX", 7)
-    index = store.IntentIndex(engine, PROJ)
+    monkeypatch.setattr(volume_index, "TAIL_MAX", 7)
+    index = IntentBook(engine, PROJ)
     rng = np.random.default_rng(5)
     live = {}
     used = set()
@@ -207,9 +211,9 @@ def _random_footprint(rng):
 @pytest.mark.parametrize("seed", [11, 12])
 def test_loaded_index_equals_all_pairs_oracle_through_changes_and_expiry(engine, monkeypatch,
                                                                         seed):
-    monkeypatch.setattr(store, "_TAIL_MAX", 5)
+    monkeypatch.setattr(volume_index, "TAIL_MAX", 5)
     rng = np.random.default_rng(seed)
-    writer = store.IntentIndex(engine, PROJ)
+    writer = IntentBook(engine, PROJ)
     live: dict[str, OperationalIntent] = {}
     for k in range(80):
         t0 = T0 + float(rng.uniform(0, 600))
@@ -221,7 +225,7 @@ def test_loaded_index_equals_all_pairs_oracle_through_changes_and_expiry(engine,
 
     # Start a new index from the table: the loaded intents expire through the sorted array,
     # while changes and new writes go through the heap and the tail.
-    index = store.IntentIndex.load(engine, PROJ, now=T0)
+    index = IntentBook.load(engine, PROJ, now=T0)
     now, met, checked_loaded = T0, 0, 0
     for k in range(120):
         now += float(rng.uniform(0, 10))
@@ -257,7 +261,7 @@ def test_loaded_index_equals_all_pairs_oracle_through_changes_and_expiry(engine,
                 live[victim.id] = index.put(moved, now=now).intent
     assert met > 15 and checked_loaded > 10
     # And a second load from the table agrees with what the index holds.
-    again = store.IntentIndex.load(engine, PROJ, now=now)
+    again = IntentBook.load(engine, PROJ, now=now)
     assert {i: again.get(i, now=now) for i in live} == live
     assert len(again) == len(live)
 
@@ -274,10 +278,10 @@ def test_bulk_grid_blobs_equal_one_by_one_and_decode_back():
     per = np.bincount(vols.intent)
     for k, row in enumerate(rows):
         one = vols.take(np.flatnonzero(vols.intent == k))
-        assert row["grid"] == store._encode_grids(one, np.array([per[k]]))[0]
-    head, xy, counts = store._decode_grids([r["grid"] for r in rows])
+        assert row["grid"] == codecs.encode_grids(one, np.array([per[k]]))[0]
+    head, xy, counts = codecs.decode_grids([r["grid"] for r in rows])
     assert counts.tolist() == per.tolist()
-    for col, name in enumerate(store._HEADER):
+    for col, name in enumerate(codecs.HEADER):
         assert np.array_equal(head[:, col], getattr(vols, name), equal_nan=True)
     expected = []
     for g in vols.geometry:
@@ -296,7 +300,7 @@ def test_failed_commit_changes_nothing_and_the_next_write_goes_through(index, en
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE kept_aside RENAME TO operational_intents")
     b = index.put(it("b", "RU", vol(box(41.0, 31.0))), now=T0).intent
-    assert {x.id for x in store.IntentIndex.load(engine, PROJ, now=T0).query(
+    assert {x.id for x in IntentBook.load(engine, PROJ, now=T0).query(
         [vol(box(39.9, 29.9, 1.5))], now=T0)} == {a.id, b.id}
 
 
@@ -328,7 +332,15 @@ def test_a_table_with_rows_of_two_grids_loads_whole(engine, index):
     with engine.begin() as conn:
         conn.execute(update(store.IntentRow).where(store.IntentRow.id.in_(["g1", "g4"]))
                      .values(grid_key="elsewhere"))
-    mixed = store.IntentIndex.load(engine, PROJ, now=T0)
+    mixed = IntentBook.load(engine, PROJ, now=T0)
     probe = it("p", "Q", vol(box(39.99, 29.99, 0.05)))
     assert [o.other.id for o in mixed.overlaps(probe, now=T0)] == [f"g{k}" for k in range(6)]
     assert len(mixed) == 6
+
+
+def test_a_failed_read_is_a_store_error(engine):
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE operational_intents RENAME TO kept_aside")
+    with pytest.raises(StoreError, match="cannot read operational intents") as caught:
+        IntentBook.load(engine, PROJ, now=T0)
+    assert caught.value.__cause__ is not None  # the driver's error, chained

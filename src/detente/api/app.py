@@ -19,7 +19,14 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from detente import __version__
-from detente.api import routes_console, routes_feeds, routes_hotline, routes_intents, routes_record
+from detente.api import (
+    dss,
+    routes_console,
+    routes_feeds,
+    routes_hotline,
+    routes_intents,
+    routes_record,
+)
 from detente.api.deps import Me, Mech
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
@@ -112,6 +119,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_intents.router)
     app.include_router(routes_feeds.router)
     app.include_router(routes_console.router)
+    app.include_router(dss.router)  # ASTM F3548-21, its own errors and tokens
     # The console: static files shipped in the package (a missing folder fails at start).
     app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
               name="console")
@@ -207,7 +215,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             return
         mech: Mechanism = ws.app.state.mechanism
         await ws.accept()
-        sub, backlog = mech.subscribe(me.party, me.official, since)
+        sub, backlog = await mech.subscribe(me.party, me.official, since)
         try:
             await ws.send_json({"seq": None, "type": "hello", "data": {
                 "party": me.party, "official": me.official, "seq": mech.current_seq(me.party),
@@ -229,10 +237,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
                     if msg["seq"] <= last:
                         continue  # already sent from the backlog
                     last = msg["seq"]
-                if "text" in msg:  # pre-encoded (picture frames)
+                if "text" in msg:  # encoded once for all the party's clients
                     await ws.send_text(msg["text"])
-                    continue
-                await ws.send_json(msg)
+                else:
+                    await ws.send_json(msg)
                 if msg["type"] == "hotline" and me.official is not None:
                     # The message reached this official's screen: that is a delivery, and the
                     # record says when.

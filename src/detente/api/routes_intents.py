@@ -14,6 +14,7 @@ from detente.api.openapi import problems
 from detente.errors import NotFoundError
 from detente.formats.intents_json import intent_from_json, intent_to_json
 from detente.model.intent import IntentState
+from detente.service.intents import volumes_shown
 
 __all__ = ["router"]
 
@@ -76,7 +77,7 @@ async def put(body: IntentWrite, me: Me, mech: Mech) -> dict[str, Any]:
             {"id": ov.other.id, "owner": ov.other.owner, "version": ov.other.version,
              "volume_pairs": [list(p) for p in ov.volume_pairs],
              **({"volumes": intent_to_json(ov.other)["volumes"]}
-                if policy.shares_volumes(ov.other.owner, me.party) else {})}
+                if volumes_shown(ov.other.owner, me.party, policy) else {})}
             for ov in result.overlaps
         ],
     }
@@ -85,11 +86,17 @@ async def put(body: IntentWrite, me: Me, mech: Mech) -> dict[str, Any]:
 @router.get("/{intent_id}", responses=problems(404))
 async def get(intent_id: IntentId, me: Me, mech: Mech) -> dict[str, Any]:
     """One live intent: in full if it is the caller's or its owner shares volumes, else its
-    id, owner, version and state only (enough to present its key)."""
+    id, owner, version and state only (enough to present its key). One a USS manages through
+    the DSS interface shows its manager instead of its version (the USS gives that out)."""
     intent = mech.intents.get(intent_id, now=mech.clock.now())
     if intent is None:
         raise NotFoundError(f"intent_id: no live intent {intent_id!r}")
-    if intent.owner == me.party or mech.strategic_policy.shares_volumes(intent.owner, me.party):
-        return intent_to_json(intent)
-    return {"id": intent.id, "owner": intent.owner, "version": intent.version,
+    view = {"id": intent.id, "owner": intent.owner, "version": intent.version,
             "state": IntentState(intent.state).value}
+    if volumes_shown(intent.owner, me.party, mech.strategic_policy):
+        view = intent_to_json(intent)
+    managed = mech.intents.managed.get(intent_id)
+    if managed is not None:
+        view.pop("version", None)
+        view["manager"] = managed.manager
+    return view

@@ -251,6 +251,10 @@ class AirspaceIndex:
         """Index footprints already in ``projection``'s grid (m); the planar general path."""
         footprints = np.array(list(footprints), dtype=object)
         shapely.prepare(footprints)
+        # GEOS builds a prepared polygon's point locator on its first query: build it here,
+        # so that threads querying one index at once (a service's look beside its cycle) do
+        # not race to build it, which crashes the process.
+        shapely.contains_xy(footprints, 0.0, 0.0)
         ax, ay, bx, by, owner_of = [], [], [], [], []
         for m, footprint in enumerate(footprints):
             rings = shapely.get_rings(shapely.get_parts(footprint))

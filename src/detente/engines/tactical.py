@@ -20,7 +20,9 @@ Two paths compute the same answer, chosen by ``method`` in ``detect_xy`` and ``d
 
 Memory is O(N + candidates) on both, never N x N.
 
-``detect`` is the geographic front: it projects lat/lon into a local azimuthal equidistant grid,
+``detect`` is the geographic front (``detect_between`` the same front for several pairs of
+parties, each held to its own minima, with where both aircraft are at closest approach): it
+projects lat/lon into a local azimuthal equidistant grid,
 turns true tracks into grid-frame velocities (meridian convergence included) and removes the
 projection's stretch per pair at the pair's closest approach, so that a reported distance is the
 geodesic distance between the two extrapolated points to 0.02 %. Extrapolation itself is a
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -53,8 +56,11 @@ __all__ = [
     "METHODS",
     "VERTICAL_TOLERANCE_M",
     "Conflicts",
+    "Encounters",
+    "PairMinima",
     "candidate_pairs",
     "detect",
+    "detect_between",
     "detect_xy",
     "pair_conflicts",
     "warm_up",
@@ -535,6 +541,15 @@ def _kernel_threads() -> int:
     return int(numba.get_num_threads())
 
 
+def _motion(proj: LocalProjection, states: States, method: str
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grid positions and velocities of ``states``: the front shared by ``detect`` and
+    ``detect_between`` (large pictures projected on numba's threads with "compiled")."""
+    if method == "compiled":
+        return _project(proj, states)
+    return proj.motion(states.lat, states.lon, states.gs_mps, states.trk_deg)
+
+
 def detect(
     states: States,
     *,
@@ -561,16 +576,12 @@ def detect(
     method : {"auto", "compiled", "general"}
         See ``detect_xy``. With "compiled", large pictures are also projected on numba's threads.
     """
-    if horizontal_m <= 0 or vertical_m <= 0 or lookahead_s < 0:
-        raise ValueError("minima must be > 0 and the look-ahead >= 0")
+    _check_minima(horizontal_m, vertical_m, lookahead_s)
     method = _resolve(method, len(states))
     if len(states) == 0:
         return Conflicts.empty()
     proj = projection or LocalProjection.about(states.lat, states.lon)
-    if method == "compiled":
-        x, y, vx, vy = _project(proj, states)
-    else:
-        x, y, vx, vy = proj.motion(states.lat, states.lon, states.gs_mps, states.trk_deg)
+    x, y, vx, vy = _motion(proj, states, method)
     group = None
     if not all_pairs and states.party is not None:
         group = np.unique(states.party.astype(str), return_inverse=True)[1]
@@ -579,6 +590,138 @@ def detect(
         horizontal_m=horizontal_m, vertical_m=vertical_m, lookahead_s=lookahead_s,
         aeqd_metric=True, method=method,
     )
+
+
+def _check_minima(horizontal_m: float, vertical_m: float, lookahead_s: float) -> None:
+    if not (horizontal_m > 0 and vertical_m > 0 and lookahead_s >= 0):
+        raise ValueError("minima must be > 0 and the look-ahead >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class PairMinima:
+    """The minima that the aircraft of two parties are held to against each other.
+
+    Attributes
+    ----------
+    parties : tuple of str
+        The two parties (in either order).
+    horizontal_m, vertical_m : float, m
+    lookahead_s : float, s
+    """
+
+    parties: tuple[str, str]
+    horizontal_m: float = DEFAULT_HORIZONTAL_M
+    vertical_m: float = DEFAULT_VERTICAL_M
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S
+
+
+@dataclass(frozen=True, slots=True)
+class Encounters:
+    """``detect_between``'s answer, one row per conflicting pair.
+
+    Attributes
+    ----------
+    conflicts : Conflicts
+        The pairs and their times and distances, sorted by (i, j).
+    minima : ndarray of intp
+        Per row, the position in the ``minima`` given of the minima the pair was judged by.
+    lat_i, lon_i, lat_j, lon_j : ndarray, degrees
+        Aircraft i and j at ``conflicts.t_cpa``, flown on as the test flies them (a straight
+        line at constant velocity in the grid), back in WGS84.
+    """
+
+    conflicts: Conflicts
+    minima: np.ndarray
+    lat_i: np.ndarray
+    lon_i: np.ndarray
+    lat_j: np.ndarray
+    lon_j: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.conflicts)
+
+    @classmethod
+    def empty(cls) -> Encounters:
+        e = np.empty(0, dtype=np.float64)
+        return cls(Conflicts.empty(), np.empty(0, np.intp), e, e, e, e)
+
+
+def detect_between(
+    states: States,
+    minima: Sequence[PairMinima],
+    *,
+    projection: LocalProjection | None = None,
+    subset: ArrayLike | None = None,
+    method: str = "auto",
+) -> Encounters:
+    """Conflicts between aircraft of two parties that ``minima`` names, each pair held to the
+    minima of its two parties; pairs of parties no ``PairMinima`` names are not judged.
+
+    One pass of ``detect_xy`` with the widest minima and look-ahead of all, then each pair it
+    finds re-tested with its own minima (``pair_conflicts``): a conflict only shrinks as the
+    minima and the look-ahead shrink, so the wide pass misses none.
+
+    Parameters
+    ----------
+    states : States
+        With a party column.
+    minima : sequence of PairMinima
+        Where two name the same parties, the later holds.
+    projection : LocalProjection, optional
+        Grid to compute in; by default an AEQD centred on the states.
+    subset : array_like of int, optional
+        Only pairs with at least one member in it (a few fresh reports against a picture).
+    method : {"auto", "compiled", "general"}
+        See ``detect``.
+    """
+    if states.party is None:
+        raise ValueError("detect_between needs the states' party column")
+    for m in minima:
+        _check_minima(m.horizontal_m, m.vertical_m, m.lookahead_s)
+    method = _resolve(method, len(states))
+    if len(states) < 2 or not minima:
+        return Encounters.empty()
+    proj = projection or LocalProjection.about(states.lat, states.lon)
+    x, y, vx, vy = _motion(proj, states, method)
+    z, vz = states.alt_m, states.vs_mps
+    names, group = np.unique(states.party.astype(str), return_inverse=True)
+    wide = detect_xy(
+        x, y, z, vx, vy, vz, group,
+        horizontal_m=max(m.horizontal_m for m in minima),
+        vertical_m=max(m.vertical_m for m in minima),
+        lookahead_s=max(m.lookahead_s for m in minima),
+        aeqd_metric=True, subset=subset, method=method,
+    )
+    # Which minima each pair of parties is held to: -1 where none.
+    rule = np.full((names.size, names.size), -1, dtype=np.intp)
+    where = {str(name): k for k, name in enumerate(names.tolist())}
+    for k, m in enumerate(minima):
+        a, b = (where.get(p) for p in m.parties)
+        if a is not None and b is not None:
+            rule[a, b] = rule[b, a] = k
+    row_rule = rule[group[wide.i], group[wide.j]]
+    parts, judged = [], []
+    for k in np.unique(row_rule[row_rule >= 0]).tolist():
+        rows = np.flatnonzero(row_rule == k)
+        m = minima[k]
+        found = pair_conflicts(
+            wide.i[rows], wide.j[rows], x, y, z, vx, vy, vz,
+            horizontal_m=m.horizontal_m, vertical_m=m.vertical_m, lookahead_s=m.lookahead_s,
+            aeqd_metric=True,
+        )
+        parts.append(found)
+        judged.append(np.full(len(found), k, dtype=np.intp))
+    if not parts:
+        return Encounters.empty()
+    c = Conflicts(*(np.concatenate([getattr(p, f) for p in parts]) for f in Conflicts.__slots__))
+    order = np.lexsort((c.j, c.i))
+    c, by = c.take(order), np.concatenate(judged)[order]
+    t = c.t_cpa
+    # Both aircraft at closest approach, back to lat/lon in one call for all pairs.
+    lat, lon = proj.inverse(np.r_[x[c.i] + vx[c.i] * t, x[c.j] + vx[c.j] * t],
+                            np.r_[y[c.i] + vy[c.i] * t, y[c.j] + vy[c.j] * t])
+    n = len(c)
+    return Encounters(c, by, lat[:n], lon[:n], lat[n:], lon[n:])
 
 
 def warm_up() -> None:

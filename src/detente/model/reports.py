@@ -80,6 +80,8 @@ class ReportBatch:
 
     ids: list[str]
     values: np.ndarray
+    # True when every trk_deg is known to be in [0, 360) (see ``normalised``).
+    trk_normal: bool = False
 
     def __post_init__(self) -> None:
         if self.values.shape != (len(self.ids), len(REPORT_COLUMNS)):
@@ -94,6 +96,14 @@ class ReportBatch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def normalised(self) -> ReportBatch:
+        """The batch with every track in [0, 360): a copy made once, then this batch."""
+        if self.trk_normal:
+            return self
+        values = self.values.copy()
+        values[:, REPORT_COLUMNS.index("trk_deg")] %= 360.0
+        return ReportBatch(self.ids, values, trk_normal=True)
 
     def report(self, k: int) -> TrackReport:
         return TrackReport(self.ids[k], *map(float, self.values[k]))

@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["SEVERITIES", "Alert", "AlertBook", "Finding", "Transition", "severity_for"]
+__all__ = [
+    "SEVERITIES",
+    "Alert",
+    "AlertBook",
+    "Finding",
+    "Transition",
+    "is_recorded",
+    "severity_for",
+    "turns_urgent",
+]
 
 SEVERITIES = ("advisory", "warning", "critical")
 
@@ -78,12 +87,50 @@ class Alert:
             "acknowledged_by": list(self.acknowledged_by),
         }
 
+    def body(self) -> dict[str, Any]:
+        """Every field, service-private ones included, as JSON values: what the store keeps
+        of an open alert across a restart (``from_body`` reads it back)."""
+        body = asdict(self)
+        body["key"] = list(self.key)
+        return body
+
+    @classmethod
+    def from_body(cls, b: dict[str, Any]) -> Alert:
+        return cls(
+            id=b["id"], kind=b["kind"],
+            key=tuple(tuple(k) if isinstance(k, list) else k for k in b["key"]),
+            parties=tuple(b["parties"]), tracks=tuple(tuple(t) for t in b["tracks"]),
+            state=b["state"], severity=b["severity"], t_to_go_s=b["t_to_go_s"],
+            point=tuple(b["point"]), detail=b["detail"], raised_at=b["raised_at"],
+            updated_at=b["updated_at"], acknowledged_by=tuple(b["acknowledged_by"]),
+            quiet_cycles=b["quiet_cycles"],
+        )
+
 
 @dataclass(frozen=True)
 class Transition:
     alert: Alert
     change: str  # raised | updated | acknowledged | cleared
     previous_severity: str | None = None
+
+
+_URGENT = ("warning", "critical")
+
+
+def is_recorded(tr: Transition) -> bool:
+    """Transitions the record must hold: an alert raised at, escalating to, or acknowledged at
+    warning or critical, and the clearing of one that had been recorded."""
+    if tr.change == "cleared":
+        return tr.previous_severity in _URGENT
+    return tr.alert.severity in _URGENT and (
+        tr.change in ("raised", "acknowledged") or tr.previous_severity != tr.alert.severity
+    )
+
+
+def turns_urgent(tr: Transition) -> bool:
+    """An alert that has just come within the warning time (raised there, or escalated)."""
+    return (tr.change in ("raised", "updated") and tr.alert.severity in _URGENT
+            and tr.previous_severity not in _URGENT)
 
 
 class AlertBook:

@@ -1,4 +1,10 @@
-"""Time, injected: the service reads the clock through this, so tests run in virtual time."""
+"""Time, injected: the service reads the clock through this, so tests run in virtual time.
+
+Two readings: ``now``, the calendar (seconds of the UTC epoch: what reports, alerts and the
+record are stamped with), and ``monotonic``, a clock that never steps, for pacing the
+detection cycle and timing its chores. A manual or scaled calendar still paces the cycle by
+the machine: a test that holds the calendar still must not stall the loop.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,19 @@ class Clock(Protocol):
         """Seconds of the UTC epoch."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, never stepping back (for pacing)."""
+        ...
+
 
 class SystemClock:
     """The machine's clock."""
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 class ManualClock:
@@ -29,6 +42,9 @@ class ManualClock:
 
     def now(self) -> float:
         return self._t
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     def advance(self, seconds: float) -> float:
         self._t += float(seconds)
@@ -51,3 +67,6 @@ class ScaledClock:
 
     def now(self) -> float:
         return self._start + (time.time() - self._wall0) * self.rate
+
+    def monotonic(self) -> float:
+        return time.monotonic()

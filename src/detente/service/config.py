@@ -10,6 +10,7 @@ agreement with another learns nothing about it, and detente predicts no conflict
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+import shapely.geometry
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shapely.geometry import shape
 
@@ -27,6 +30,7 @@ from detente.data import bundled_path
 from detente.errors import InputError
 from detente.formats.airspace_geojson import read_airspace_geojson
 from detente.model.airspace import Airspace
+from detente.service.dss.settings import DssSettings, parse_dss_settings
 from detente.service.keys import parse_public_key
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "Party",
     "ServiceSettings",
     "Share",
+    "config_document",
     "load_config",
     "parse_config",
 ]
@@ -131,6 +136,7 @@ class Config:
     agreements: tuple[Agreement, ...]
     airspace_files: tuple[Path, ...] = ()
     settings: ServiceSettings = ServiceSettings()
+    dss: DssSettings | None = None  # the F3548 DSS interface, when the [dss] table is given
 
     def agreement(self, a: str, b: str) -> Agreement | None:
         """The agreement between parties a and b, if any."""
@@ -380,7 +386,53 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         agreements=tuple(agreements),
         airspace_files=tuple(files),
         settings=settings,
+        dss=parse_dss_settings(root.raw("dss", None), base, parties),
     )
+
+
+def _public_key_text(key: Any) -> str:
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def _zones_value(zones: shapely.Geometry | None) -> Any:
+    if zones is None:
+        return "all"
+    if zones.is_empty:
+        return "none"
+    return json.loads(json.dumps(shapely.geometry.mapping(zones)))
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """The configuration as a document ``parse_config`` reads back to the same terms, with
+    nothing left in other files (zones inline; airspaces go in the recording on their own)."""
+    s = config.settings
+    return {
+        "region": {"name": config.region_name, "centre": list(config.centre)},
+        "service": {"cycle_s": s.cycle_s, "stale_s": s.stale_s,
+                    "retention_days": s.retention_days, "anchor_s": s.anchor_s,
+                    "token_ttl_s": s.token_ttl_s,
+                    "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
+                    "max_body_bytes": s.max_body_bytes},
+        "parties": [{
+            "id": p.id, "name": p.name,
+            "public_keys": [_public_key_text(k) for k in p.public_keys],
+            "officials": [{"id": o.id, "name": o.name, "role": o.role, "level": o.level,
+                           "public_key": _public_key_text(o.public_key)} for o in p.officials],
+        } for p in config.parties.values()],
+        "agreements": [{
+            "parties": list(ag.parties), "h_min_m": ag.h_min_m, "v_min_m": ag.v_min_m,
+            "lookahead_s": ag.lookahead_s, "warning_s": ag.warning_s,
+            "critical_s": ag.critical_s, "equal_priority_allowed": ag.equal_priority_allowed,
+            "hotline": {"flash_s": ag.flash_deadline_s, "urgent_s": ag.urgent_deadline_s},
+            "shares": {party: {
+                "zones": _zones_value(sh.zones), "precision_m": sh.precision_m,
+                "alt_precision_m": sh.alt_precision_m, "delay_s": sh.delay_s,
+                "alerts": sh.alerts, "alert_precision_m": sh.alert_precision_m,
+            } for party, sh in ag.shares.items()},
+        } for ag in config.agreements],
+    }
 
 
 def load_config(path: str | Path) -> Config:

@@ -176,8 +176,10 @@ class Hotline:
         elif not automatic:
             raise InputError("only an official (or the service, automatically) sends messages")
         if message_id is not None:
-            if not (0 < len(message_id) <= 64) or not message_id.replace("-", "").isalnum():
-                raise InputError("id: 1 to 64 letters, digits or dashes")
+            # ASCII only: the id is also a path segment (/v1/hotline/messages/{id}/ack).
+            if not (0 < len(message_id) <= 64 and message_id.isascii()
+                    and message_id.replace("-", "").isalnum()):
+                raise InputError("id: 1 to 64 ASCII letters, digits or dashes")
             old = self._messages.get(message_id)
             if old is not None:
                 same = (old.from_party, old.from_official, old.to_party, old.to_official,

@@ -3,8 +3,10 @@
 One source of truth for a track's state. The current state of every track lives in one row of
 a float array, so a detection cycle or a picture frame costs array operations, not a walk over
 Python objects. Reports older than a track's current one never move it backwards; when sharing
-agreements delay what a party sees, a short per-track history is kept beside the columns. A
-track with no report for ``stale_s`` leaves the picture.
+agreements delay what a party sees, the recent reports are kept too, in columns of their own
+(a row of the picture and the report's values per entry), so that what a delayed share shows
+is found with array operations as well. A track with no report for ``stale_s`` leaves the
+picture.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,9 +22,18 @@ from detente.geo.geodesic import geodesic_destination
 from detente.model.reports import REPORT_COLUMNS, ReportBatch, TrackReport
 from detente.model.states import States
 
-__all__ = ["COLUMNS", "Accepted", "Picture", "Track", "extrapolate"]
+__all__ = ["COLUMNS", "Accepted", "Columns", "Picture", "Track", "View", "extrapolate"]
 
 TrackKey = tuple[str, str]  # (party, id)
+
+
+class Columns(NamedTuple):
+    """The live tracks: owning party and id (object arrays), and an (n, 7) float array of
+    their current state, columns as in COLUMNS (SI, track in [0, 360))."""
+
+    party: np.ndarray
+    ids: np.ndarray
+    values: np.ndarray
 COLUMNS = REPORT_COLUMNS
 _T = 0
 _TRK = REPORT_COLUMNS.index("trk_deg")
@@ -114,7 +126,14 @@ class Picture:
         self._alive = np.zeros(0, dtype=bool)
         self._size = 0  # rows ever used; rows beyond it are spare capacity
         self._free: list[int] = []
-        self._history: dict[TrackKey, list[TrackReport]] = {}
+        # Recent reports, for delayed shares (history_s > 0): the picture row and the values
+        # of each, in arrival order, in buffers that grow by doubling. Entries up to
+        # ``_h_len`` are never written again (appends go after them, and trimming makes new
+        # buffers), so that a View taken on the event loop stays true in a worker thread.
+        self._h_rows = np.empty(0, dtype=np.intp)
+        self._h_vals = np.empty((0, len(COLUMNS)), dtype=np.float64)
+        self._h_len = 0
+        self._h_trimmed = 0  # entries left by the last trim
 
     def __len__(self) -> int:
         return len(self._index)
@@ -130,9 +149,20 @@ class Picture:
         if row is None:
             return None
         if self.history_s > 0:
-            return Track(party, track_id, list(self._history[(party, track_id)]))
+            mine = np.flatnonzero(self._h_rows[: self._h_len] == row)
+            values = self._h_vals[mine]
+            # Oldest first; of equal times, the later to arrive (the latest word) alone.
+            order = np.lexsort((mine, values[:, _T]))
+            last = np.r_[values[order[1:], _T] != values[order[:-1], _T], True]
+            return Track(party, track_id, [TrackReport(track_id, *v)
+                                           for v in values[order[last]].tolist()])
         c = self._cols[row]
         return Track(party, track_id, [TrackReport(track_id, *map(float, c))])
+
+    def current(self, party: str, track_id: str) -> np.ndarray | None:
+        """The track's current state (a copy of its row of COLUMNS), or None."""
+        row = self._index.get((party, track_id))
+        return None if row is None else self._cols[row].copy()
 
     def _allocate(self, key: TrackKey) -> int:
         if self._free:
@@ -163,8 +193,8 @@ class Picture:
     def accept_batch(self, party: str, reports: Iterable[TrackReport] | ReportBatch,
                      now: float) -> Accepted:
         """``accept``, also telling which tracks changed their prediction (see Accepted)."""
-        batch = reports if isinstance(reports, ReportBatch) else ReportBatch.from_reports(
-            list(reports))
+        batch = (reports if isinstance(reports, ReportBatch) else ReportBatch.from_reports(
+            list(reports))).normalised()
         v = batch.values
         keep = np.flatnonzero(v[:, _T] >= now - self.stale_s)
         if keep.size == 0:
@@ -175,9 +205,6 @@ class Picture:
             (index.get((party, ids[k])) if (party, ids[k]) in index
              else allocate((party, ids[k])) for k in keep.tolist()),
             dtype=np.intp, count=keep.size)
-        if self.history_s > 0:
-            for k in keep.tolist():
-                self._remember((party, ids[k]), batch.report(k))
         # The newest report of each track wins; of equal times, the later in the batch (a
         # repeat of the same instant: the latest word). Never a step back in time.
         t = v[keep, _T]
@@ -186,24 +213,49 @@ class Picture:
         win = order[last]
         ahead = t[win] >= self._cols[rows[win], _T]
         win = win[ahead]
-        new = v[keep[win]].copy()
-        new[:, _TRK] %= 360.0
+        new = v[keep[win]]
         changed = _prediction_changed(self._cols[rows[win]], new)
         self._cols[rows[win]] = new
+        if self.history_s > 0:
+            self._remember(rows, v[keep])
         return Accepted(int(keep.size), [ids[k] for k in keep[win[changed]].tolist()])
 
-    def _remember(self, key: TrackKey, r: TrackReport) -> None:
-        h = self._history.setdefault(key, [])
-        if h and r.t < h[-1].t:
-            h.insert(bisect.bisect_right([x.t for x in h], r.t), r)
-        elif h and r.t == h[-1].t:
-            h[-1] = r
-        else:
-            h.append(r)
-        # Keep the newest report plus whatever a delayed share could still need.
-        cut = h[-1].t - self.history_s
-        while len(h) > 1 and h[1].t <= cut:
-            h.pop(0)
+    def _remember(self, rows: np.ndarray, values: np.ndarray) -> None:
+        n = self._h_len + rows.size
+        if n > self._h_rows.size:
+            cap = max(1024, 2 * n)
+            h_rows, h_vals = np.empty(cap, dtype=np.intp), np.empty((cap, len(COLUMNS)))
+            h_rows[: self._h_len] = self._h_rows[: self._h_len]
+            h_vals[: self._h_len] = self._h_vals[: self._h_len]
+            self._h_rows, self._h_vals = h_rows, h_vals
+        self._h_rows[self._h_len : n] = rows
+        self._h_vals[self._h_len : n] = values
+        self._h_len = n
+        # Trimmed when it has doubled: the cost of a trim is spread over the entries it read.
+        if n > 2 * self._h_trimmed + 64:
+            self._trim()
+
+    def _trim(self, gone: np.ndarray | None = None) -> None:
+        """Keep of each track its newest report at or before (its latest report's time less
+        history_s), the one a delayed share may still show, and those after it; none of the
+        rows ``gone``."""
+        rows, values = self._h_rows[: self._h_len], self._h_vals[: self._h_len]
+        t = values[:, _T]
+        cut = self._cols[rows, _T] - self.history_s
+        old = t <= cut
+        newest_old = np.full(self._cols.shape[0], -np.inf)
+        np.maximum.at(newest_old, rows[old], t[old])
+        keep = ~old | (t == newest_old[rows])
+        if gone is not None and gone.size:
+            dead = np.zeros(self._cols.shape[0], dtype=bool)
+            dead[gone] = True
+            keep &= ~dead[rows]
+        n = int(keep.sum())
+        # New buffers, never a compaction in place: a View may be reading the old ones.
+        h_rows, h_vals = np.empty(max(1024, 2 * n), dtype=np.intp), np.empty(
+            (max(1024, 2 * n), len(COLUMNS)))
+        h_rows[:n], h_vals[:n] = rows[keep], values[keep]
+        self._h_rows, self._h_vals, self._h_len, self._h_trimmed = h_rows, h_vals, n, n
 
     def expire(self, now: float) -> list[TrackKey]:
         """Drop tracks whose last report is older than ``stale_s``; return their keys."""
@@ -212,7 +264,8 @@ class Picture:
         gone = list(zip(self._party[stale].tolist(), self._ids[stale].tolist(), strict=True))
         for key in gone:
             del self._index[key]
-            self._history.pop(key, None)
+        if self.history_s > 0 and stale.size:
+            self._trim(stale)  # before the rows are given to other tracks
         self._alive[stale] = False
         self._party[stale] = None
         self._ids[stale] = None
@@ -222,11 +275,18 @@ class Picture:
     def _active_rows(self) -> np.ndarray:
         return np.flatnonzero(self._alive[: self._size])
 
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def columns(self) -> Columns:
         """(party, id, values): object arrays of keys and an (n, 7) float array of the current
         state of every track, columns as in COLUMNS (SI, track in [0, 360))."""
         rows = self._active_rows()
-        return self._party[rows], self._ids[rows], self._cols[rows]
+        return Columns(self._party[rows], self._ids[rows], self._cols[rows])
+
+    def view(self) -> View:
+        """The columns and the recent reports behind them, as they stand: a View reads
+        nothing of the picture afterwards, so it may be used in another thread."""
+        rows = self._active_rows()
+        return View(Columns(self._party[rows], self._ids[rows], self._cols[rows]), rows,
+                    self._h_rows[: self._h_len], self._h_vals[: self._h_len])
 
     def positions(self, keys: Iterable[TrackKey]) -> np.ndarray:
         """Where the tracks ``keys`` are in ``columns()`` and ``snapshot()`` (sorted; keys not
@@ -241,6 +301,37 @@ class Picture:
         Detection needs one instant; reports arrive at different times within a cycle.
         """
         return extrapolate(self.columns(), now)
+
+
+@dataclass(frozen=True)
+class View:
+    """``Picture.view``: the live tracks' ``columns``, the picture ``rows`` they are in, and
+    the recent reports (``history_rows``, ``history_values``: a row and the values of each)."""
+
+    columns: Columns
+    rows: np.ndarray
+    history_rows: np.ndarray
+    history_values: np.ndarray
+
+    def as_of(self, which: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """For the tracks at positions ``which`` of ``columns``: the latest report of each at
+        or before ``t`` (s), as (positions, (m, 7) values) of those that have one, in the
+        order of ``which``. Of reports of equal times, the later to arrive."""
+        none = which[:0], np.empty((0, len(COLUMNS)))
+        if which.size == 0 or self.history_rows.size == 0:
+            return none
+        slot = np.full(int(self.rows.max()) + 1, -1, dtype=np.intp)
+        slot[self.rows[which]] = np.arange(which.size)
+        h_rows = self.history_rows
+        h_slot = np.where(h_rows < slot.size, slot[np.minimum(h_rows, slot.size - 1)], -1)
+        entries = np.flatnonzero((h_slot >= 0) & (self.history_values[:, _T] <= t))
+        if entries.size == 0:
+            return none
+        e_slot = h_slot[entries]
+        order = np.lexsort((entries, self.history_values[entries, _T], e_slot))
+        last = np.r_[e_slot[order][1:] != e_slot[order][:-1], True]
+        chosen = entries[order[last]]
+        return which[h_slot[chosen]], self.history_values[chosen]
 
 
 def extrapolate(columns: tuple[np.ndarray, np.ndarray, np.ndarray], now: float

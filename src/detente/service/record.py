@@ -32,6 +32,7 @@ __all__ = ["SERVICE_AUTHOR", "Record", "author_of"]
 SERVICE_AUTHOR = "detente"
 # Statements per combined append, at most (a single caller's batch may be larger).
 GROUP_COMMIT_MAX = 10_000
+_SIGN_IN_THREAD_FROM = 16  # statements
 
 
 def author_of(p: Principal) -> str:
@@ -69,8 +70,14 @@ class Record:
         if not items:
             return []
         now = self.clock.now()
-        signed = [sign_statement(self.log_key, kind=kind, author=SERVICE_AUTHOR, time=now,
-                                 body=body, ref=ref) for kind, body, ref in items]
+
+        def sign() -> list[SignedStatement]:
+            return [sign_statement(self.log_key, kind=kind, author=SERVICE_AUTHOR, time=now,
+                                   body=body, ref=ref) for kind, body, ref in items]
+
+        # A few statements sign in tens of microseconds; a cycle's many (automatic warnings
+        # in a dense picture) would hold the event loop for milliseconds.
+        signed = sign() if len(items) < _SIGN_IN_THREAD_FROM else await asyncio.to_thread(sign)
         return await self._append(signed)
 
     def check_party_statement(self, caller: Principal, signed: SignedStatement,

@@ -17,7 +17,7 @@ import shapely
 from detente.geo.projection import LocalProjection
 from detente.service.alerting import Alert
 from detente.service.config import Config, Share
-from detente.service.picture import Picture
+from detente.service.picture import Picture, View
 
 __all__ = ["SharingPolicy", "StrategicPolicy", "Visible"]
 
@@ -56,6 +56,9 @@ class SharingPolicy:
             for share in ag.shares.values():
                 if share.zones is not None:
                     shapely.prepare(share.zones)
+                    # Its point locator built now, not raced for by two threads later (the
+                    # frames' worker and an API request): see incursion.AirspaceIndex.
+                    shapely.contains_xy(share.zones, 0.0, 0.0)
 
     def share(self, owner: str, viewer: str) -> Share | None:
         """What ``owner`` shares with ``viewer``; None when no agreement binds them."""
@@ -86,33 +89,24 @@ class SharingPolicy:
         out[:, 6] = _grid(c[:, 6], 2.5)
         return out
 
-    def visible(self, viewer: str, picture: Picture, now: float,
-                columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                ) -> list[Visible]:
+    def visible(self, viewer: str, picture: Picture | View, now: float) -> list[Visible]:
         """Every track ``viewer`` may see at ``now``, as it may see it, in columns: one group
-        per owning party (its own first, at full precision). ``columns``: the picture's
-        ``columns()`` taken earlier (when this runs beside a changing picture)."""
-        party, ids, c = picture.columns() if columns is None else columns
+        per owning party (its own first, at full precision). ``picture``: the picture, or a
+        ``Picture.view()`` taken earlier (when this runs beside a changing picture)."""
+        view = picture.view() if isinstance(picture, Picture) else picture
+        party, ids, c = view.columns
         own = party == viewer
         out = [Visible(viewer, 0.0, ids[own], c[own])]
         for owner in sorted(set(party.tolist()) - {viewer}):
             share = self.share(owner, viewer)
             if share is None or (share.zones is not None and share.zones.is_empty):
                 continue
-            sel = party == owner
-            o_ids, vals = ids[sel], c[sel]
+            sel = np.flatnonzero(party == owner)
             if share.delay_s > 0:
-                kept = []
-                rows = []
-                for k, track_id in enumerate(o_ids.tolist()):
-                    tr = picture.get(owner, track_id)
-                    r = None if tr is None else tr.as_of(now - share.delay_s)
-                    if r is not None:
-                        kept.append(k)
-                        rows.append((r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg % 360.0,
-                                     r.vs_mps))
-                o_ids = o_ids[kept]
-                vals = np.array(rows, dtype=np.float64).reshape(-1, c.shape[1])
+                sel, vals = view.as_of(sel, now - share.delay_s)
+            else:
+                vals = c[sel]
+            o_ids = ids[sel]
             if share.zones is not None:
                 inside = shapely.contains_xy(share.zones, vals[:, 2], vals[:, 1])
                 o_ids, vals = o_ids[inside], vals[inside]
@@ -145,13 +139,10 @@ class SharingPolicy:
             share = self.share(party, viewer)
             assert share is not None
             entry: dict[str, Any] = {"party": party, "id": None}
-            tr = picture.get(party, track_id)
-            if tr is not None:
-                r = tr.last
-                (coarse,) = self.coarsen(
-                    np.array([[r.t, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg, r.vs_mps]]),
-                    share.alert_precision_m, 304.8,
-                ).tolist()
+            now_at = picture.current(party, track_id)
+            if now_at is not None:
+                (coarse,) = self.coarsen(now_at[None, :], share.alert_precision_m,
+                                         304.8).tolist()
                 entry.update(lat=coarse[1], lon=coarse[2], alt_m=coarse[3],
                              precision_m=share.alert_precision_m)
             tracks.append(entry)

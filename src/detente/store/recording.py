@@ -347,6 +347,14 @@ def upsert_message(message_id: str, updated_at: float, body: dict[str, Any]) -> 
     return work
 
 
+def message_body(engine: Engine, message_id: str) -> dict[str, Any] | None:
+    """The stored message ``message_id`` (None: none, or pruned by retention)."""
+    with engine.connect() as conn:
+        body = conn.execute(select(hotline_table.c.body)
+                            .where(hotline_table.c.id == message_id)).scalar()
+    return None if body is None else json.loads(body)
+
+
 def message_bodies(engine: Engine) -> list[dict[str, Any]]:
     with reading(engine) as conn:
         rows = conn.execute(select(hotline_table.c.body)).all()
