@@ -41,7 +41,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL", "Base", "BigId", "Fence", "append_lock", "database_url",
     "insert_rows", "is_postgresql", "lock_key", "open_database", "positional_insert",
     "read_snapshot", "reading",
-    "set_fence", "store_errors", "write_transaction",
+    "set_fence", "startup_lock", "store_errors", "write_transaction",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///detente.sqlite"
@@ -190,6 +190,23 @@ def append_lock(conn: Connection, table: str) -> None:
 
 
 _ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
+@contextlib.contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Held while an instance sets up what the first start of a database creates (PostgreSQL;
+    SQLite has one instance): instances of one node starting together do it one at a time."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key("startup")})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key("startup")})
+            conn.commit()
 
 
 @functools.lru_cache(maxsize=64)
