@@ -75,7 +75,7 @@ class Instance:
             [sys.executable, "-m", "detente", "serve", "--config", str(config), "--db", url,
              "--port", str(self.port)],
             cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))
 
     def role(self) -> str | None:
         try:
