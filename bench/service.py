@@ -1,18 +1,19 @@
 """Load benchmark of the service over loopback: prints figures, asserts nothing.
 
-    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10]
+    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10] [--db URL]
 
-Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, three parties with
-agreements between each pair, 1 s cycle). For --warmup seconds and then --seconds more (the
-measured run; the warm-up, when the first looks raise every conflict at once, is reported
-apart), each party posts its third of the tracks once a second (one batch, straight-line
-motion over a 2,000 km square, FL100-FL400) and holds a WebSocket open. Once a second a probe
-pair is put on a collision course (20 km head-on): the latency is from the start of the POST
-of the probe report that completes the conflict to the alert's arrival on that party's
-WebSocket. Prints ingest rate and POST latency, the detection cycle time (the service's own
-/health figure, sampled each second), alert latency p50/p99, the server's CPU time, and its
-resident memory at start, middle and end of the measured run. The client counts picture
-frames without decoding them: on two cores its CPU is the server's.
+Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, or the empty database
+--db names, e.g. postgresql://postgres@127.0.0.1:PORT/NAME: see the README for a throwaway
+PostgreSQL; three parties with agreements between each pair, 1 s cycle). For --warmup seconds
+and then --seconds more (the measured run; the warm-up, when the first looks raise every
+conflict at once, is reported apart), each party posts its third of the tracks once a second
+(one batch, straight-line motion over a 2,000 km square, FL100-FL400) and holds a WebSocket
+open. Once a second a probe pair is put on a collision course (20 km head-on): the latency is
+from the start of the POST of the probe report that completes the conflict to the alert's
+arrival on that party's WebSocket. Prints ingest rate and POST latency, the detection cycle
+time (the service's own /health figure, sampled each second), alert latency p50/p99, the
+server's CPU time, and its resident memory at start, middle and end of the measured run. The
+client counts picture frames without decoding them: on two cores its CPU is the server's.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ async def main_async(args: argparse.Namespace) -> None:
             port = s.getsockname()[1]
         server = subprocess.Popen(
             [sys.executable, "-m", "detente", "serve", "--config", str(cfg), "--db",
-             f"sqlite:///{tmp / 'bench.sqlite'}", "--port", str(port)],
+             args.db or f"sqlite:///{tmp / 'bench.sqlite'}", "--port", str(port)],
             stderr=open(tmp / "server.log", "w"),
         )
         base = f"http://127.0.0.1:{port}"
@@ -148,10 +149,13 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if (await c.get("/health")).status_code == 200:
+                r = await c.get("/health")
+                # On PostgreSQL the instance leads once it holds the node's lease.
+                if r.status_code == 200 and r.json().get("role", "leader") == "leader":
                     break
             except httpx.TransportError:
-                await asyncio.sleep(0.05)
+                pass
+            await asyncio.sleep(0.05)
         tokens = {p: await login(c, p, k) for p, k in keys.items()}
         per = args.tracks // len(PARTIES)
         fleets = {p: Fleet(p, per, seed=k) for k, p in enumerate(PARTIES)}
@@ -254,6 +258,7 @@ async def run_load(args: argparse.Namespace, keys: dict, base: str, pid: int) ->
         cpu = cpu_s(pid) - cpu0
         rss.append(rss_mib(pid))
     print(file=sys.stderr)
+    print(f"database: {'SQLite (WAL, synchronous=FULL)' if not args.db else args.db}")
     print(f"tracks {args.tracks} from 3 parties at 1 Hz over loopback; load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the end")
     print(f"warm-up ({args.warmup} s, the first looks raise every conflict at once): cycle max "
@@ -283,6 +288,8 @@ def main() -> None:
     p.add_argument("--tracks", type=int, default=10_000)
     p.add_argument("--seconds", type=int, default=60, help="measured run (s)")
     p.add_argument("--warmup", type=int, default=10, help="unmeasured start (s)")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="an empty database for the server (default: SQLite in a temp dir)")
     args = p.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main_async(args))

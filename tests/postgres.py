@@ -219,3 +219,21 @@ def raw_execute(url: str, *statements: str) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+if __name__ == "__main__":
+    # A throwaway PostgreSQL for the benches and the README's examples: prints the URL of an
+    # empty database, runs until Ctrl-C (or SIGTERM), then removes everything.
+    import sys
+    found = _bin_dir()
+    if found is None:
+        sys.exit(_SKIP_REASON)
+    server = PostgresServer(found)
+    server.start()
+    try:
+        names = sys.argv[1:] or ["detente"]
+        for name in names:
+            print(server.create_database(name), flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        server.stop()
