@@ -31,6 +31,7 @@ takeover (``leases.end_sessions``), so whatever it had open is gone.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -53,6 +54,9 @@ from detente.store.database import set_fence
 __all__ = ["LeaseKeeper", "Node", "NodeSettings", "instance_name", "node_secret"]
 
 log = logging.getLogger("detente.leadership")
+
+
+_READ_ROWS = 50_000  # report rows read from the table at a time
 
 
 def instance_name() -> str:
@@ -178,7 +182,10 @@ class _Following:
 
     report_row: int = 0
     event_row: int = 0
-    own: list[tuple[int, int]] = field(default_factory=list)  # rowid ranges written here
+    # Batches of reports written here, once committed: (first rowid, party, received, ids,
+    # values), in rowid order. Not read back: they join the others' in rowid order.
+    own: collections.deque[tuple[int, str, float, list[str], Any]] = field(
+        default_factory=collections.deque)
 
 
 class Node:
@@ -275,9 +282,11 @@ class Node:
 
     # --- following the tables ---------------------------------------------------------------
 
-    def own_rows(self, first: int, last: int) -> None:
-        """Report rows this instance wrote (the recorder's thread tells, once committed)."""
-        self._at.own.append((first, last))
+    def own_rows(self, first: int, party: str, ids: list[str], values: Any,
+                 received: float) -> None:
+        """Reports this instance wrote (the recorder's thread tells, once committed, in commit
+        order, which is rowid order)."""
+        self._at.own.append((first, party, received, list(ids), values))
 
     async def _follow_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -294,19 +303,30 @@ class Node:
         """Read what was committed since the last look: reports, then events."""
         at = self._at
         while True:
+            # This instance's own batches that come next, from memory.
+            mine = []
+            while at.own and at.own[0][0] <= at.report_row + 1:
+                batch = at.own.popleft()
+                if batch[0] == at.report_row + 1:
+                    mine.append(batch)
+                    at.report_row = batch[0] + len(batch[3]) - 1
+                # else: read from the table before its writer said so; had already
+                # (its first row at most the last read).
+            if mine:
+                self.m.take_followed_reports(mine, [])
+            # Then the others' rows, up to this instance's next batch.
+            before = at.own[0][0] if at.own else None
             last, runs = await asyncio.to_thread(rec.report_rows_after, self.engine,
-                                                 at.report_row)
-            if not runs:
+                                                 at.report_row, before, _READ_ROWS)
+            if runs:
+                at.report_row = last
+                self.m.take_followed_reports(runs, runs)
+            if before is not None and sum(len(r[3]) for r in runs) < _READ_ROWS:
+                # Every row before this instance's next batch is read (those committed
+                # before it: append order); numbers a rollback left unused are skipped.
+                at.report_row = before - 1
+            elif not runs and not mine:
                 break
-            mine = at.own
-            others = []
-            for run in runs:
-                first, n = run[0], len(run[3])
-                if not any(a <= first and first + n - 1 <= b for a, b in mine):
-                    others.append(run)
-            at.own = [(a, b) for a, b in mine if b > last]
-            at.report_row = last
-            self.m.take_followed_reports(runs, others)
         changed_alerts = False
         while True:
             rows = await asyncio.to_thread(rec.event_rows_after, self.engine, at.event_row)

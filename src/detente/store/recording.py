@@ -196,10 +196,11 @@ _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "
 
 def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float,
                    chain: ReportChain | None = None,
-                   rows: Callable[[int, int], None] | None = None) -> Work:
+                   rows: Callable[..., None] | None = None) -> Work:
     """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
-    ``chain``, the rows go into its digest once they are committed; ``rows`` is told the
-    first and last rowid they took, once committed.
+    ``chain``, the rows go into its digest once they are committed; ``rows`` is given them
+    with the first rowid they took, once committed: ``rows(first, party, ids, values,
+    received)``.
 
     Tuples straight to the driver (``insert_rows``): at 10,000 reports a second, building a
     parameter dict per row through SQLAlchemy's compiler cost twice the insert itself.
@@ -222,7 +223,7 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
 
         def committed() -> None:
             if rows is not None:
-                rows(first, last)
+                rows(first, party, ids, values, received)
             if chain is not None:
                 chain.add(first, party, ids, values, received)
         return committed
@@ -362,15 +363,19 @@ def report_runs_after(engine: Engine, row: int
 # --- following the tables (other instances of a node) ------------------------------------------
 
 
-def report_rows_after(engine: Engine, row: int, limit: int = 50_000
+def report_rows_after(engine: Engine, row: int, before: int | None = None,
+                      limit: int = 50_000
                       ) -> tuple[int, list[tuple[int, str, float, list[str], np.ndarray]]]:
-    """The reports recorded after rowid ``row`` (at most ``limit``), as runs of one party's
-    consecutive rows of one receipt time: (first rowid, party, received, ids, (n, 7) values).
-    Returns the last rowid read (``row`` if none) and the runs."""
+    """The reports recorded after rowid ``row`` (and before rowid ``before``; at most
+    ``limit``), as runs of one party's consecutive rows of one receipt time: (first rowid,
+    party, received, ids, (n, 7) values). Returns the last rowid read (``row`` if none) and
+    the runs."""
     r = reports_table.c
     query = (select(r.rowid, r.party, r.received, r.track_id,
                     *(getattr(r, c) for c in REPORT_COLUMNS))
              .where(r.rowid > row).order_by(r.rowid).limit(limit))
+    if before is not None:
+        query = query.where(r.rowid < before)
     with reading(engine) as conn:
         got = conn.execute(query).all()
     runs: list[tuple[int, str, float, list[str], np.ndarray]] = []
