@@ -35,7 +35,8 @@ def test_a_message_with_a_field_it_does_not_have_is_refused_and_not_recorded(set
     t1 = client(setup, "T-1")
     t1.ensure_registered()
     before = t1.get("/v1/record/head")["size"]
-    with pytest.raises(InputError, match=rf"400: .*no field '{field}'"):
+    # The API's schema refuses it (422) before the service's own check (400) would.
+    with pytest.raises(InputError, match=rf"4(00|22): .*\b{field}\b"):
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", message(id="x-1", **extra)))
     assert t1.get("/v1/record/head")["size"] == before
     assert all(m["id"] != "x-1" for m in t1.messages())
@@ -56,11 +57,11 @@ def test_deep_nesting_is_refused_without_a_server_error(setup):
 def test_fields_of_the_wrong_type_and_missing_ones_are_named(setup):
     t1 = client(setup, "T-1")
     t1.ensure_registered()
-    with pytest.raises(InputError, match="'body' must be text"):
+    with pytest.raises(InputError, match=r"4(00|22): .*\bbody\b.*(must be text|string)"):
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", message(body=["x"])))
     no_id = message()
     del no_id["id"]
-    with pytest.raises(InputError, match="missing 'id'"):
+    with pytest.raises(InputError, match=r"4(00|22): .*(missing 'id'|\bid\b.*[Ff]ield required)"):
         t1.post("/v1/hotline/messages", t1.sign("hotline.message", no_id))
 
 
@@ -69,7 +70,7 @@ def test_an_acknowledgement_holds_exactly_its_fields(setup):
     m = t1.send_message("R", "urgent", "Acknowledge please.", message_id="ack-me")["message"]
     r1.ensure_registered()
     body = {"message_id": "ack-me", "reply": "ok", "on_behalf_of": "T watch"}
-    with pytest.raises(InputError, match="no field 'on_behalf_of'"):
+    with pytest.raises(InputError, match=r"4(00|22): .*\bon_behalf_of\b"):
         r1.post("/v1/hotline/messages/ack-me/ack",
                 r1.sign("hotline.ack", body, ref=m["record_index"]))
     assert r1.acknowledge("ack-me", "ok")["message"]["state"] == "acknowledged"
