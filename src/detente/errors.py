@@ -9,6 +9,7 @@
     │   └── AuthenticationError  a login or bearer token that does not hold: who is calling?
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
     ├── RateLimitError           a caller asked for more than its share; try again later
+    ├── UnavailableError         not served here now (an instance between leaders); try again
     └── StoreError               the durable store failed (wraps the driver's error)
 
 Foreign errors (SQLAlchemy, cryptography, json) are translated into these at the layer that
@@ -28,6 +29,7 @@ __all__ = [
     "RateLimitError",
     "RecordError",
     "StoreError",
+    "UnavailableError",
     "VerificationError",
 ]
 
@@ -79,6 +81,16 @@ class RateLimitError(DetenteError):
     """A caller asked for more than its share; ``retry_after_s`` says when to try again."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class UnavailableError(DetenteError):
+    """This instance cannot take the request now, and nothing of it was done: it is not the
+    node's leader, or the leader is changing. ``retry_after_s`` says when to try again (here
+    or at another instance of the node)."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
 

@@ -1,7 +1,7 @@
 """The mechanism anchors the reports it records in the record, and a hard stop leaves none
-unanchored for good: the next start anchors them. The oracle is the database read with the
-sqlite3 module, its segments decoded by hand (tests/store/test_report_segments.py), and the
-bytes packed by hand (tests/store/test_report_digest.py)."""
+unanchored for good: the next start anchors them. The oracle is the database read with its own
+driver (sqlite3 or psycopg), its segments decoded by hand (tests/store/test_report_segments.py),
+and the bytes packed by hand (tests/store/test_report_digest.py). On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ CONFIG = Config(region_name="test", centre=(36.0, 36.0), agreements=(), parties=
     p: Party(p, p, (Ed25519PrivateKey.generate().public_key(),)) for p in ("A", "B")})
 
 
-def start(path, clock):
-    engine = open_database(f"sqlite:///{path}")
+def start(url, clock):
+    engine = open_database(url)
     ledger = Ledger(engine, LOG, origin="detente/test", clock=clock.now)
     return Mechanism(CONFIG, engine, clock, Record(ledger, LOG, CONFIG, clock)), ledger
 
@@ -43,14 +43,14 @@ def anchors(ledger):
             if e.statement.kind == ANCHOR_KIND]
 
 
-def digest_of_rows(path, first, last):
-    rows = [r[1:] for r in recorded(path) if first <= r[0] <= last]
+def digest_of_rows(url, first, last):
+    rows = [r[1:] for r in recorded(url) if first <= r[0] <= last]
     assert len(rows) == last - first + 1
     return hashlib.sha256(b"".join(by_hand(*r) for r in rows)).hexdigest()
 
 
-def test_reports_recorded_before_a_hard_stop_are_anchored_at_the_next_start(tmp_path):
-    path = tmp_path / "d.sqlite"
+def test_reports_recorded_before_a_hard_stop_are_anchored_at_the_next_start(database_url):
+    path = database_url
     clock = ManualClock(T0)
 
     async def first_run():

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyproj import Geod
 
 from detente.data import bundled_path
-from detente.ledger import Ledger
+from detente.ledger import Ledger, origin_for
 from detente.model.reports import TrackReport
 from detente.scenario.yayladagi_2015 import ROWS
 from detente.service.alerting import Transition
@@ -83,8 +83,8 @@ def fly(folder: Path, config: Config, until_s: float, step_s: float = 2.0,
     after every step's cycle."""
     clock = ManualClock(START)
     engine = open_database(f"sqlite:///{folder / 'detente.sqlite'}")
-    ledger = Ledger(engine, LOG, origin=f"detente/{config.region_name}", clock=clock.now,
-                    verify_workers=1)
+    ledger = Ledger(engine, LOG, origin=origin_for(f"detente/{config.region_name}"),
+                    clock=clock.now, verify_workers=1)
     run = Run(Mechanism(config, engine, clock, Record(ledger, LOG, config, clock)), ledger,
               clock)
 

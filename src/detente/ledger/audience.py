@@ -21,7 +21,8 @@ kind                   audience
 ``hotline.ack``,       as the entry it answers (``ref``): the message's sender and addressee
 ``hotline.delivery``,
 ``hotline.escalated``,
-``hotline.overdue``
+``hotline.overdue``,
+``hotline.overtaken``
 ``delivery.receipt``   as the entry it receipts (``ref``); the author must be in that audience
 ``recording.anchor``   ``[body.party]`` for an anchor of one party's reports; otherwise nobody
                        (``[]``): an anchor of every party's reports tells their count, from which
@@ -58,7 +59,7 @@ KIND_DELIVERY_RECEIPT = "delivery.receipt"
 # What a party is told, and so answers with a signed delivery receipt.
 RECEIPTED_KINDS = frozenset({"alert", "hotline.message", "intent.overlap"})
 _ANSWERS = frozenset({"hotline.ack", "hotline.delivery", "hotline.escalated",
-                      "hotline.overdue", KIND_DELIVERY_RECEIPT})
+                      "hotline.overdue", "hotline.overtaken", KIND_DELIVERY_RECEIPT})
 
 RefAudience = Callable[[int], tuple[str, ...] | None]
 """The audience of an earlier entry, by index; None when the caller does not hold it."""

@@ -111,7 +111,89 @@ class Mechanism:
         self._fresh_waiters: list[asyncio.Future[None]] = []
         self._looking: asyncio.Task[None] | None = None
         self._publishing: asyncio.Future[None] | None = None  # the latest alert publication
+        # One of several instances of a node (``service.leadership``): None when alone.
+        self.node: Any = None
         self._restore()
+
+    # --- one of several instances (service.leadership) ---------------------------------------
+
+    def following(self, node: Any) -> None:
+        """Run as one instance of ``node``: a follower until ``lead`` is called. Reports then
+        reach the anchors' digest through the table, in rowid order, whoever wrote them."""
+        self.node = node
+        self.report_chain = None
+
+    @property
+    def leading(self) -> bool:
+        return self.node is None or self.node.leading
+
+    def take_followed_reports(self, runs: Sequence[tuple[int, str, float, list[str], Any]],
+                              others: Sequence[tuple[int, str, float, list[str], Any]]
+                              ) -> None:
+        """Reports read from the table: ``others`` (those another instance recorded) go into
+        the picture, and the leader looks at them; every run goes into the anchors' digest
+        at the leader."""
+        looks: list[tuple[str, str]] = []
+        for _first, party, received, ids, values in others:
+            accepted = self.picture.accept_batch(
+                party, ReportBatch(ids, values, trk_normal=True), received)
+            looks += [(party, i) for i in accepted.changed]
+        if not self.leading:
+            return
+        if self.report_chain is not None:
+            for first, party, received, ids, values in runs:
+                self.report_chain.add(first, party, ids, values, received)
+        if looks:  # nobody waits for these looks: the reports' writer was answered
+            self._fresh.update(looks)
+            if self._looking is None or self._looking.done():
+                self._looking = asyncio.create_task(self._look_loop())
+
+    def lead(self, report_row: int) -> None:
+        """Become the leader (in a worker thread, the tables read up to now): reload from the
+        database what the leader keeps in memory and a follower does not keep current."""
+        if self.record is not None:
+            self.record.ledger._load()  # the tip of the log as the last leader left it
+        self.refresh_alerts()
+        hotline = Hotline(self.config)
+        hotline.restore([HotlineMessage.from_dict(b) for b in rec.message_bodies(self.engine)])
+        self.hotline = self.hotline_flow.hotline = hotline
+        self.intents = IntentBook.load(self.engine, self.projection, now=self.clock.now())
+        self.events.renumber()
+        self._head_published = -1
+        if self.record is not None:
+            chain = ReportChain()
+            after, kept_with = self._last_anchored()
+            for first, party, ids, values, received in rec.report_runs_after(self.engine,
+                                                                             after):
+                if first <= report_row:
+                    n = min(len(ids), report_row - first + 1)
+                    chain.add(first, party, ids[:n], values[:n], received[:n],
+                              None if first <= self.segments.floor_row else kept_with)
+            self.report_chain = chain
+
+    def follow_again(self) -> None:
+        """No longer the leader: numbering and alerts as the database has them."""
+        self.report_chain = None
+        self.events.renumber()
+        self.refresh_alerts()
+
+    def refresh_alerts(self) -> None:
+        book = AlertBook()
+        book.restore(Alert.from_body(b) for b in rec.open_alert_bodies(self.engine))
+        self.alerts = book
+
+    def _last_anchored(self) -> tuple[int, dict[str, Any]]:
+        """The last report number the record's anchors name, and the tolerance the reports
+        after it were kept with."""
+        assert self.record is not None
+        last = self.record.ledger.last_of_kind(ANCHOR_KIND)
+        anchor = None if last is None else Anchor.from_body(last[1].statement.body)
+        after = 0 if anchor is None else anchor.last_row
+        after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
+        # What the last run kept, it kept with the tolerance its anchors said (this run's
+        # for a first run); track_reports, an earlier version's, kept every report.
+        kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
+        return after, kept_with
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -129,13 +211,7 @@ class Mechanism:
         self.hotline.restore([HotlineMessage.from_dict(b)
                               for b in rec.message_bodies(self.engine)])
         if self.record is not None and self.report_chain is not None:
-            last = self.record.ledger.last_of_kind(ANCHOR_KIND)
-            anchor = None if last is None else Anchor.from_body(last[1].statement.body)
-            after = 0 if anchor is None else anchor.last_row
-            after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
-            # What the last run kept, it kept with the tolerance its anchors said (this run's
-            # for a first run); track_reports, an earlier version's, kept every report.
-            kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
+            after, kept_with = self._last_anchored()
             for first, party, ids, values, received in rec.report_runs_after(self.engine, after):
                 self.report_chain.add(first, party, ids, values, received,
                                       None if first <= self.segments.floor_row else kept_with)
@@ -172,16 +248,26 @@ class Mechanism:
         self.hotline.prune(now - _HOTLINE_MEMORY_S)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run a detection cycle every ``cycle_s`` until ``stop`` is set.
+        """Run a detection cycle every ``cycle_s`` until ``stop`` is set (as a follower of a
+        node, only the picture frames; the cycle once it leads).
 
         The first cycle anchors at once what the last run left unanchored (a hard stop leaves
         up to ``anchor_s`` of reports): a service stopped hard again and again before
-        ``anchor_s`` of uptime would otherwise leave them unanchored for good."""
+        ``anchor_s`` of uptime would otherwise leave them unanchored for good. So does the
+        first cycle of a new leader."""
         clock, period = self.clock, self.config.settings.cycle_s
         next_t = next_prune = clock.monotonic()
         next_anchor = clock.now()
+        led = True
         while not stop.is_set():
             try:
+                if not self.leading:
+                    led = False
+                    await self.follower_cycle()
+                    raise _Following
+                if not led:
+                    led = True
+                    next_anchor, next_prune = clock.now(), clock.monotonic()
                 await self.cycle()
                 if clock.now() >= next_anchor:
                     next_anchor = clock.now() + self.config.settings.anchor_s
@@ -189,6 +275,8 @@ class Mechanism:
                 if clock.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = clock.monotonic() + _PRUNE_EVERY_S
+            except _Following:
+                pass
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
@@ -199,10 +287,19 @@ class Mechanism:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         try:  # a clean stop keeps every held report and leaves none unanchored
-            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
+            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None),
+                                                           fenced=False))
+            if not self.leading:
+                return
             await self.anchor()
         except Exception:
             log.exception("anchoring the last recorded reports failed")
+
+    async def follower_cycle(self) -> None:
+        """What a follower does each cycle: picture frames to its clients."""
+        now = self.clock.now()
+        self.picture.expire(now)
+        await self.events.push_pictures(self.picture, self.sharing, now)
 
     # --- ingest ---------------------------------------------------------------------------------
 
@@ -240,10 +337,12 @@ class Mechanism:
         now = self.clock.now()
         self.check_batch(batch, now)
         batch = batch.normalised()
+        # Any instance of a node records reports (unfenced); the leader reads them back in
+        # order into its anchors' digest.
         await asyncio.wrap_future(self.recorder.submit(
-            self.segments.insert(party, batch.ids, batch.values, now)))
+            self.segments.insert(party, batch.ids, batch.values, now), fenced=False))
         accepted = self.picture.accept_batch(party, batch, now)
-        if accepted.changed:
+        if accepted.changed and self.leading:
             # A changed prediction may reveal a new conflict: look at once rather than at the
             # next cycle, so an alert reaches its parties within a fraction of a second.
             await self._look_at([(party, i) for i in accepted.changed])
@@ -476,6 +575,9 @@ class Mechanism:
         return await self.hotline_flow.acknowledge(caller, signed)
 
     async def delivered(self, message_id: str, official: str) -> None:
+        if not self.leading:  # the leader records it
+            await self.node.forward_delivered(message_id, official)
+            return
         await self.hotline_flow.delivered(message_id, official)
 
     async def _publish_head(self, now: float) -> None:
@@ -501,6 +603,10 @@ class Mechanism:
         return {"head": head.to_json(), "size": head.size, "cosigned_by": cosigners,
                 "settled": settled, "latest_settled": self.latest_settled,
                 "log_key": base64.b64encode(ledger.log_public_key).decode()}
+
+
+class _Following(Exception):
+    """A follower's cycle is done: no detection, anchoring or retention."""
 
 
 def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray | None
