@@ -1,8 +1,18 @@
 """The schema's versions, and how a database moves from one to the next.
 
-A database says its version in ``detente_schema`` (one row). Version 1 is the layout detente
-wrote before that table existed (up to commit 9fd5c2a, SQLite only; tests/data/v1-demo.sqlite
-is one); each later version is one step here, run in one transaction. ``upgrade`` (which
+A database says its version in ``detente_schema`` (one row) from version 3 on. Before that
+table existed, two layouts were written, told apart by their columns:
+
+1. up to commit 9fd5c2a (SQLite only; tests/data/v1-demo.sqlite is one): tree heads with a
+   float time and no time signature; its record is of the earlier format (entries without salt
+   and audience), which this version's ledger refuses to read or extend.
+2. from commit 0f65a30 (the record as C2SP checkpoints; tests/data/v2-demo.sqlite is one):
+   ``ledger_heads.time_signature``, times in whole seconds. Its record is this version's.
+3. this version: the version stamp, the leadership lease of a node's instances
+   (``node_leases``) and the compact recording (``report_segments``; ``track_reports``, where
+   versions 1 and 2 recorded, stays and is read before it).
+
+Each later version is one step here, run in one transaction. ``upgrade`` (which
 ``open_database`` calls) creates every table of a fresh database and stamps it with the
 latest version; a database of an earlier version gets the steps it lacks; one of a later
 version than this code knows is refused (an older detente must not write into a layout it
@@ -14,7 +24,8 @@ database as it was. SQLite commits DDL as it goes; a failed step leaves the vers
 and is run again at the next start (each step is written to be run again).
 
 ``copy_database`` moves a node's database to another (SQLite to PostgreSQL): every row of
-every table, keys included (the record's anchors name report rows by key).
+every table, keys included (the record's anchors name report numbers). A database of version
+1 is not copied: its record is of a format no database of this version can serve.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    LargeBinary,
     Table,
     func,
     inspect,
@@ -38,7 +50,8 @@ from sqlalchemy import (
 
 from detente.errors import StoreError
 from detente.store.database import Base, insert_rows, is_postgresql, lock_key
-from detente.store.leases import leases_table  # noqa: F401 - version 2 adds it
+from detente.store.leases import leases_table  # noqa: F401 - version 3 adds it
+from detente.store.report_segments import segments_table  # noqa: F401 - version 3 adds it
 
 __all__ = ["SCHEMA_VERSION", "STEPS", "copy_database", "schema_version", "upgrade"]
 
@@ -67,23 +80,47 @@ def _add_missing(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _time_signatures(conn: Connection) -> None:
+    """Version 2's column of the tree heads' time signatures, empty for the heads of version
+    1 (they are not C2SP checkpoints: nothing can sign them now). The column ``time`` keeps
+    its values: version 1's is float seconds, and SQLite keeps what a column holds whatever
+    type it declares."""
+    if "ledger_heads" not in inspect(conn).get_table_names():
+        return
+    if "time_signature" in {c["name"] for c in inspect(conn).get_columns("ledger_heads")}:
+        return
+    empty = "''::bytea" if is_postgresql(conn) else "X''"
+    column = LargeBinary().compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE ledger_heads ADD COLUMN time_signature {column} "
+                      f"NOT NULL DEFAULT {empty}"))
+
+
 STEPS: tuple[Step, ...] = (
-    Step(2, "the schema's version (detente_schema) and the leadership lease of a node's "
-            "instances (node_leases); no table of version 1 changes", _add_missing),
+    Step(2, "the record's tree heads as C2SP checkpoints: ledger_heads.time_signature (empty "
+            "for version 1's heads; its record, of the earlier format, stays as it was)",
+         _time_signatures),
+    Step(3, "the schema's version (detente_schema), the leadership lease of a node's "
+            "instances (node_leases), the compact recording (report_segments); no table of "
+            "version 2 changes", _add_missing),
 )
 SCHEMA_VERSION = STEPS[-1].version
 
 
 def schema_version(conn: Connection) -> int | None:
-    """The database's schema version: None for an empty database, 1 for one of detente's
-    written before versions were stamped."""
+    """The database's schema version: None for an empty database; for one of detente's
+    written before versions were stamped, 1 or 2 by its tree heads' columns."""
     names = set(inspect(conn).get_table_names())
     if schema_table.name in names:
         found = conn.execute(select(func.max(schema_table.c.version))).scalar()
         if found is not None:
             return int(found)
     ours = {t.name for t in Base.metadata.sorted_tables} - {schema_table.name}
-    return 1 if names & ours else None
+    if not names & ours:
+        return None
+    if "ledger_heads" in names and "time_signature" not in {
+            c["name"] for c in inspect(conn).get_columns("ledger_heads")}:
+        return 1
+    return 2
 
 
 def upgrade(engine: Engine) -> int:
@@ -124,6 +161,14 @@ def copy_database(source: Engine, target: Engine, chunk: int = 5_000,
     this version first (the source in place). Keys are kept as they are; on PostgreSQL each
     table's sequence then continues after the largest. Returns the rows per table; StoreError
     if the target holds any row already, or a count differs after the copy."""
+    with source.connect() as conn:
+        if schema_version(conn) == 1 and "ledger_entries" in inspect(conn).get_table_names() \
+                and conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar():
+            raise StoreError(
+                "the source database is of version 1: its record is of an earlier detente's "
+                "format (entries without salt and audience, tree heads that are not C2SP "
+                "checkpoints), which this version neither serves nor copies; export it with "
+                "the detente that wrote it")
     upgrade(source)
     upgrade(target)
     tables = [t for t in Base.metadata.sorted_tables if t is not schema_table]

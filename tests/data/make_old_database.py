@@ -1,14 +1,19 @@
-"""Make tests/data/v1-demo.sqlite: a database written by detente as of commit 9fd5c2a (schema
-version 1, before schema versions existed), for the migration tests.
+"""Make the databases of earlier versions that the migration tests upgrade, each written by
+THAT version's code (a copy of its tree, on PYTHONPATH), not this one:
 
-It runs THAT version's code (a checkout of it, on PYTHONPATH), not this one: the demo
-configuration, its 2015 scenario driven through the real API at 20 times real time for a few
-seconds (reports, alerts, automatic warnings and their escalation, anchors, cosignatures),
-then a clean stop, then VACUUM. The log key is not random: its 32 bytes are SHA-256 of
-``LOG_KEY_SEED``, so the tests rebuild it instead of keeping a key file.
+- tests/data/v1-demo.sqlite: commit 9fd5c2a, schema version 1 (before schema versions existed;
+  its record is of detente-record/1, unsalted).
+- tests/data/v2-demo.sqlite: commit 0f65a30 (main once the record was reworked: salted
+  entries, C2SP checkpoints, ledger_heads with time_signature and whole-second times),
+  schema version 2, also without a version stamp.
 
-    git worktree add /tmp/prev 9fd5c2a
-    .venv/bin/python tests/data/make_v1_database.py --old /tmp/prev --out tests/data/v1-demo.sqlite
+Each is the demo configuration, its 2015 scenario driven through the real API at 20 times real
+time for a few seconds (reports, alerts, automatic warnings and their escalation, anchors,
+cosignatures), then a clean stop, then VACUUM. The log key is not random: its 32 bytes are
+SHA-256 of ``LOG_KEY_SEED``, so the tests rebuild it instead of keeping a key file.
+
+    mkdir /tmp/prev && git archive 9fd5c2a | tar -x -C /tmp/prev
+    .venv/bin/python tests/data/make_old_database.py --old /tmp/prev --out tests/data/v1-demo.sqlite
 """
 
 from __future__ import annotations
@@ -69,7 +74,8 @@ def log_key_bytes() -> bytes:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--old", required=True, type=Path, help="a checkout of commit 9fd5c2a")
+    ap.add_argument("--old", required=True, type=Path,
+                    help="a copy of the tree of the commit that writes the database")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seconds", type=float, default=14.0, help="wall-clock seconds of demo")
     ap.add_argument("--port", type=int, default=8765)
