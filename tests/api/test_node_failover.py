@@ -8,7 +8,11 @@ they were answered and sent: the other instance leads within 5 s; every message 
 with a 201 is in the record, every refusal is a 503 with Retry-After; the conflict is one alert
 (one id, raised once, in the streams and in the record); escalations go on after the change of
 leader; each party's stream, resumed at the other instance with its last seq, holds every
-stored event once, in order; the record's export verifies.
+stored event once, in order; the record's export verifies. The recording, which both instances
+write (each thins the reports it takes in, learning what the other kept: the aircraft's
+reports alternate between them), is anchored whole: the anchors follow each other from the
+first report number, each digest is that of the segments decoded by hand; every accepted
+report is within the tolerance of its track's last kept report (the thinning's oracle).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import io
+import itertools
 import json
 import os
 import signal
@@ -39,6 +45,9 @@ from detente.ledger.keys import public_key_bytes
 from detente.store.database import open_database
 from tests.live_server import free_port, login
 from tests.postgres import raw_rows
+from tests.store.test_report_digest import by_hand
+from tests.store.test_report_segments import recorded
+from tests.store.test_report_thinning import oracle_departs
 
 ROOT = Path(__file__).resolve().parents[2]
 T_FLASH = 3.0
@@ -149,6 +158,7 @@ class Traffic:
         self.bases, self.tokens, self.watch = bases, tokens, watch
         self.sent: list[tuple[str, int, str | None]] = []  # (message id, status, Retry-After)
         self.posts: list[tuple[int, str | None]] = []
+        self.accepted: list[dict] = []  # the states answered 200
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -177,6 +187,8 @@ class Traffic:
                             self.posts.append((0, None))
                             continue
                         self.posts.append((r.status_code, r.headers.get("retry-after")))
+                        if r.status_code == 200:
+                            self.accepted.append(state)
                         break
                 mid = uuid.uuid4().hex
                 signed = sign_statement(self.watch, kind="hotline.message", author="A/a-watch",
@@ -255,7 +267,40 @@ def _check(url: str, log_key: Ed25519PrivateKey | None, tmp_path: Path, traffic:
     after = [s for s in statements if s["kind"] in ("hotline.escalated", "hotline.overdue")
              and s["time"] > t_change + 1]
     assert after, "no escalation after the change of leader"
-    return {"entries": report.entries, "sent": len(ok), "refused": len(refused)}
+    kept = _check_recording(url, statements, traffic)
+    return {"entries": report.entries, "sent": len(ok), "refused": len(refused),
+            "reports": len(traffic.accepted), "kept": kept}
+
+
+def _check_recording(url: str, statements: list[dict], traffic: Traffic) -> int:
+    """The recording both instances wrote: anchored whole and in order, each anchor's digest
+    that of the segments decoded by hand; every accepted report within the tolerance of its
+    track's last kept report flown on. Returns how many reports were kept."""
+    rows = recorded(url)
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    anchors = sorted((s["body"] for s in statements if s["kind"] == "recording.anchor"),
+                     key=lambda b: b["first_row"])
+    assert anchors and anchors[0]["first_row"] == 1
+    for a, b in itertools.pairwise(anchors):
+        assert b["first_row"] == a["last_row"] + 1, (a, b)  # no report twice, none left out
+    for a in anchors:
+        assert a["tolerance"]["position_m"] == 50.0  # the default tolerance, said
+        digest = hashlib.sha256(b"".join(by_hand(*r[1:]) for r in rows
+                                         if a["first_row"] <= r[0] <= a["last_row"]))
+        assert a["sha256"] == digest.hexdigest() and a["reports"] == \
+            a["last_row"] - a["first_row"] + 1
+    assert anchors[-1]["last_row"] >= len(rows) - 20  # the last few may be anchored later
+    by_track: dict[str, list[list[float]]] = {}
+    for r in rows:
+        by_track.setdefault(r[2], []).append(list(r[4:]))
+    for state in traffic.accepted:
+        new = [state[k] for k in ("t", "lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps")]
+        before = [k for k in by_track[state["id"]] if k[0] <= state["t"] + 0.001]
+        assert before, f"no kept report of {state['id']} at or before {state['t']}"
+        ref = max(before, key=lambda k: k[0])
+        assert oracle_departs(ref, new) in (False, None), (state, ref)
+    assert len(rows) < len(traffic.accepted)  # thinned, across the two instances
+    return len(rows)
 
 
 @pytest.mark.parametrize("how", ["kill", "pause"])

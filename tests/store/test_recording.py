@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from detente.store import recording as rec
 from detente.store.database import open_database, read_snapshot, write_transaction
+from detente.store.report_segments import ReportSegments, segments_following
+from detente.store.report_thinning import EXACT
 from tests.postgres import raw_execute, raw_rows
 
 
@@ -116,29 +118,35 @@ def test_a_snapshot_reads_as_of_its_first_read_while_others_commit(database_url)
 
 
 @pytest.mark.parametrize("instances", [1, 2])
-def test_report_rows_are_committed_in_key_order_so_a_follower_misses_none(database_url,
-                                                                          instances):
-    """Writers in several threads (and, on PostgreSQL, two engines: two instances of a node)
-    append reports while a reader follows the table by rowid, as another instance does. At
-    every read the committed rows are 1..max with no gap: a gap would be a row that commits
-    later with a smaller key, which a follower reading "after the last key" would miss."""
+def test_segments_are_numbered_in_commit_order_so_a_follower_misses_none(database_url,
+                                                                         instances):
+    """Writers in several threads (and, on PostgreSQL, two engines: two instances of a node,
+    each with its own segment writer) record reports while a reader follows the segments by
+    number, as another instance does. At every read the committed numbers are 1..max with no
+    gap: a gap would be a segment that commits later with a smaller number, which a follower
+    reading "after the last number" would miss. Without the append lock, two PostgreSQL
+    writers take the same number and one of them fails."""
     if instances == 2 and database_url.startswith("sqlite"):
         pytest.skip("one SQLite file is one node's instance (SQLite has one writer anyway)")
     engines = [open_database(database_url) for _ in range(instances)]
-    stop = threading.Event()
     errors: list[BaseException] = []
+    sqlite = database_url.startswith("sqlite")
 
     def writer(k: int) -> None:
         engine = engines[k % instances]
+        segments = ReportSegments(EXACT)  # every report kept: a segment per batch
         rng = np.random.default_rng(k)
         try:
             for n in range(40):
                 size = int(rng.integers(1, 300))
-                # Not write_transaction, which queues this process's writers: these stand
-                # for writers in different processes.
-                with engine.begin() as conn:
-                    rec.insert_reports(f"P{k}", [f"{k}-{n}-{j}" for j in range(size)],
-                                       np.zeros((size, 7)), float(n))(conn)
+                # On PostgreSQL not write_transaction, which queues this process's writers:
+                # these stand for writers in different processes. (SQLite has one instance,
+                # whose writers take turns.)
+                with (write_transaction(engine) if sqlite else engine.begin()) as conn:
+                    then = segments.insert(f"P{k}", [f"{k}-{n}-{j}" for j in range(size)],
+                                           np.zeros((size, 7)), float(n))(conn)
+                assert then is not None
+                then()
         except BaseException as exc:
             errors.append(exc)
 
@@ -148,22 +156,24 @@ def test_report_rows_are_committed_in_key_order_so_a_follower_misses_none(databa
     reads = 0
     while any(t.is_alive() for t in threads):
         ((count, low, high),) = raw_rows(
-            database_url, "SELECT count(*), min(rowid), max(rowid) FROM track_reports")
+            database_url, "SELECT sum(last_row - first_row + 1), min(first_row), max(last_row) "
+                          "FROM report_segments")
         if count:
-            assert (low, high) == (1, count), "a gap in the committed rows"
+            assert (low, high) == (1, count), "a gap in the committed numbers"
             reads += 1
     for t in threads:
         t.join()
     assert not errors, errors
     assert reads > 5
-    # Each transaction's rows are consecutive, in the order given.
-    rows = raw_rows(database_url, "SELECT rowid, track_id FROM track_reports ORDER BY rowid")
-    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
-    runs: dict[str, list[int]] = {}
-    for rowid, track in rows:
-        k, n, j = track.split("-")
-        runs.setdefault(f"{k}-{n}", []).append(rowid)
-        assert rowid - runs[f"{k}-{n}"][0] == int(j)
-    stop.set()
+    # Each batch is one segment, its reports numbered in the order given.
+    got = raw_rows(database_url, "SELECT first_row, last_row FROM report_segments "
+                                 "ORDER BY first_row")
+    assert [f for f, _ in got] == [1] + [last + 1 for _, last in got[:-1]]
+    last, followed = segments_following(engines[0], 0, limit=1_000)
+    assert last == got[-1][1] and len(followed) == len(got) == 4 * 40
+    for _, party, ids, _, _ in followed:
+        k, n, j = ids[0].split("-")
+        assert party == f"P{k}" and j == "0"
+        assert ids == [f"{k}-{n}-{m}" for m in range(len(ids))]
     for e in engines:
         e.dispose()

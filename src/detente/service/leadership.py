@@ -11,12 +11,14 @@ are refused with a retryable error, and on its next look at the lease it becomes
 
 What an instance does, by role:
 
-- both: take in track reports (recorded, into the picture), serve the picture, the alerts and
-  the streams; follow the tables the other instance writes (``follow``): reports into the
-  picture (and, at the leader, into the looks and the anchors' digest), events to the clients
+- both: take in track reports (thinned, recorded in segments, into the picture), serve the
+  picture, the alerts and the streams; follow what the other instance writes (``follow``):
+  the recording's segments by number (its kept reports into the picture and into what this
+  instance's thinner judges later reports against; at the leader, into the looks and, with
+  this instance's own segments in number order, the anchors' digest), events to the clients
   of the streams, in order, by sequence number: a client that resumes on the other instance
   with its last seq misses nothing and gets nothing twice. PostgreSQL's LISTEN/NOTIFY wakes the
-  follower at each commit (``store.recording.CHANNEL``), and it looks every ``poll_s`` anyway.
+  follower at each commit (``store.database.CHANNEL``), and it looks every ``poll_s`` anyway.
 - the leader: the cycle, anchors, retention, and every write of the mechanism.
 - a follower: everything else the API offers (hotline, acknowledgements, the record, intents,
   the DSS) is passed to the leader (``api.forwarding``); with no leader, a 503 with
@@ -24,8 +26,9 @@ What an instance does, by role:
 
 Becoming the leader: read the tables to their end, reload what the leader keeps in memory
 (the ledger's tip, open alerts, hotline deadlines, intents, stream numbering, the reports not
-yet anchored) from the database, then run cycles. The old leader's connections are closed at
-takeover (``leases.end_sessions``), so whatever it had open is gone.
+yet anchored, what each live track last kept) from the database, then run cycles. The old
+leader's connections are closed at takeover (``leases.end_sessions``), so whatever it had open
+is gone.
 """
 
 from __future__ import annotations
@@ -49,14 +52,15 @@ from sqlalchemy import Engine
 from detente.errors import UnavailableError
 from detente.store import leases
 from detente.store import recording as rec
-from detente.store.database import set_fence
+from detente.store.database import CHANNEL, set_fence
+from detente.store.report_segments import Segment, segments_following
 
 __all__ = ["LeaseKeeper", "Node", "NodeSettings", "instance_name", "node_secret"]
 
 log = logging.getLogger("detente.leadership")
 
 
-_READ_ROWS = 50_000  # report rows read from the table at a time
+_READ_SEGMENTS = 1_000  # segments of the recording read at a time
 
 
 def instance_name() -> str:
@@ -180,12 +184,11 @@ class LeaseKeeper:
 class _Following:
     """Where this instance is in the tables it follows."""
 
-    report_row: int = 0
+    report_row: int = 0  # the last report number followed
     event_row: int = 0
-    # Batches of reports written here, once committed: (first rowid, party, received, ids,
-    # values), in rowid order. Not read back: they join the others' in rowid order.
-    own: collections.deque[tuple[int, str, float, list[str], Any]] = field(
-        default_factory=collections.deque)
+    # Segments written here, once committed, in number order. Not read back: they join the
+    # others' in number order.
+    own: collections.deque[Segment] = field(default_factory=collections.deque)
 
 
 class Node:
@@ -208,6 +211,7 @@ class Node:
         self._role: asyncio.Queue[int | None] = asyncio.Queue()
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._following = asyncio.Lock()  # one look at the tables at a time
         self.keeper = LeaseKeeper(engine, settings, self._lease_changed)
         mechanism.following(self)
 
@@ -282,11 +286,10 @@ class Node:
 
     # --- following the tables ---------------------------------------------------------------
 
-    def own_rows(self, first: int, party: str, ids: list[str], values: Any,
-                 received: float) -> None:
-        """Reports this instance wrote (the recorder's thread tells, once committed, in commit
-        order, which is rowid order)."""
-        self._at.own.append((first, party, received, list(ids), values))
+    def own_segment(self, segment: Segment) -> None:
+        """A segment this instance wrote (the recorder's thread tells, once committed, in
+        commit order, which is number order)."""
+        self._at.own.append(segment)
 
     async def _follow_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -300,32 +303,37 @@ class Node:
                 await asyncio.sleep(self.settings.poll_s)
 
     async def follow(self) -> None:
-        """Read what was committed since the last look: reports, then events."""
+        """Read what was committed since the last look: the recording's segments, then
+        events."""
+        async with self._following:
+            await self._follow()
+
+    async def _follow(self) -> None:
         at = self._at
         while True:
-            # This instance's own batches that come next, from memory.
+            # This instance's own segments that come next, from memory.
             mine = []
             while at.own and at.own[0][0] <= at.report_row + 1:
-                batch = at.own.popleft()
-                if batch[0] == at.report_row + 1:
-                    mine.append(batch)
-                    at.report_row = batch[0] + len(batch[3]) - 1
+                segment = at.own.popleft()
+                if segment[0] == at.report_row + 1:
+                    mine.append(segment)
+                    at.report_row = segment[0] + len(segment[2]) - 1
                 # else: read from the table before its writer said so; had already
-                # (its first row at most the last read).
+                # (its first number at most the last read).
             if mine:
-                self.m.take_followed_reports(mine, [])
-            # Then the others' rows, up to this instance's next batch.
+                self.m.take_followed(mine, [])
+            # Then the others' segments, up to this instance's next one.
             before = at.own[0][0] if at.own else None
-            last, runs = await asyncio.to_thread(rec.report_rows_after, self.engine,
-                                                 at.report_row, before, _READ_ROWS)
-            if runs:
+            last, others = await asyncio.to_thread(segments_following, self.engine,
+                                                   at.report_row, before, _READ_SEGMENTS)
+            if others:
                 at.report_row = last
-                self.m.take_followed_reports(runs, runs)
-            if before is not None and sum(len(r[3]) for r in runs) < _READ_ROWS:
-                # Every row before this instance's next batch is read (those committed
-                # before it: append order); numbers a rollback left unused are skipped.
+                self.m.take_followed(others, others)
+            if before is not None and len(others) < _READ_SEGMENTS:
+                # Every segment before this instance's next one is read (those committed
+                # before it: numbers follow the commits).
                 at.report_row = before - 1
-            elif not runs and not mine:
+            elif not others and not mine:
                 break
         changed_alerts = False
         while True:
@@ -350,7 +358,7 @@ class Node:
                 try:
                     with psycopg.connect(dsn, autocommit=True,
                                          application_name=self.settings.application_name) as c:
-                        c.execute(f"LISTEN {rec.CHANNEL}")
+                        c.execute(f"LISTEN {CHANNEL}")
                         while not self._stopping.is_set():
                             # Returns after a second without a notice: look at the flag.
                             for _ in c.notifies(timeout=1.0):

@@ -52,7 +52,7 @@ from detente.service.record import Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
-from detente.store.report_segments import ReportSegments
+from detente.store.report_segments import ReportSegments, Segment
 
 # message_event and Subscriber: imported from here by the API.
 __all__ = ["CycleStats", "Mechanism", "Subscriber", "message_event"]
@@ -118,31 +118,43 @@ class Mechanism:
     # --- one of several instances (service.leadership) ---------------------------------------
 
     def following(self, node: Any) -> None:
-        """Run as one instance of ``node``: a follower until ``lead`` is called. Reports then
-        reach the anchors' digest through the table, in rowid order, whoever wrote them."""
+        """Run as one instance of ``node``: a follower until ``lead`` is called. Every
+        instance records the reports it takes in, in segments; they reach the anchors' digest
+        through the node's follower (``take_followed``), in number order, whoever wrote them:
+        this instance's own from memory (``on_segment``), the others' from the table."""
         self.node = node
         self.report_chain = None
+        self.segments.chain = None
+        self.segments.on_segment = node.own_segment
 
     @property
     def leading(self) -> bool:
         return self.node is None or self.node.leading
 
-    def take_followed_reports(self, runs: Sequence[tuple[int, str, float, list[str], Any]],
-                              others: Sequence[tuple[int, str, float, list[str], Any]]
-                              ) -> None:
-        """Reports read from the table: ``others`` (those another instance recorded) go into
-        the picture, and the leader looks at them; every run goes into the anchors' digest
-        at the leader."""
+    def take_followed(self, segments: Sequence[Segment], others: Sequence[Segment]) -> None:
+        """Segments of the recording, in number order, as the node's follower reads them:
+        ``others`` (those another instance kept) go into the picture and teach this
+        instance's thinner what each of their tracks last kept, and the leader looks at
+        them; every segment goes into the anchors' digest at the leader.
+
+        The picture of a track another instance takes in is made of its kept reports: within
+        the recording's tolerance of what it reported (report_thinning), and every live track
+        has one at least every max_gap_s, under stale_s."""
         looks: list[tuple[str, str]] = []
-        for _first, party, received, ids, values in others:
+        for _first, party, ids, values, received in others:
             accepted = self.picture.accept_batch(
-                party, ReportBatch(ids, values, trk_normal=True), received)
+                party, ReportBatch(ids, values, trk_normal=True), float(received.max()))
             looks += [(party, i) for i in accepted.changed]
+        if others:  # nobody waits for it: it only sets what later reports are judged against
+            self.recorder.submit(self.segments.learn(
+                [(party, ids, values) for _, party, ids, values, _ in others]),
+                fenced=False).add_done_callback(_log_failure)
         if not self.leading:
             return
         if self.report_chain is not None:
-            for first, party, received, ids, values in runs:
-                self.report_chain.add(first, party, ids, values, received)
+            kept_with = self.segments.tolerance.body()
+            for first, party, ids, values, received in segments:
+                self.report_chain.add(first, party, ids, values, received, kept_with)
         if looks:  # nobody waits for these looks: the reports' writer was answered
             self._fresh.update(looks)
             if self._looking is None or self._looking.done():
@@ -150,7 +162,13 @@ class Mechanism:
 
     def lead(self, report_row: int) -> None:
         """Become the leader (in a worker thread, the tables read up to now): reload from the
-        database what the leader keeps in memory and a follower does not keep current."""
+        database what the leader keeps in memory and a follower does not keep current: the
+        log's tip, the open alerts, the hotline and its deadlines, the intents, the streams'
+        numbering, the digest of the reports not yet anchored (up to ``report_row``, the
+        follower's place; those after reach it through the follower), and what each live
+        track last kept in the recording (the thinner learnt it while following; read again
+        here, it cannot have missed what was written before this instance started)."""
+        self._learn_recent()
         if self.record is not None:
             self.record.ledger._load()  # the tip of the log as the last leader left it
         self.refresh_alerts()
@@ -183,7 +201,7 @@ class Mechanism:
         self.alerts = book
 
     def _last_anchored(self) -> tuple[int, dict[str, Any]]:
-        """The last report number the record's anchors name, and the tolerance the reports
+        """The last report number the record's anchors name, and the tolerance the segments
         after it were kept with."""
         assert self.record is not None
         last = self.record.ledger.last_of_kind(ANCHOR_KIND)
@@ -191,9 +209,24 @@ class Mechanism:
         after = 0 if anchor is None else anchor.last_row
         after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
         # What the last run kept, it kept with the tolerance its anchors said (this run's
-        # for a first run); track_reports, an earlier version's, kept every report.
-        kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
+        # for a first run, or after an anchor of track_reports, an earlier version's, which
+        # kept every report and says no tolerance).
+        kept_with = (self.segments.tolerance.body() if anchor is None or anchor.tolerance is None
+                     else anchor.tolerance)
         return after, kept_with
+
+    def _recent_kept(self) -> list[tuple[str, list[str], np.ndarray]]:
+        """The reports the recording holds of the live picture's window (stale_s): per party,
+        ids and (n, 7) values, oldest first."""
+        since = self.clock.now() - self.config.settings.stale_s
+        recent = rec.recent_reports(self.engine, since,
+                                    since - self.config.settings.future_tolerance_s)
+        return [(party, ids, values) for party, (ids, values) in recent.items()]
+
+    def _learn_recent(self) -> None:
+        """The thinner learns, from the recording, what each live track last kept (in a
+        worker thread: the recorder's thread does it)."""
+        self.recorder.submit(self.segments.learn(self._recent_kept()), fenced=False).result()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -201,12 +234,14 @@ class Mechanism:
         """Rebuild the live picture, the open alerts, the hotline and the unanchored reports'
         digest from the store after a restart."""
         now = self.clock.now()
-        since = now - self.config.settings.stale_s
-        recent = rec.recent_reports(self.engine, since,
-                                    since - self.config.settings.future_tolerance_s)
-        for party, (ids, values) in recent.items():
+        recent = self._recent_kept()
+        for party, ids, values in recent:
             # Recorded as ingest normalised them.
             self.picture.accept(party, ReportBatch(ids, values, trk_normal=True), now)
+        # Later reports are judged against what each track last kept, not kept afresh: the
+        # recorder has no work yet, so the thinner is this thread's now.
+        self.segments.learn_now(recent)
+        self.segments.thinner.commit()
         self.alerts.restore(Alert.from_body(b) for b in rec.open_alert_bodies(self.engine))
         self.hotline.restore([HotlineMessage.from_dict(b)
                               for b in rec.message_bodies(self.engine)])
@@ -289,17 +324,28 @@ class Mechanism:
         try:  # a clean stop keeps every held report and leaves none unanchored
             await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None),
                                                            fenced=False))
+            if self.node is not None:
+                await self.node.follow()  # this instance's last segments reach the digest
             if not self.leading:
-                return
+                return  # the next leader anchors them
             await self.anchor()
         except Exception:
             log.exception("anchoring the last recorded reports failed")
 
     async def follower_cycle(self) -> None:
-        """What a follower does each cycle: picture frames to its clients."""
+        """What a follower does each cycle: picture frames to its clients, and the recording
+        of the last report of each track of its own that left the picture."""
         now = self.clock.now()
         self.picture.expire(now)
+        self._flush_stale(now)
         await self.events.push_pictures(self.picture, self.sharing, now)
+
+    def _flush_stale(self, now: float) -> None:
+        """The last report of each track that left the picture is recorded now, if it was not
+        (a replay shows it where the live picture did until it left); nobody waits for it.
+        Any instance of a node records reports: unfenced."""
+        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s),
+                             fenced=False).add_done_callback(_log_failure)
 
     # --- ingest ---------------------------------------------------------------------------------
 
@@ -337,8 +383,8 @@ class Mechanism:
         now = self.clock.now()
         self.check_batch(batch, now)
         batch = batch.normalised()
-        # Any instance of a node records reports (unfenced); the leader reads them back in
-        # order into its anchors' digest.
+        # Any instance of a node records the reports it takes in (unfenced); the leader's
+        # follower adds the kept ones to its anchors' digest in number order.
         await asyncio.wrap_future(self.recorder.submit(
             self.segments.insert(party, batch.ids, batch.values, now), fenced=False))
         accepted = self.picture.accept_batch(party, batch, now)
@@ -395,10 +441,7 @@ class Mechanism:
         started = self.clock.monotonic()
         now = self.clock.now()
         self.picture.expire(now)
-        # The last report of each track that left the picture is recorded now, if it was not
-        # (a replay shows it where the live picture did until it left); nobody waits for it.
-        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s)
-                             ).add_done_callback(_log_failure)
+        self._flush_stale(now)
         t0 = self.clock.monotonic()
         found = await self.findings(now)
         detect_s = self.clock.monotonic() - t0
@@ -616,8 +659,8 @@ def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray 
 
 def _log_failure(done: Future[None]) -> None:
     if not done.cancelled() and done.exception() is not None:
-        log.error("recording the last reports of tracks that left failed",
-                  exc_info=done.exception())
+        log.error("a recorder work nobody waits for failed (the last reports of tracks "
+                  "that left, or what other instances kept)", exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None

@@ -38,8 +38,8 @@ from sqlalchemy.orm import DeclarativeBase
 from detente.errors import InputError, StoreError
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "Base", "BigId", "Fence", "append_lock", "database_url",
-    "insert_rows", "is_postgresql", "lock_key", "open_database", "positional_insert",
+    "CHANNEL", "DEFAULT_DATABASE_URL", "Base", "BigId", "Fence", "append_lock", "database_url",
+    "insert_rows", "is_postgresql", "lock_key", "notify", "open_database", "positional_insert",
     "read_snapshot", "reading",
     "set_fence", "startup_lock", "store_errors", "write_transaction",
 ]
@@ -203,6 +203,18 @@ def append_lock(conn: Connection, table: str) -> None:
 
 
 _ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+# The channel other instances of a node LISTEN on (PostgreSQL): a commit that holds reports or
+# events wakes them at once, instead of at their next look at the table.
+CHANNEL = "detente"
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :what)")
+
+
+def notify(conn: Connection, what: str) -> None:
+    """On PostgreSQL, tell the other instances at this transaction's commit that ``what``
+    ("reports", "events") has new rows (identical notices of one transaction are sent once)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"what": what})
 
 
 @contextlib.contextmanager

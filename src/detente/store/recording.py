@@ -36,7 +36,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     true,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,10 +43,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
 from detente.store.database import (
+    CHANNEL,
     Base,
     BigId,
     append_lock,
     insert_rows,
+    notify,
     reading,
     write_transaction,
 )
@@ -220,12 +221,11 @@ _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "
 
 
 def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float,
-                   chain: ReportChain | None = None,
-                   rows: Callable[..., None] | None = None) -> Work:
-    """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
-    ``chain``, the rows go into its digest once they are committed; ``rows`` is given them
-    with the first rowid they took, once committed: ``rows(first, party, ids, values,
-    received)``.
+                   chain: ReportChain | None = None) -> Work:
+    """Reports of one party as rows of ``track_reports``, as versions before the segments
+    recorded them (the tests make such databases with it; bench/recording.py compares):
+    ``values`` is (n, 7) in REPORT_COLUMNS order. With a ``chain``, the rows go into its digest
+    once they are committed.
 
     Tuples straight to the driver (``insert_rows``): at 10,000 reports a second, building a
     parameter dict per row through SQLAlchemy's compiler cost twice the insert itself.
@@ -238,34 +238,13 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
         append_lock(conn, reports_table.name)
         insert_rows(conn, reports_table.name, _REPORT_FIELDS,
                     [(party, i, received, *v) for i, v in zip(ids, values.tolist(), strict=True)])
-        notify(conn, "reports")
-        if chain is None and rows is None:
+        if chain is None:
             return None
         # One writer at a time (append_lock): the rows took the rowids up to the largest, in
         # order.
         last = int(conn.execute(_LATEST_REPORT_ROW).scalar_one())
-        first = last - len(ids) + 1
-
-        def committed() -> None:
-            if rows is not None:
-                rows(first, party, ids, values, received)
-            if chain is not None:
-                chain.add(first, party, ids, values, received)
-        return committed
+        return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
-
-
-# The channel other instances of a node LISTEN on (PostgreSQL): a commit that holds reports or
-# events wakes them at once, instead of at their next look at the table.
-CHANNEL = "detente"
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :what)")
-
-
-def notify(conn: Any, what: str) -> None:
-    """On PostgreSQL, tell the other instances at this transaction's commit that ``what``
-    ("reports", "events") has new rows (identical notices of one transaction are sent once)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY, {"what": what})
 
 
 def upsert_alert(alert_id: str, open_: bool, updated_at: float, body: dict[str, Any]) -> Work:
@@ -407,35 +386,7 @@ def report_runs_after(engine: Engine, row: int
         yield first + skip, party, ids[skip:], values[skip:], received[skip:]
 
 
-# --- following the tables (other instances of a node) ------------------------------------------
-
-
-def report_rows_after(engine: Engine, row: int, before: int | None = None,
-                      limit: int = 50_000
-                      ) -> tuple[int, list[tuple[int, str, float, list[str], np.ndarray]]]:
-    """The reports recorded after rowid ``row`` (and before rowid ``before``; at most
-    ``limit``), as runs of one party's consecutive rows of one receipt time: (first rowid,
-    party, received, ids, (n, 7) values). Returns the last rowid read (``row`` if none) and
-    the runs."""
-    r = reports_table.c
-    query = (select(r.rowid, r.party, r.received, r.track_id,
-                    *(getattr(r, c) for c in REPORT_COLUMNS))
-             .where(r.rowid > row).order_by(r.rowid).limit(limit))
-    if before is not None:
-        query = query.where(r.rowid < before)
-    with reading(engine) as conn:
-        got = conn.execute(query).all()
-    runs: list[tuple[int, str, float, list[str], np.ndarray]] = []
-    start = 0
-    for k in range(1, len(got) + 1):
-        if (k == len(got) or got[k][1] != got[start][1] or got[k][2] != got[start][2]
-                or got[k][0] != got[k - 1][0] + 1):
-            chunk = got[start:k]
-            runs.append((int(chunk[0][0]), chunk[0][1], float(chunk[0][2]),
-                         [c[3] for c in chunk],
-                         np.array([c[4:] for c in chunk], dtype=np.float64)))
-            start = k
-    return (int(got[-1][0]) if got else row), runs
+# --- following the tables (other instances of a node; the recording: report_segments) ----------
 
 
 def event_rows_after(engine: Engine, row: int, limit: int = 10_000
