@@ -102,9 +102,10 @@ def test_need_to_know_end_to_end(server, tokens):
     pic_a = frame_tracks([m for m in msgs["A"] if m["type"] == "picture"][-1]["data"])
     b1_view = {(t["party"], t["id"]): t for t in pic_a}[("B", "b1")]
     assert b1_view["precision_m"] == 0
-    # B's view of the alert tells of "an A aircraft, about here": no id, rounded position.
+    # B's view of the alert tells of A's aircraft at a rounded position; it names a1, as B's
+    # picture already shows a1 under its id on the same 5 km grid (nothing new is told).
     a_in_b = next(t for t in open_b[0]["tracks"] if t["party"] == "A")
-    assert a_in_b["id"] is None and a_in_b["precision_m"] == 5000
+    assert a_in_b["id"] == "a1" and a_in_b["precision_m"] == 5000
 
 
 def test_alert_life_cycle_and_hysteresis(server, tokens):
