@@ -12,14 +12,18 @@ the other) and P0's stream on the second instance. After --before seconds the le
 (SIGKILL); the run goes on --after seconds. Prints: the time from the kill to the second
 instance leading (its /health), report -> alert latency of the probes before, across (sent in
 the 10 s from the kill) and after, the writes refused (503 with Retry-After) and the batches
-that found the killed instance down, and whether every batch acknowledged is in the database
-(count of rows against the sum of "accepted").
+that found the killed instance down, and whether every report acknowledged is in the
+recording: the recording keeps the reports that depart from their track's last kept report,
+flown on, beyond its tolerance (store.report_thinning), so each acknowledged report must be
+within the tolerance of the last report of its track the recording kept at or before its time
+(checked with the thinning's own dead reckoning, report by report).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -31,14 +35,57 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import psycopg
+import numpy as np
 import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service import PARTIES, Fleet, login, pct, write_config
+from service import PARTIES, Fleet, pct, write_config
 
 from detente.geo import WGS84
+from detente.model.reports import REPORT_COLUMNS
+from detente.service.keys import login_message
+from detente.store import recording as rec
+from detente.store.database import open_database
+from detente.store.report_thinning import DEFAULT_TOLERANCE, departures
+
+
+async def login(c: httpx.AsyncClient, party: str, key: Ed25519PrivateKey) -> str:
+    ch = (await c.post("/v1/auth/challenge", json={"party": party})).json()["challenge"]
+    sig = key.sign(login_message(base64.b64decode(ch)))
+    r = await c.post("/v1/auth/token", json={"challenge": ch,
+                                              "signature": base64.b64encode(sig).decode()})
+    r.raise_for_status()
+    return r.json()["token"]
+
+
+def unrecorded(db: str, acknowledged: list[tuple[str, list[dict]]]) -> tuple[int, int]:
+    """(reports the recording kept, acknowledged reports it does not hold within the
+    tolerance: none kept of their track at or before their time, or departing from the last
+    one, flown on, beyond it)."""
+    engine = open_database(db, create=False)
+    kept: dict[tuple[str, str], list[list[float]]] = {}
+    n = 0
+    for r in rec.reports_received_between(engine, None, None):
+        kept.setdefault((r["party"], r["track_id"]), []).append(
+            [r[c] for c in REPORT_COLUMNS])
+        n += 1
+    engine.dispose()
+    by_track = {key: np.array(sorted(rows)) for key, rows in kept.items()}
+    refs, news, missing = [], [], 0
+    for party, states in acknowledged:
+        for st in states:
+            rows = by_track.get((party, st["id"]))
+            new = [st[c] for c in REPORT_COLUMNS]
+            # Kept times are on a 1 ms grid: the report itself may be kept 0.5 ms later.
+            k = -1 if rows is None else int(np.searchsorted(rows[:, 0], new[0] + 1e-3)) - 1
+            if k < 0:
+                missing += 1
+                continue
+            refs.append(rows[k])
+            news.append(new)
+    far = int(departures(np.array(refs), np.array(news), DEFAULT_TOLERANCE).sum()) if news else 0
+    return n, missing + far
 
 
 def start(cfg: Path, db: str, port: int, log: Path) -> subprocess.Popen:
@@ -64,7 +111,7 @@ async def main_async(args: argparse.Namespace) -> None:
     keys = {p: Ed25519PrivateKey.generate() for p in PARTIES}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        cfg = write_config(tmp, keys)
+        cfg = write_config(tmp, keys, None)
         ports = []
         for _ in range(2):
             import socket
@@ -100,13 +147,15 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
     per = args.tracks // len(PARTIES)
     fleets = {p: Fleet(p, per, seed=k) for k, p in enumerate(PARTIES)}
     accepted = [0]
+    acknowledged: list[tuple[str, list[dict]]] = []  # (party, states) of each batch answered 200
     refused = {"503": 0, "down": 0}
     probes: dict[str, float] = {}
     latency: list[tuple[float, float]] = []  # (sent, latency)
     stop = asyncio.Event()
     kill = {"at": None, "took": None}
 
-    async def post(k: int, party: str, body: bytes) -> None:
+    async def post(k: int, party: str, states: list[dict]) -> None:
+        body = msgspec.json.encode({"states": states})
         h = {"Authorization": f"Bearer {tokens[party]}", "content-type": "application/json"}
         for base in (bases[k % 2], bases[(k + 1) % 2]):
             try:
@@ -116,6 +165,7 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
                 continue
             if r.status_code == 200:
                 accepted[0] += r.json()["accepted"]
+                acknowledged.append((party, states))
                 return
             if r.status_code == 503 and r.headers.get("retry-after"):
                 refused["503"] += 1
@@ -127,7 +177,7 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
         while not stop.is_set():
             t0 = time.perf_counter()
             k += 1
-            await post(k, party, msgspec.json.encode({"states": fleets[party].batch()}))
+            await post(k, party, fleets[party].batch())
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
     async def listen() -> None:
@@ -158,9 +208,9 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
                   "gs_mps": 200, "trk_deg": 90, "vs_mps": 0}
             p1 = {"id": f"probe-{k}", "t": now, "lat": lat2, "lon": lon2, "alt_m": 15_000,
                   "gs_mps": 200, "trk_deg": 270, "vs_mps": 0}
-            await post(k, "P1", msgspec.json.encode({"states": [p1]}))
+            await post(k, "P1", [p1])
             probes[f"probe-{k}"] = time.perf_counter()
-            await post(k + 1, "P0", msgspec.json.encode({"states": [p0]}))
+            await post(k + 1, "P0", [p0])
             await asyncio.sleep(0.25)
 
     async def director() -> None:
@@ -179,8 +229,7 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
     across = [v for s, v in latency if at <= s < at + 10]
     after = [v for s, v in latency if s >= at + 10]
     lost_probes = sum(1 for s in probes.values() if s < time.perf_counter() - 10)
-    with psycopg.connect(args.db) as conn:
-        (rows,) = conn.execute("SELECT count(*) FROM track_reports").fetchone()
+    kept, lost = await asyncio.to_thread(unrecorded, args.db, acknowledged)
 
     def ms(v: list[float]) -> str:
         return (f"p50 {pct(v, 50) * 1e3:.0f} ms, p99 {pct(v, 99) * 1e3:.0f} ms, max "
@@ -196,8 +245,11 @@ async def run(args: argparse.Namespace, c: httpx.AsyncClient, keys: dict, bases:
     print(f"writes refused with 503 and Retry-After: {refused['503']}; batches that found the "
           f"killed instance down and went to the other: {refused['down']}; probes never "
           f"alerted: {lost_probes}")
-    print(f"states acknowledged: {accepted[0]:,}; rows in the database: {rows:,} "
-          f"({'none lost' if rows >= accepted[0] else 'LOST ' + str(accepted[0] - rows)})")
+    print(f"states acknowledged: {accepted[0]:,}; reports the recording kept: {kept:,} "
+          f"(within {DEFAULT_TOLERANCE.position_m:g} m, {DEFAULT_TOLERANCE.altitude_m:g} m, "
+          f"{DEFAULT_TOLERANCE.speed_mps:g} m/s, {DEFAULT_TOLERANCE.track_deg:g} deg of dead "
+          f"reckoning); acknowledged and not held within the tolerance: "
+          f"{'none' if not lost else 'LOST ' + str(lost)}")
 
 
 def main() -> None:
