@@ -279,9 +279,12 @@ class Node:
 
     async def _become_leader(self) -> None:
         # Everything the previous leader committed first, then what the leader keeps in memory.
-        await self.follow()
-        await asyncio.to_thread(self.m.lead, self._at.report_row)
-        self.leading = True
+        # No other look at the tables meanwhile: the digest lead() rebuilds ends at the place
+        # it is given, and a segment followed before the instance leads is in no digest.
+        async with self._following:
+            await self._follow()
+            await asyncio.to_thread(self.m.lead, self._at.report_row)
+            self.leading = True
         self.became_leader_at = time.time()
 
     # --- following the tables ---------------------------------------------------------------
