@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from detente.errors import InputError
 from detente.ledger import Ledger
 from detente.model.reports import TrackReport
 from detente.service.clock import ManualClock
@@ -95,3 +97,21 @@ def test_reports_recorded_before_a_hard_stop_are_anchored_at_the_next_start(data
         m.close()
 
     asyncio.run(third_run())
+
+
+def test_a_time_before_1970_is_refused_naming_the_state_and_nothing_is_recorded(database_url):
+    """The recording keeps times in integer milliseconds: -1e300 s would not fit (feeds and
+    clients of the service reach this check; the API's schema refuses it first)."""
+    clock = ManualClock(T0)
+
+    async def go():
+        m, _ = start(database_url, clock)
+        bad = [*reports("a", 1, T0), TrackReport("b", -1e300, 36.0, 36.0, 7000.0, 200.0,
+                                                 90.0, 0.0)]
+        with pytest.raises(InputError, match=r"states\[1\]\.t: -1e\+300 is before 1970"):
+            await m.ingest("A", bad)
+        await m.ingest("A", reports("a", 1, T0))
+        m.close()
+
+    asyncio.run(go())
+    assert [r[2] for r in recorded(database_url)] == ["a0"]

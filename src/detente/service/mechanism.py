@@ -366,6 +366,13 @@ class Mechanism:
                 f"states[{k}].t: {batch.values[k, 0] - now:.0f} s in the future (limit "
                 f"{self.config.settings.future_tolerance_s:g} s): check the sender's clock"
             )
+        # The recording keeps times in integer milliseconds: a time before 1970 is a sender's
+        # mistake, and one of -1e300 s would not fit.
+        past = batch.values[:, 0] < 0.0
+        if past.any():
+            k = int(np.argmax(past))
+            raise InputError(f"states[{k}].t: {batch.values[k, 0]:g} is before 1970 (seconds "
+                             "since 1970-01-01 UTC expected)")
 
     async def ingest(self, party: str, reports: Sequence[TrackReport] | ReportBatch
                      ) -> dict[str, int]:
