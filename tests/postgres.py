@@ -228,12 +228,19 @@ if __name__ == "__main__":
     found = _bin_dir()
     if found is None:
         sys.exit(_SKIP_REASON)
+    # Waited for, not handled: blocked first, and their disposition the default (a shell
+    # starts a background job with SIGINT ignored, and an ignored signal is never waited for;
+    # an unblocked SIGTERM would end this process without stopping the server).
+    stops = {signal.SIGINT, signal.SIGTERM}
+    for s in stops:
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     server = PostgresServer(found)
     server.start()
     try:
         names = sys.argv[1:] or ["detente"]
         for name in names:
             print(server.create_database(name), flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stops)
     finally:
         server.stop()
