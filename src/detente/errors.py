@@ -10,6 +10,7 @@
     ├── ForbiddenError           authenticated, but not allowed this (another party's data)
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
     ├── RateLimitError           a caller asked for more than its share; try again later
+    ├── UnavailableError         not served here now (an instance between leaders); try again
     └── StoreError               the durable store failed (wraps the driver's error)
         └── DiskFullError        the disk is (nearly) full: nothing written; try again later
 
@@ -32,6 +33,7 @@ __all__ = [
     "RateLimitError",
     "RecordError",
     "StoreError",
+    "UnavailableError",
     "VerificationError",
 ]
 
@@ -87,6 +89,16 @@ class RateLimitError(DetenteError):
     """A caller asked for more than its share; ``retry_after_s`` says when to try again."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class UnavailableError(DetenteError):
+    """This instance cannot take the request now, and nothing of it was done: it is not the
+    node's leader, or the leader is changing. ``retry_after_s`` says when to try again (here
+    or at another instance of the node)."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
 

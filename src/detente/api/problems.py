@@ -33,6 +33,7 @@ from detente.errors import (
     NotFoundError,
     RateLimitError,
     StoreError,
+    UnavailableError,
     VerificationError,
 )
 
@@ -55,6 +56,7 @@ _MAP: list[tuple[type[DetenteError], int, str, str]] = [
     (NotFoundError, 404, "/problems/not-found", "Not found"),
     (ConflictingWriteError, 409, "/problems/conflict", "Refused by a rule of the mechanism"),
     (RateLimitError, 429, "/problems/too-many-requests", "Too many requests"),
+    (UnavailableError, 503, "/problems/unavailable", "Unavailable here now; retry"),
     (InputError, 400, "/problems/bad-input", "Bad input"),
     (DetenteError, 400, "/problems/error", "Error"),
 ]
@@ -92,7 +94,8 @@ def problem_of(exc: BaseException) -> Problem:
         # The driver's message may quote SQL and the values of other callers' rows: logged
         # (``logged``), not shown.
         return Problem(503, "/problems/store-unavailable", "Store unavailable",
-                       "the store failed on this request; it has been logged; try again")
+                       "the store failed on this request; it has been logged; try again",
+                       {"Retry-After": "1"})
     if isinstance(exc, DetenteError):
         for cls, status, type_, title in _MAP:
             if isinstance(exc, cls):
@@ -150,7 +153,7 @@ def logged(problem: Problem, exc: BaseException, where: str) -> None:
 def _headers_of(exc: DetenteError, status: int) -> dict[str, str]:
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
-    if isinstance(exc, RateLimitError):
+    if isinstance(exc, RateLimitError | UnavailableError):
         return {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))}
     return {}
 

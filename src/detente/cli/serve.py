@@ -1,5 +1,9 @@
 """Run the service: FastAPI on uvicorn, embedded SQLite by default.
 
+On PostgreSQL (``--db postgresql://USER@HOST:PORT/NAME``) several instances of one node can run
+on one database: one leads, the others follow and take over when it fails
+(``service.leadership``); each says where the others reach it with ``--advertise``.
+
 The configuration (TOML) declares the region, the parties with their public keys and officials,
 the protected airspaces and the agreements; see detente/data/demo/border.toml.
 """
@@ -23,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "working directory)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    parser.add_argument("--advertise", default=None, metavar="URL",
+                        help="on PostgreSQL, where the node's other instances reach this one's "
+                             "API (default http://HOST:PORT)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_port_free(args.host, args.port)
     config = load_config(Path(args.config) if args.config else bundled_path("demo/border.toml"))
-    app = create_app(config, args.db)
+    advertise = args.advertise or f"http://{args.host}:{args.port}"
+    app = create_app(config, args.db, advertise=advertise)
     print(f"detente: {config.region_name}, {len(config.parties)} parties, "
           f"{len(config.agreements)} agreements; database {args.db}; "
           f"http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr)

@@ -42,8 +42,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detente.model.reports import REPORT_COLUMNS
 from detente.store.database import (
+    CHANNEL,
     Base,
+    BigId,
+    append_lock,
     insert_rows,
+    notify,
     reading,
     store_error,
     write_transaction,
@@ -60,12 +64,13 @@ from detente.store.report_segments import (
 
 log = logging.getLogger("detente.store")
 
-__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "prune_reports_before",
+__all__ = ["CHANNEL", "Recorder", "alerts_table", "events_table", "hotline_table",
+           "prune_reports_before",
            "reports_table"]
 
 reports_table = Table(
     "track_reports", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("track_id", String(64), nullable=False),
     Column("t", Float, nullable=False),
@@ -98,7 +103,7 @@ hotline_table = Table(
 
 events_table = Table(
     "events", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("t", Float, nullable=False),
@@ -135,13 +140,15 @@ class Recorder:
         # Called in this thread when a transaction fails, before its items are tried again
         # one by one: state a work item changed in memory must follow the database.
         self.on_rollback = on_rollback
-        self._q: queue.Queue[tuple[Work, Future[None]] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[Work, Future[None], bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="detente-recorder", daemon=True)
         self._thread.start()
 
-    def submit(self, work: Work) -> Future[None]:
+    def submit(self, work: Work, fenced: bool = True) -> Future[None]:
+        """``fenced``: the work may be done only by the node's leader (see
+        ``database.write_transaction``); track reports are not."""
         fut: Future[None] = Future()
-        self._q.put((work, fut))
+        self._q.put((work, fut, fenced))
         return fut
 
     def close(self) -> None:
@@ -168,11 +175,11 @@ class Recorder:
             if stop:
                 return
 
-    def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
+    def _commit(self, group: Sequence[tuple[Work, Future[None], bool]]) -> None:
         committed = []
         try:
-            with write_transaction(self.engine) as conn:
-                for work, _ in group:
+            with write_transaction(self.engine, any(f for _, _, f in group)) as conn:
+                for work, _, _ in group:
                     then = work(conn)
                     if then is not None:
                         committed.append(then)
@@ -193,7 +200,7 @@ class Recorder:
                 return
             group[0][1].set_exception(exc)
             return
-        for _, fut in group:
+        for _, fut, _ in group:
             fut.set_result(None)
         # After the callers are released: what runs here (hashing) is nobody's wait.
         for then in committed:
@@ -217,8 +224,10 @@ _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "
 
 def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float,
                    chain: ReportChain | None = None) -> Work:
-    """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
-    ``chain``, the rows go into its digest once they are committed.
+    """Reports of one party as rows of ``track_reports``, as versions before the segments
+    recorded them (the tests make such databases with it; bench/recording.py compares):
+    ``values`` is (n, 7) in REPORT_COLUMNS order. With a ``chain``, the rows go into its digest
+    once they are committed.
 
     Tuples straight to the driver (``insert_rows``): at 10,000 reports a second, building a
     parameter dict per row through SQLAlchemy's compiler cost twice the insert itself.
@@ -228,11 +237,13 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
     def work(conn: Any) -> Callable[[], None] | None:
         if not len(ids):
             return None
+        append_lock(conn, reports_table.name)
         insert_rows(conn, reports_table.name, _REPORT_FIELDS,
                     [(party, i, received, *v) for i, v in zip(ids, values.tolist(), strict=True)])
         if chain is None:
             return None
-        # One writer, one statement: the rows took the rowids up to the largest, in order.
+        # One writer at a time (append_lock): the rows took the rowids up to the largest, in
+        # order.
         last = int(conn.execute(_LATEST_REPORT_ROW).scalar_one())
         return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
@@ -249,7 +260,9 @@ def upsert_alert(alert_id: str, open_: bool, updated_at: float, body: dict[str, 
 def insert_events(rows: list[dict[str, Any]]) -> Work:
     def work(conn: Any) -> None:
         if rows:
+            append_lock(conn, events_table.name)  # other instances follow events by rowid
             conn.execute(insert(events_table), rows)
+            notify(conn, "events")
     return work
 
 
@@ -402,6 +415,24 @@ def report_runs_after(engine: Engine, row: int
     for first, party, ids, values, received in segments_after(engine, row):
         skip = max(row + 1 - first, 0)  # a segment the number cuts: its reports after it
         yield first + skip, party, ids[skip:], values[skip:], received[skip:]
+
+
+# --- following the tables (other instances of a node; the recording: report_segments) ----------
+
+
+def event_rows_after(engine: Engine, row: int, limit: int = 10_000
+                     ) -> list[tuple[int, str, int, str, str]]:
+    """Events stored after rowid ``row``: (rowid, party, seq, type, body as stored)."""
+    e = events_table.c
+    with reading(engine) as conn:
+        rows = conn.execute(select(e.rowid, e.party, e.seq, e.type, e.body)
+                            .where(e.rowid > row).order_by(e.rowid).limit(limit)).all()
+    return [(int(a), p, int(s), t, b) for a, p, s, t, b in rows]
+
+
+def last_event_row(engine: Engine) -> int:
+    with reading(engine) as conn:
+        return int(conn.execute(select(func.max(events_table.c.rowid))).scalar() or 0)
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:
