@@ -1,11 +1,13 @@
 """Load benchmark of the service over loopback: prints figures, and fails when the load it was
 asked for is not carried.
 
-    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10]
+    .venv/bin/python bench/service.py [--tracks 10000] [--seconds 60] [--warmup 10] [--db URL]
     .venv/bin/python bench/service.py --seconds 3600 --plot docs/bench/hour.png   # the hour
 
-Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, three parties with
-agreements between each pair, 1 s cycle). For --warmup seconds and then --seconds more (the
+Starts `detente serve` in a subprocess (embedded SQLite in a temp dir, or the empty database
+--db names, e.g. postgresql://postgres@127.0.0.1:PORT/NAME: `python -m tests.postgres` starts
+a throwaway PostgreSQL and prints one; three parties with agreements between each pair, 1 s
+cycle). For --warmup seconds and then --seconds more (the
 measured run; the warm-up, when the first looks raise every conflict at once, is reported
 apart), each party posts its third of the tracks once a second (one batch, straight-line
 motion over a 2,000 km square, FL100-FL400) and holds a WebSocket open. Once a second a probe
@@ -20,13 +22,14 @@ the new token to its open stream; a batch refused with 401 logs in again and is 
 stream that closes is reopened after the last seq seen, and counted.
 
 Every --every seconds (60) a line: states/s carried, refused batches, errors,
-reconnections, report -> alert p50/p99, the cycle's p99, the server's RSS and CPU, the
-database's size on disk (with its WAL), the load average. At the end, the run's figures and a
-verdict. Exit status 1, with a line starting "FAILED:", when the load was not carried: a
-period under 95 % of the states/s asked for, any refused batch or error, a probe whose alert
-never came, or nothing carried for 30 s (the run stops there). The targets of a long run
-(every period's p99 < 250 ms, RSS growth < 10 % after the first 10 minutes) are printed as
-met or not met; --strict fails on them too.
+reconnections, report -> alert p50/p99, the cycle's p99, the server's RSS and CPU (detente's
+process: PostgreSQL's own processes are not counted), the database's size on disk (SQLite's
+file with its WAL; PostgreSQL's pg_database_size), the load average. At the end, the run's
+figures and a verdict. Exit status 1, with a line starting "FAILED:", when the load was not
+carried: a period under 95 % of the states/s asked for, any refused batch or error, a probe
+whose alert never came, or nothing carried for 30 s (the run stops there). The targets of a
+long run (every period's p99 < 250 ms, RSS growth < 10 % after the first 10 minutes) are
+printed as met or not met; --strict fails on them too.
 
 --token-ttl S sets the service's token lifetime (to see renewals in a short run); --no-renew
 turns the clients' renewal off (they then fail, as the bench did before it counted).
@@ -60,6 +63,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from detente.geo import WGS84
+from detente.service.auth import OPERATOR
 from detente.service.keys import login_message
 
 PARTIES = ("P0", "P1", "P2")
@@ -96,8 +100,17 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def db_bytes(db: Path) -> int:
-    """The database on disk: the file, its write-ahead log and shared memory."""
+def db_bytes(db: Path | str) -> int:
+    """The database on disk: SQLite's file, its write-ahead log and shared memory; or what
+    PostgreSQL says of the database ``db`` (a URL) names."""
+    if isinstance(db, str):
+        import psycopg
+        try:
+            with psycopg.connect(db, connect_timeout=10) as conn:
+                row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        except psycopg.Error:
+            return 0
+        return int(row[0]) if row else 0
     return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal"),
                                           db.with_name(db.name + "-shm")) if p.exists())
 
@@ -211,7 +224,8 @@ class Fleet:
 class Run:
     """The load, its counts per period, and the lines it prints."""
 
-    def __init__(self, args: argparse.Namespace, base: str, pid: int, db: Path) -> None:
+    def __init__(self, args: argparse.Namespace, base: str, pid: int, db: Path | str
+                 ) -> None:
         self.args, self.base, self.pid, self.db = args, base, pid, db
         self.now = Period(time.monotonic())
         self.periods: list[dict] = []
@@ -225,6 +239,7 @@ class Run:
         self.kinds: Counter[str] = Counter()  # durable events received, by type
         self.last_seq: dict[str, int] = {}
         self.cpu_mark = (time.monotonic(), cpu_s(pid))
+        self.operator: Session  # logged in by run_load
 
     def fail(self, why: str) -> None:
         self.failed.append(why)
@@ -361,9 +376,10 @@ class Run:
     async def _tick(self) -> None:
         await asyncio.sleep(1.0)
         try:
-            self.now.cycle_s.append((await self.c.get("/health")).json()["cycle_s"])
+            self.now.cycle_s.append((await self.c.get(
+                "/v1/status", headers=self.operator.headers)).json()["cycle_s"])
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self.now.errors[f"health: {type(exc).__name__}"] += 1
+            self.now.errors[f"status: {type(exc).__name__}"] += 1
 
     def close_period(self, name: str) -> dict:
         p, now = self.now, time.monotonic()
@@ -413,13 +429,20 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         cfg = write_config(tmp, keys, args.token_ttl)
-        db = tmp / "bench.sqlite"
+        # The operator's key (the log's): its token reads the service's own figures, which
+        # no party may (the cycle's time grows with every party's aircraft).
+        operator_key = Ed25519PrivateKey.generate()
+        (tmp / "log.pem").write_bytes(operator_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        keys = {**keys, OPERATOR: operator_key}
+        db: Path | str = args.db or tmp / "bench.sqlite"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         server = subprocess.Popen(
             [sys.executable, "-m", "detente", "serve", "--config", str(cfg), "--db",
-             f"sqlite:///{db}", "--port", str(port)],
+             db if isinstance(db, str) else f"sqlite:///{db}", "--port", str(port)],
             stderr=open(tmp / "server.log", "w"),
         )
         base = f"http://127.0.0.1:{port}"
@@ -453,20 +476,25 @@ async def run_load(run: Run, keys: dict[str, Ed25519PrivateKey]) -> None:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if (await c.get("/health")).status_code == 200:
+                r = await c.get("/health")
+                # On PostgreSQL the instance leads once it holds the node's lease.
+                if r.status_code == 200 and r.json().get("role", "leader") == "leader":
                     break
             except httpx.TransportError:
-                await asyncio.sleep(0.05)
+                pass
+            await asyncio.sleep(0.05)
         run.rss_before = rss_mib(run.pid)
-        sessions = {p: Session(c, p, k, run) for p, k in keys.items()}
+        sessions = {p: Session(c, p, k, run) for p, k in keys.items() if p != OPERATOR}
         for s in sessions.values():
             await s.login()
+        run.operator = Session(c, OPERATOR, keys[OPERATOR], run)
+        await run.operator.login()
         per = args.tracks // len(PARTIES)
         fleets = {p: Fleet(p, per, seed=k) for k, p in enumerate(PARTIES)}
         tasks = [asyncio.create_task(x) for x in (
             *(run.listen(s) for s in sessions.values()),
             *(run.feed(s, fleets[p]) for p, s in sessions.items()),
-            *(s.keep(run.stop, args.renew) for s in sessions.values()),
+            *(s.keep(run.stop, args.renew) for s in (*sessions.values(), run.operator)),
             run.probes(sessions))]
         try:
             await run.sample()
@@ -509,7 +537,8 @@ def report(run: Run) -> int:
         since = "after the first 10 minutes" if settled else "over the run"
         print(f"server RSS: before load {run.rss_before:.0f} MiB; periods {rss[0]:.0f} to "
               f"{rss[-1]:.0f} MiB (max {max(rss):.0f}); growth {since} {100 * growth:+.1f} %")
-        print(f"database: {periods[-1]['db_mb']:,.0f} MB at the end")
+        print(f"database: {'SQLite (WAL, synchronous=FULL)' if not args.db else 'PostgreSQL'}"
+              f", {periods[-1]['db_mb']:,.0f} MB at the end")
         if run.lost_probes:
             run.fail(f"{run.lost_probes} probes never raised their alert within "
                      f"{PROBE_LOST_S:.0f} s")
@@ -571,6 +600,8 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=60, help="measured run (s)")
     p.add_argument("--warmup", type=int, default=10, help="unmeasured start (s)")
     p.add_argument("--every", type=float, default=60.0, help="seconds per period line")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="an empty database for the server (default: SQLite in a temp dir)")
     p.add_argument("--token-ttl", type=float, default=None, metavar="S",
                    help="the service's token lifetime (default: the service's, 900 s)")
     p.add_argument("--no-renew", dest="renew", action="store_false",

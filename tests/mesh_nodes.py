@@ -170,7 +170,7 @@ class MeshRig:
         if clock is None:
             clock = SkewedClock(self.skew.get(party, 0.0))
         app = create_app(config, f"sqlite:///{self.tmp / f'{party}.sqlite'}", clock=clock,
-                         node=node)
+                         mesh=node)
         self.servers[party] = NodeServer(app, self.ports[party])
         return self.url(party)
 

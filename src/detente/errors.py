@@ -7,9 +7,12 @@
     │   └── NotFoundError        a well-formed id that names nothing the caller may see
     ├── VerificationError        a signature, proof or tree head that does not verify
     │   └── AuthenticationError  a login or bearer token that does not hold: who is calling?
+    ├── ForbiddenError           authenticated, but not allowed this (another party's data)
     ├── ConflictingWriteError    a write refused by a rule (missing key, priority, ownership)
     ├── RateLimitError           a caller asked for more than its share; try again later
+    ├── UnavailableError         not served here now (an instance between leaders); try again
     └── StoreError               the durable store failed (wraps the driver's error)
+        └── DiskFullError        the disk is (nearly) full: nothing written; try again later
 
 Foreign errors (SQLAlchemy, cryptography, json) are translated into these at the layer that
 calls the foreign library, with ``raise ... from exc``; the CLI prints ``Type: message`` for any
@@ -22,12 +25,15 @@ __all__ = [
     "AuthenticationError",
     "ConflictingWriteError",
     "DetenteError",
+    "DiskFullError",
+    "ForbiddenError",
     "GeometryError",
     "InputError",
     "NotFoundError",
     "RateLimitError",
     "RecordError",
     "StoreError",
+    "UnavailableError",
     "VerificationError",
 ]
 
@@ -71,6 +77,10 @@ class AuthenticationError(VerificationError):
     (HTTP 401); a statement whose signature does not verify is refused, not re-authenticated."""
 
 
+class ForbiddenError(DetenteError):
+    """Authenticated, but not allowed to do this (another party's aircraft, say)."""
+
+
 class ConflictingWriteError(DetenteError):
     """A write was refused by a rule of the mechanism, not by its syntax."""
 
@@ -83,5 +93,25 @@ class RateLimitError(DetenteError):
         super().__init__(message)
 
 
+class UnavailableError(DetenteError):
+    """This instance cannot take the request now, and nothing of it was done: it is not the
+    node's leader, or the leader is changing. ``retry_after_s`` says when to try again (here
+    or at another instance of the node)."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
 class StoreError(DetenteError):
     """The durable store failed; the driver's error is chained as ``__cause__``."""
+
+
+class DiskFullError(StoreError):
+    """The database's disk is nearly full (the service refuses new reports) or full (SQLite
+    refused the write): nothing of the request was written; ``retry_after_s`` says when to
+    try again."""
+
+    def __init__(self, message: str, retry_after_s: float = 30.0) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

@@ -266,11 +266,13 @@ def test_the_ingest_websocket_answers_as_http_does(setup):
         json.dumps({"states": [{**state, "party": "B"}]}),
         json.dumps({"states": [{**state, "lat": 91}]}),
         json.dumps({"states": [{**state, "t": 1e12}]}),
+        json.dumps({"states": [state, {**state, "t": -1e300}]}),  # would not fit a recording
     ]))
-    assert [a["status"] for a in answers] == [422, 403, 422, 400]
+    assert [a["status"] for a in answers] == [422, 403, 422, 400, 422]
     assert answers[0]["detail"].startswith("body: not JSON")
     assert answers[2]["detail"].startswith("states.0.lat:")
     assert answers[3]["detail"].startswith("states[0].t:")
+    assert answers[4]["detail"].startswith("states.1.t:")
     assert all(a["instance"] == "/v1/ingest" for a in answers)
 
 

@@ -17,7 +17,7 @@ client = hot.client
 def record_kinds(c) -> list[tuple[str, dict]]:
     head = c.get("/v1/record/head")
     return [(e["statement"]["kind"], e["statement"]["body"]) for e in (
-        c.get(f"/v1/record/receipts/{i}")["entry"] for i in range(head["size"]))]
+        c.get(f"/v1/record/receipts/{i}")["entry"] for i in range(head["size"])) if e]
 
 
 def message(**extra) -> dict:

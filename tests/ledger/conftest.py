@@ -28,8 +28,9 @@ def syr():
 
 
 @pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+def db_url(database_url):
+    """The ledger's tests run on SQLite and on PostgreSQL (tests/postgres.py)."""
+    return database_url
 
 
 @pytest.fixture

@@ -43,8 +43,8 @@ while True:
 """
 
 
-def test_receipts_survive_sigkill(tmp_path, log_key, tur):
-    url = f"sqlite:///{tmp_path / 'crash.sqlite'}"
+def test_receipts_survive_sigkill(tmp_path, database_url, log_key, tur):
+    url = database_url
     log_pem, tur_pem = tmp_path / "log.pem", tmp_path / "tur.pem"
     write_private_key(log_pem, log_key)
     write_private_key(tur_pem, tur)

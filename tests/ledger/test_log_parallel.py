@@ -49,8 +49,8 @@ def check_receipts(ledger, receipts, statements):
 
 
 @pytest.fixture
-def url(tmp_path):
-    return f"sqlite:///{tmp_path / 'parallel.sqlite'}"
+def url(database_url):
+    return database_url
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])

@@ -93,12 +93,17 @@ def test_only_the_aircrafts_party_is_told_the_resolution(run_2015):
     tur = views["TUR"]
     assert tur is not None and "resolution" not in tur["detail"]
     assert not any(k.startswith("_") for k in tur["detail"])
-    # Nor does the record hold it, in any alert statement.
+    # The record holds it only in RUS's own statement of the alert, addressed to RUS alone.
+    told = set()
     for i in range(run.ledger.size):
-        st = run.ledger.entry(i).statement
+        entry = run.ledger.entry(i)
+        st = entry.statement
         if st.kind == "alert":
-            assert "resolution" not in st.body["detail"]
+            assert entry.audience == (st.body["to"],)
+            if "resolution" in st.body["detail"]:
+                told.add(st.body["to"])
             assert not any(k.startswith("_") for k in st.body["detail"])
+    assert told == {"RUS"}
 
 
 def test_the_stream_carries_it_to_rus_alone(run_2015):

@@ -1,24 +1,24 @@
 """Per-party streams: sequence numbers per party that continue across a restart, the text a
 client is sent equal to what the store keeps, and a backlog that gives exactly what came after
-a sequence number. Oracle: the events table read with the sqlite3 module, and json.loads."""
+a sequence number. Oracle: the events table read with the database's own driver, and
+json.loads. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
 from detente.service.events import EventBus
 from detente.store import recording as rec
 from detente.store.database import open_database
+from tests.postgres import raw_rows
 
 
-def test_streams_number_per_party_store_what_they_send_and_resume(tmp_path):
-    path = tmp_path / "e.sqlite"
+def test_streams_number_per_party_store_what_they_send_and_resume(database_url):
     alert = {"id": "x1", "kind": "tactical", "t_to_go_s": 61.5, "name": "Ç-2"}
 
     async def first():
-        engine = open_database(f"sqlite:///{path}")
+        engine = open_database(database_url)
         recorder = rec.Recorder(engine)
         bus = EventBus(engine, recorder)
         sub_a, _ = await bus.subscribe("A", None, None)
@@ -34,9 +34,7 @@ def test_streams_number_per_party_store_what_they_send_and_resume(tmp_path):
         {"seq": 1, "type": "alert", "data": alert}, {"seq": 2, "type": "hotline",
                                                      "data": {"id": "m1"}},
         {"seq": 1, "type": "alert", "data": alert}]
-    with sqlite3.connect(path) as db:
-        stored = db.execute(
-            "SELECT party, seq, t, type, body FROM events ORDER BY rowid").fetchall()
+    stored = raw_rows(database_url, "SELECT party, seq, t, type, body FROM events ORDER BY rowid")
     assert [(p, s, t, k, json.loads(b)) for p, s, t, k, b in stored] == [
         ("A", 1, 100.0, "alert", alert), ("B", 1, 100.0, "alert", alert),
         ("A", 2, 100.0, "hotline", {"id": "m1"})]
@@ -44,7 +42,7 @@ def test_streams_number_per_party_store_what_they_send_and_resume(tmp_path):
     assert sent_a1["text"].endswith(f',"data":{stored[0][4]}}}')
 
     async def second():
-        engine = open_database(f"sqlite:///{path}")
+        engine = open_database(database_url)
         recorder = rec.Recorder(engine)
         bus = EventBus(engine, recorder)  # a restart: numbering goes on from the store
         sub, missed = await bus.subscribe("A", None, 1)

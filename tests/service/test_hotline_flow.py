@@ -49,8 +49,8 @@ def config() -> Config:
                                                           .public_key(),))})
 
 
-def start(path, clock):
-    cfg, engine = config(), open_database(f"sqlite:///{path}")
+def start(url, clock):
+    cfg, engine = config(), open_database(url)
     ledger = Ledger(engine, LOG, origin="detente/test", clock=clock.now, verify_workers=1)
     return Mechanism(cfg, engine, clock, Record(ledger, LOG, cfg, clock)), ledger
 
@@ -67,12 +67,12 @@ def said(ledger) -> list[dict]:
 
 
 @pytest.mark.parametrize("restart", [False, True])
-def test_a_forgotten_message_id_still_names_its_message(tmp_path, restart):
+def test_a_forgotten_message_id_still_names_its_message(database_url, restart):
     clock = ManualClock(T0)
     me = Principal("TUR", "tur-watch", T0 + 10 * 3600)
 
     async def go():
-        m, ledger = start(tmp_path / "d.sqlite", clock)
+        m, ledger = start(database_url, clock)
         await m.record.append_party(me, [key_statement(WATCH, WATCH, author="TUR/tur-watch",
                                                        time=clock.now())])
         first, receipt = await m.send_message(me, message(clock, "Say intentions."))
@@ -82,7 +82,7 @@ def test_a_forgotten_message_id_still_names_its_message(tmp_path, restart):
         assert m.hotline.get("m-1") is None  # routine and two hours old: out of memory
         if restart:
             m.close()
-            m, ledger = start(tmp_path / "d.sqlite", clock)
+            m, ledger = start(database_url, clock)
             m.hotline.prune(clock.now() - 3600)  # as a long-running service would have
         again, receipt = await m.send_message(me, message(clock, "Say intentions."))
         assert receipt is None and again.record_index == first.record_index

@@ -49,7 +49,7 @@ def test_snapshot_extrapolates_to_now_along_the_track():
     assert len(empty) == 0 and np.asarray(age).size == 0
 
 
-def test_retention_prunes_old_records(tmp_path):
+def test_retention_prunes_old_records(database_url):
     import asyncio
 
     from detente.service.clock import ManualClock
@@ -62,7 +62,7 @@ def test_retention_prunes_old_records(tmp_path):
     cfg = parse_config({"region": {"centre": [36, 36]}, "service": {"retention_days": 1},
                         "parties": [{"id": "A", "public_keys": [key]}]})
     clock = ManualClock(1_000_000.0)
-    engine = open_database(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    engine = open_database(database_url)
     mech = Mechanism(cfg, engine, clock)
 
     def count():

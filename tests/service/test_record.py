@@ -50,8 +50,8 @@ def bad_signature(signed):
 
 
 @pytest.fixture
-def record(tmp_path):
-    ledger = Ledger(open_database(f"sqlite:///{tmp_path / 'record.sqlite'}"), LOG,
+def record(database_url):
+    ledger = Ledger(open_database(database_url), LOG,
                     origin="detente/test", clock=ManualClock(T0).now, verify_workers=1)
     with ledger:
         yield Record(ledger, LOG, config(), ManualClock(T0))

@@ -39,8 +39,9 @@ def it(ident, owner, *volumes, priority=0, state="Accepted", version=None):
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'd.sqlite'}")
+def engine(database_url):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return open_database(database_url)
 
 
 @pytest.fixture

@@ -16,11 +16,24 @@ def test_node_lookups_use_the_primary_key(tmp_path):
     assert sum("USING PRIMARY KEY" in step for step in plan) == 3, plan
 
 
-def test_missing_nodes_are_a_store_error(tmp_path):
+def test_node_lookups_use_the_primary_key_on_postgresql(postgres_url):
+    engine = open_database(postgres_url)
+    LedgerStore(engine)
+    query, params = _nodes_query([(0, 5), (3, 1), (19, 0)])
+    with engine.connect() as conn:
+        # A table this small is scanned whatever its indexes unless scans are ruled out: with
+        # them ruled out, a plan that still scans the table would have no index to use.
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {query.text}"), params))
+    assert "Seq Scan" not in plan, plan
+    assert plan.count("Index Cond") == 3 or plan.count("ledger_nodes_pkey") >= 3, plan
+
+
+def test_missing_nodes_are_a_store_error(database_url):
     import pytest
 
     from detente.errors import StoreError
 
-    store = LedgerStore(open_database(f"sqlite:///{tmp_path / 'empty.sqlite'}"))
+    store = LedgerStore(open_database(database_url))
     with pytest.raises(StoreError, match="missing"):
         store.nodes([(0, 0)])

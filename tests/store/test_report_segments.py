@@ -1,11 +1,10 @@
 """The compact recording: a segment's bytes held to the documented layout, decoded here by
 hand (struct, zlib and Python integers, not the codec's numpy); the writer's numbers, anchors
-and rollback held to the database read back with the sqlite3 module."""
+and rollback held to the database read back with its own driver (sqlite3, psycopg)."""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import struct
 import zlib
 
@@ -19,6 +18,7 @@ from detente.store.database import open_database, write_transaction
 from detente.store.report_digest import ReportChain
 from detente.store.report_segments import ReportSegments, decode_segment, encode_segment
 from detente.store.report_thinning import EXACT, Tolerance, quantize, quantize_times
+from tests.postgres import raw_rows
 from tests.store.test_report_digest import by_hand
 
 # Steps per unit of each column, as the module's docstring states them: received, t, lat,
@@ -114,18 +114,18 @@ def test_quantize_puts_reports_on_the_grid_within_half_a_step():
     assert quantize(np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 359.9999, 0.0]]))[0, 5] == 0.0
 
 
-def recorded(path) -> list[tuple]:
-    """Every recorded report, read with sqlite3 and decoded by hand: (number, party, id,
-    received, t, lat, lon, alt_m, gs_mps, trk_deg, vs_mps)."""
-    db = sqlite3.connect(path)
+def recorded(where) -> list[tuple]:
+    """Every recorded report, read with the database's own driver (``where``: a database URL,
+    or an SQLite file) and decoded by hand: (number, party, id, received, t, lat, lon, alt_m,
+    gs_mps, trk_deg, vs_mps)."""
+    url = where if "://" in str(where) else f"sqlite:///{where}"
     out = []
-    for first, last, party, body in db.execute(
-            "SELECT first_row, last_row, party, body FROM report_segments ORDER BY first_row"):
-        ids, received, rows = segment_by_hand(body)
+    for first, last, party, body in raw_rows(
+            url, "SELECT first_row, last_row, party, body FROM report_segments ORDER BY first_row"):
+        ids, received, rows = segment_by_hand(bytes(body))
         assert last - first + 1 == len(ids)
         out += [(first + k, party, i, r, *v)
                 for k, (i, r, v) in enumerate(zip(ids, received, rows, strict=True))]
-    db.close()
     return out
 
 

@@ -150,3 +150,40 @@ def test_kept_reports_less_than_the_gap_apart_had_the_track_reporting_in_between
         kept += [] if held is None else held.values[:, 0].tolist()
         kept += [row[0]] if keep[0] else []
     assert kept == [1000.0, 1019.0, 1048.0]
+
+
+def test_instances_that_learn_each_others_kept_reports_judge_against_the_last_kept_anywhere():
+    """A track's reports reach one instance of a node, then another (its client failed over).
+    Each instance learns what the other kept, as its follower reads the other's segments: every
+    report left out, at either instance, is within the tolerance of the track's last kept
+    report by either, flown on (the oracle); the second instance does not keep the track's
+    first report it sees afresh; the first does not keep, late, the report it held when the
+    track moved on (the second kept a later one)."""
+    track = circling(180)
+    one, two = Thinner(TOL), Thinner(TOL)
+    kept: list[np.ndarray] = []
+    for k, row in enumerate(track):
+        here, there = (one, two) if k < 40 else (two, one)
+        mask, held = here.select("A", ["x"], row[None, :], float(row[0]))
+        here.commit()
+        now_kept = ([] if held is None else list(held.values)) + ([row] if mask[0] else [])
+        if now_kept:  # the other instance follows the segment just committed
+            there.learn("A", ["x"] * len(now_kept), np.array(now_kept))
+            there.commit()
+        if not mask[0]:
+            last = max((r for r in kept + now_kept if r[0] < row[0]), key=lambda r: r[0])
+            assert oracle_departs(last.tolist(), row.tolist()) in (False, None), row[0]
+        if k == 40:
+            assert not mask[0]  # judged against the first instance's last kept report
+        kept += now_kept
+    assert one.stale(before=track[-1, 0] + 1e6) == []  # its held report was overtaken
+    assert len(kept) < 0.6 * len(track)
+
+
+def test_what_was_learnt_is_undone_with_a_failed_transaction():
+    track = circling(2)
+    thinner = Thinner(TOL)
+    thinner.learn("A", ["x"], track[:1])
+    thinner.rollback()
+    assert len(thinner) == 0
+    assert thinner.select("A", ["x"], track[1:], 1_001.0)[0][0]  # the track's first, kept

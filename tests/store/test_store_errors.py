@@ -1,10 +1,10 @@
 """The store's one error boundary: a database that fails under a reader gives StoreError (the
 driver's error chained), never SQLAlchemy's own, for every reader of the recording and of the
-ledger's tables."""
+ledger's tables; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
+import re
 
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,6 +13,7 @@ from detente.errors import StoreError
 from detente.store import recording as rec
 from detente.store.database import open_database, read_snapshot, reading
 from detente.store.ledger_tables import LedgerStore
+from tests.postgres import raw_execute, raw_rows
 
 READERS = {
     "last_seqs": lambda e: rec.last_seqs(e),
@@ -35,17 +36,22 @@ def _in_snapshot(engine):
 
 
 @pytest.fixture()
-def broken(tmp_path):
+def broken(database_url):
     """A database whose tables went away under an open engine."""
-    path = tmp_path / "d.sqlite"
-    engine = open_database(f"sqlite:///{path}")
+    engine = open_database(database_url)
     store = LedgerStore(engine)
-    with sqlite3.connect(path) as raw:
-        names = [n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for name in names:
-            raw.execute(f"DROP TABLE {name}")
+    listed = ("SELECT name FROM sqlite_master WHERE type='table'"
+              if database_url.startswith("sqlite") else
+              "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    names = [n for (n,) in raw_rows(database_url, listed)]
+    raw_execute(database_url, *(f"DROP TABLE {name} CASCADE" if "postgresql" in database_url
+                                else f"DROP TABLE {name}" for name in names))
     yield engine, store
     engine.dispose()
+
+
+# What each database says of a table that is not there.
+_MISSING = "no such table|does not exist"
 
 
 @pytest.mark.parametrize("name", list(READERS))
@@ -54,7 +60,7 @@ def test_recording_readers_raise_store_errors(broken, name):
     with pytest.raises(StoreError) as err:
         READERS[name](engine)
     assert isinstance(err.value.__cause__, SQLAlchemyError)
-    assert "no such table" in str(err.value)
+    assert re.search(_MISSING, str(err.value))
 
 
 @pytest.mark.parametrize("read", [

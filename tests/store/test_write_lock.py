@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from sqlalchemy import text
+
 from detente.store.database import _FairLock, open_database, write_transaction
 
 
@@ -35,15 +37,15 @@ def test_waiters_get_the_lock_in_the_order_they_came():
     assert order == [*range(8), 99]
 
 
-def test_concurrent_write_transactions_all_commit(tmp_path):
-    engine = open_database(f"sqlite:///{tmp_path / 'w.sqlite'}")
+def test_concurrent_write_transactions_all_commit(database_url):
+    engine = open_database(database_url)
     with write_transaction(engine) as c:
-        c.exec_driver_sql("CREATE TABLE t (k INTEGER, n INTEGER)")
+        c.execute(text("CREATE TABLE t (k INTEGER, n INTEGER)"))
 
     def writer(k: int) -> None:
         for n in range(50):
             with write_transaction(engine) as c:
-                c.exec_driver_sql("INSERT INTO t VALUES (?, ?)", (k, n))
+                c.execute(text("INSERT INTO t VALUES (:k, :n)"), {"k": k, "n": n})
 
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
     for t in threads:
@@ -51,5 +53,5 @@ def test_concurrent_write_transactions_all_commit(tmp_path):
     for t in threads:
         t.join(60)
     with engine.connect() as c:
-        rows = c.exec_driver_sql("SELECT k, n FROM t").fetchall()
-    assert sorted(rows) == [(k, n) for k in range(4) for n in range(50)]
+        rows = c.execute(text("SELECT k, n FROM t")).fetchall()
+    assert sorted(tuple(r) for r in rows) == [(k, n) for k in range(4) for n in range(50)]

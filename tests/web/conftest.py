@@ -136,7 +136,7 @@ def detente(args: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
             process.wait()
 
 
-def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -145,7 +145,7 @@ def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 3
             raise RuntimeError(f"the service exited ({process.returncode}): "
                                f"{process.stdout.read() if process.stdout else ''}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "health", timeout=1).status_code == 200:
+            if httpx.get(url + "health", timeout=5).status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"the service at {url} did not answer within {timeout} s")

@@ -118,10 +118,12 @@ def log_in(console, party: str, official: str) -> None:
     console.page.wait_for_selector("body.logged-in")
 
 
-def record(live: Live) -> list[SignedStatement]:
-    """The whole record, audited by detente.ledger (signatures, roots, key registrations)."""
-    with live.client("TUR", "tur-watch") as tur:
-        export = tur.http.get("/v1/record/export").content
+def record(live: Live, party: str = "TUR", official: str = "tur-watch"
+           ) -> list[SignedStatement]:
+    """``party``'s copy of the record (the entries addressed to it, whole), audited by
+    detente.ledger (signatures, roots, key registrations, delivery receipts)."""
+    with live.client(party, official) as client:
+        export = client.http.get("/v1/record/export").content
     audit_export(export.splitlines(keepends=True))  # raises on any bad signature or root
     entries = [json.loads(line) for line in export.splitlines()]
     return [SignedStatement.from_json(e["leaf"]) for e in entries if "leaf" in e]
@@ -191,6 +193,10 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
         page.unroute("**/v1/alerts/*/ack")
         expect(listed.locator(".state")).to_have_text("acknowledged")
         assert not listed.locator(".ack").is_visible()
+        # The acknowledged alert is a new statement in the record addressed to RUS: the page,
+        # told of it, answers with a delivery receipt signed by the official's key.
+        page.wait_for_function("(window.detenteConsole.source.receipted ?? 0) >= 1",
+                               timeout=20_000)
 
         flash = page.locator('#hotline li[data-priority="flash"]').first
         flash.wait_for(timeout=20_000)
@@ -218,7 +224,13 @@ def test_russian_watch_sees_the_warning_and_acknowledges_the_flash(browser, live
         assert entry.statement.body["id"] == message_id
 
     # What the page signed is in the record under rus-watch's key, and checks there.
-    said = [s.statement for s in record(live) if s.statement.author == "RUS/rus-watch"]
+    said = [s.statement for s in record(live, "RUS", "rus-watch")
+            if s.statement.author == "RUS/rus-watch"]
+    receipts = [s for s in said if s.kind == "delivery.receipt"]
+    said = [s for s in said if s.kind != "delivery.receipt"]
+    # Each receipt names an entry addressed to RUS by its leaf hash; the log checked the hash
+    # against that entry before it took the receipt, and record() audits the export.
+    assert receipts and all(s.ref is not None for s in receipts)
     assert [s.kind for s in said] == ["key.register", "hotline.ack"]
     assert said[1].body == {"message_id": message_id, "reply": "Understood, turning south"}
     assert said[1].ref == got["receipt"]["index"]  # the message's entry
@@ -243,7 +255,8 @@ def test_turkish_watch_sees_the_acknowledgement_and_warns(browser, live):
         sent.wait_for()
         assert "TUR/tur-watch → RUS" in sent.inner_text()
 
-    said = [s.statement for s in record(live) if s.statement.author == "TUR/tur-watch"]
+    said = [s.statement for s in record(live) if s.statement.author == "TUR/tur-watch"
+            and s.statement.kind != "delivery.receipt"]
     assert [s.kind for s in said] == ["key.register", "hotline.message"]
     assert said[1].body["body"].startswith("WARNING from TUR tur-watch: incursion alert")
     assert said[1].body["to_party"] == "RUS" and said[1].body["alert_id"]

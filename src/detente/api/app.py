@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -28,12 +29,14 @@ from detente.api import (
     routes_mesh,
     routes_record,
 )
-from detente.api.deps import Me, Mech
+from detente.api.deps import Me, Mech, MeOrOperator
+from detente.api.forwarding import LeaderForwarding
 from detente.api.json_body import StrictJsonRoute
 from detente.api.limits import BodySizeLimit
 from detente.api.openapi import allowed_methods, complete, problems
 from detente.api.problems import ForbiddenError, install_problem_handlers, logged, problem_of
 from detente.api.schemas import (
+    MAX_INT,
     ChallengeRequest,
     ChallengeResponse,
     IngestResponse,
@@ -48,20 +51,22 @@ from detente.api.socket_sessions import (
 )
 from detente.api.states_body import decode_states, states_body_schema
 from detente.engines import tactical
-from detente.errors import AuthenticationError, InputError
+from detente.errors import AuthenticationError, InputError, NotFoundError
 from detente.ledger import Ledger, origin_for
 from detente.ledger.keys import generate_private_key, load_private_key, write_private_key
 from detente.model.reports import ReportBatch
 from detente.service.auth import Authenticator, Principal
 from detente.service.clock import Clock, SystemClock
 from detente.service.config import Config
+from detente.service.leadership import Node, NodeSettings, app_name, instance_name, node_secret
 from detente.service.mechanism import Mechanism, Subscriber
 from detente.service.mesh.deployment import log_name, mechanism_for, served
 from detente.service.mesh.node_config import NodeConfig
 from detente.service.record import Record
 from detente.store import ledger_tables as _ledger_tables  # noqa: F401 - registers the tables
 from detente.store import mesh as _mesh_tables  # noqa: F401 - registers the tables
-from detente.store.database import open_database
+from detente.store.database import database_url as store_url
+from detente.store.database import open_database, startup_lock
 
 __all__ = ["create_app"]
 
@@ -69,27 +74,52 @@ AlertId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="an alert's 
 
 
 def create_app(config: Config, database_url: str, clock: Clock | None = None,
-               run_cycle: bool = True, node: NodeConfig | None = None) -> FastAPI:
-    """The service as an ASGI app: a hub, or with ``node`` one party's node of a mesh.
-    ``run_cycle=False`` leaves cycles to the caller (tests)."""
+               run_cycle: bool = True, advertise: str = "http://127.0.0.1:8000",
+               mesh: NodeConfig | None = None) -> FastAPI:
+    """The service as an ASGI app: a hub, or with ``mesh`` one party's node of a mesh
+    (``service.mesh``). ``run_cycle=False`` leaves cycles to the caller (tests).
+
+    On PostgreSQL the service is one instance of a node (``service.leadership``): it leads
+    once it holds the node's lease, and until then follows, passing the leader's requests to
+    it; ``advertise`` is where the other instances reach this one's API. (A mesh node runs as
+    one instance: its links are not handed over.)"""
     clock = clock or SystemClock()
+    postgresql = store_url(database_url).get_backend_name() == "postgresql"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The tactical engine's compiled path compiles (or loads from cache) here, not in
         # the middle of the first busy detection cycle.
         await asyncio.to_thread(tactical.warm_up)
-        engine = open_database(database_url)
+        instance = instance_name()
+        engine = open_database(database_url, application_name=app_name(instance))
         key_file = config.settings.log_key_file
         if not key_file.exists():
             write_private_key(key_file, generate_private_key())
         log_key = load_private_key(key_file)
-        ledger = Ledger(engine, log_key, origin=origin_for(log_name(config, node)),
-                        clock=clock.now)
-        mechanism = mechanism_for(config, engine, clock, Record(ledger, log_key, config, clock),
-                                  node)
+        raw_key = log_key.private_bytes_raw()
+        # Instances of a node starting together: one at a time creates the log and registers
+        # the service's key in it.
+        with startup_lock(engine):
+            ledger = Ledger(engine, log_key, origin=origin_for(log_name(config, mesh)),
+                            clock=clock.now)
+            record = Record(ledger, log_key, config, clock)
+        mechanism = mechanism_for(config, engine, clock, record, mesh)
         app.state.mechanism = mechanism
-        app.state.auth = Authenticator(served(config, node))
+        # Tokens every instance of the node takes (they share the log key); the operator logs
+        # in with the log's key (party "detente"): it reads the full record and the service's
+        # own figures, and speaks for no party. A mesh node lets in its own party alone.
+        app.state.auth = Authenticator(served(config, mesh),
+                                       secret=node_secret(raw_key, b"bearer tokens"),
+                                       operator_key=log_key.public_key().public_bytes_raw())
+        app.state.node_secret = node_secret(raw_key, b"instances").hex()
+        node = None
+        if postgresql and run_cycle and mesh is None:
+            node = Node(mechanism, engine, NodeSettings(
+                node=f"detente/{config.region_name}", instance=instance, address=advertise))
+        if node is not None:
+            node.secret = app.state.node_secret
+        app.state.node = node
         app.state.sbs1 = {}  # per party: SBS-1 positions wait for their velocity messages
         # What start-up built (compiled kernels, libraries, the restored picture) lives as long
         # as the service: frozen out of the collector's sight. A full collection scanned it
@@ -97,7 +127,10 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         gc.collect()
         gc.freeze()
         stop = asyncio.Event()
-        task = asyncio.create_task(mechanism.run(stop)) if run_cycle else None
+        task = None
+        if run_cycle:
+            task = asyncio.create_task(node.run(stop) if node is not None
+                                       else mechanism.run(stop))
         try:
             yield
         finally:
@@ -115,6 +148,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     )
     app.router.route_class = StrictJsonRoute
     app.add_middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)
+    app.add_middleware(LeaderForwarding)  # outermost: a follower passes the leader's on
     install_problem_handlers(
         app, allow=lambda request: allowed_methods(app.openapi(), request.url.path))
     # The states body is decoded by msgspec, not FastAPI: its schema joins the document here.
@@ -132,7 +166,7 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     app.include_router(routes_feeds.router)
     app.include_router(routes_console.router)
     app.include_router(dss.router)  # ASTM F3548-21, its own errors and tokens
-    if node is not None:  # one party's node of a mesh: its peers' links
+    if mesh is not None:  # one party's node of a mesh: its peers' links
         app.include_router(routes_mesh.router)
     # The console: static files shipped in the package (a missing folder fails at start).
     app.mount("/console", StaticFiles(packages=[("detente.web", "static")], html=True),
@@ -144,8 +178,23 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
 
     @app.get("/health", tags=["service"])
     async def health(mech: Mech) -> dict[str, Any]:
+        """Whether the service answers, and nothing else: no login is needed, so it tells
+        nothing of the picture (a count of tracks would tell a party how many the others
+        fly). An instance of a node on PostgreSQL says whether it leads (nothing of any
+        party's): what a load balancer and the other instances need."""
+        if mech.node is None:
+            return {"status": "ok"}
+        return {"status": "ok", "role": "leader" if mech.leading else "follower"}
+
+    @app.get("/v1/status", tags=["service"], responses=problems(401))
+    async def status(me: MeOrOperator, mech: Mech) -> dict[str, Any]:
+        """The service's figures as the caller may see them: a party, how many of its own
+        aircraft are in the picture; the operator, the whole picture's count and the last
+        detection cycle's time (s), which grows with the whole picture."""
+        if not me.operator:
+            return {"party": me.party, "own_tracks": mech.picture.count(me.party)}
         c = mech.last_cycle
-        return {"status": "ok", "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
+        return {"party": None, "tracks": len(mech.picture), "cycle_s": round(c.total_s, 4)}
 
     @app.post("/v1/auth/challenge", tags=["auth"], responses=problems(429))
     async def challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
@@ -213,10 +262,31 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
     async def alerts(me: Me, mech: Mech) -> dict[str, Any]:
         return {"alerts": mech.open_alert_views(me.party)}
 
+    @app.post("/v1/node/delivered", include_in_schema=False)
+    async def node_delivered(request: Request, mech: Mech) -> dict[str, Any]:
+        """Another instance of the node pushed a hotline message to an official's screen: the
+        leader records the delivery. Only for the node's instances (they share its secret);
+        to anyone else this path does not exist."""
+        given = request.headers.get("x-detente-node", "")
+        if not hmac.compare_digest(given.encode(), request.app.state.node_secret.encode()):
+            raise NotFoundError("no such path")
+        body = await request.json()
+        await mech.delivered(str(body["message_id"]), str(body["official"]))
+        return {"recorded": True}
+
     @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], responses=problems(404, 409, 503))
     async def ack_alert(alert_id: AlertId, me: Me, mech: Mech) -> dict[str, Any]:
         """Acknowledge an open alert of the caller's party (once per party)."""
         return await mech.acknowledge_alert(me.party, me.official, alert_id)
+
+    @app.get("/v1/events", tags=["alerts"])
+    async def events(me: Me, mech: Mech, since: int = Query(0, ge=0, le=MAX_INT),
+                     limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+        """The durable events of the caller's party after ``since`` (at most ``limit``,
+        oldest first), as the stream gives them: for a client that polls rather than holds a
+        socket (``detente witness`` reads its ``entry`` events to receipt them)."""
+        return {"events": await mech.events_since(me.party, since, limit),
+                "seq": mech.current_seq(me.party)}
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket, token: str = Query(...),
@@ -229,6 +299,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
             await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
+            return
+        except ForbiddenError as exc:
+            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
             return
         mech: Mechanism = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)
@@ -300,6 +373,9 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
             me = ws.app.state.auth.check(token)
         except AuthenticationError as exc:
             await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
+            return
+        except ForbiddenError as exc:
+            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
             return
         mech = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)

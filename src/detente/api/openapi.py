@@ -37,6 +37,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                       "properties": {"field": {"type": "string"},
                                      "problem": {"type": "string"}}},
         },
+        "retry_after_s": {"type": "integer", "description": "seconds to wait before trying "
+                          "again (as Retry-After; for the /v1/ingest socket's answers too)"},
     },
 }
 
@@ -49,12 +51,14 @@ _WHY = {
     413: "Request body too large",
     422: "The request does not match this document (the detail names the field)",
     429: "Too many requests: see Retry-After",
-    503: "The store failed; try again",
+    503: "The store failed, or its disk is nearly full (then Retry-After); try again",
 }
 
 _HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    503: {"Retry-After": {"schema": {"type": "integer"},
+                          "description": "seconds (when the disk is nearly full)"}},
 }
 
 

@@ -27,10 +27,13 @@ from detente.errors import (
     AuthenticationError,
     ConflictingWriteError,
     DetenteError,
+    DiskFullError,
+    ForbiddenError,
     InputError,
     NotFoundError,
     RateLimitError,
     StoreError,
+    UnavailableError,
     VerificationError,
 )
 
@@ -45,10 +48,6 @@ log = logging.getLogger("detente.api")
 MAX_FIELDS = 20  # validation errors listed in one problem at most
 
 
-class ForbiddenError(DetenteError):
-    """Authenticated, but not allowed to do this (another party's aircraft, say)."""
-
-
 # (class, status, type, title): most specific first.
 _MAP: list[tuple[type[DetenteError], int, str, str]] = [
     (ForbiddenError, 403, "/problems/forbidden", "Forbidden"),
@@ -57,6 +56,7 @@ _MAP: list[tuple[type[DetenteError], int, str, str]] = [
     (NotFoundError, 404, "/problems/not-found", "Not found"),
     (ConflictingWriteError, 409, "/problems/conflict", "Refused by a rule of the mechanism"),
     (RateLimitError, 429, "/problems/too-many-requests", "Too many requests"),
+    (UnavailableError, 503, "/problems/unavailable", "Unavailable here now; retry"),
     (InputError, 400, "/problems/bad-input", "Bad input"),
     (DetenteError, 400, "/problems/error", "Error"),
 ]
@@ -84,11 +84,18 @@ class Problem:
 
 def problem_of(exc: BaseException) -> Problem:
     """The problem document for ``exc``: the one mapping of errors to HTTP statuses."""
+    if isinstance(exc, DiskFullError):
+        # Retryable, and the caller's to know: it should hold its data and send it again. In
+        # the body too: a WebSocket's answer has no headers.
+        wait = max(1, round(exc.retry_after_s + 0.5))
+        return Problem(503, "/problems/disk-full", "Disk nearly full", str(exc),
+                       {"Retry-After": str(wait)}, {"retry_after_s": wait})
     if isinstance(exc, StoreError):
         # The driver's message may quote SQL and the values of other callers' rows: logged
         # (``logged``), not shown.
         return Problem(503, "/problems/store-unavailable", "Store unavailable",
-                       "the store failed on this request; it has been logged; try again")
+                       "the store failed on this request; it has been logged; try again",
+                       {"Retry-After": "1"})
     if isinstance(exc, DetenteError):
         for cls, status, type_, title in _MAP:
             if isinstance(exc, cls):
@@ -133,6 +140,12 @@ def install_problem_handlers(app: FastAPI,
 
 def logged(problem: Problem, exc: BaseException, where: str) -> None:
     """Log what a problem document does not show: a failure of the service's own."""
+    if isinstance(exc, DiskFullError):
+        if exc.__cause__ is None:
+            return  # the watch's refusal: service.disk logs each change once
+        # SQLite itself refused (SQLITE_FULL): the disk did fill up; the operator must know.
+        log.error("%s on %s: %s", problem.title, where, exc)
+        return
     if problem.status in (500, 503):
         log.error("%s on %s", problem.title, where, exc_info=exc)
 
@@ -140,7 +153,7 @@ def logged(problem: Problem, exc: BaseException, where: str) -> None:
 def _headers_of(exc: DetenteError, status: int) -> dict[str, str]:
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
-    if isinstance(exc, RateLimitError):
+    if isinstance(exc, RateLimitError | UnavailableError):
         return {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))}
     return {}
 

@@ -1,21 +1,29 @@
-"""The record over HTTP: tree heads, receipts, proofs, cosignatures, parties' statements,
-and the full export that `detente verify` checks offline."""
+"""The record over HTTP: tree heads (also as C2SP checkpoints), receipts, proofs,
+cosignatures, parties' statements (keys, delivery receipts), and each party's copy of the
+record that `detente verify` checks offline.
+
+Need-to-know: a party is given in full only the entries addressed to it
+(``detente.ledger.audience``), and of the others their index and leaf hash, which is all its
+copy needs to verify the same roots; tree heads and cosignatures are everyone's. The full
+export (every entry whole) is the operator's, who logs in with the log's key.
+"""
 
 from __future__ import annotations
 
 import base64
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
-from detente.api.deps import Me, Mech
+from detente.api.deps import Me, Mech, MeOrOperator
 from detente.api.json_body import StrictJsonRoute
 from detente.api.openapi import problems
 from detente.api.schemas import MAX_INT, CosignatureIn, StatementsIn
 from detente.errors import ConflictingWriteError, InputError, NotFoundError
-from detente.ledger import Cosignature, SignedStatement
+from detente.ledger import SIG_ED25519, Cosignature, SignedStatement, vkey
+from detente.ledger.audience import KIND_DELIVERY_RECEIPT
 from detente.ledger.statements import KIND_KEY_REGISTER, KIND_KEY_ROTATE
 from detente.service.record import SERVICE_AUTHOR
 
@@ -24,6 +32,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/record", tags=["record"], route_class=StrictJsonRoute)
 
 NDJSON = "application/x-ndjson"
+NOTE = "text/plain; charset=utf-8"
 # An author signs in the record: the service, a party, or party/official (no slash inside,
 # no space or control character).
 _NAME = r"[^/\x00-\x20\x7f-\x9f]{1,64}"
@@ -55,19 +64,38 @@ def parse_entries(items: list[dict[str, Any]]) -> list[SignedStatement]:
 
 
 @router.get("/head", responses=problems(404, 409, 503))
-async def head(me: Me, mech: Mech, size: int | None = Size) -> dict[str, Any]:
-    """The latest signed tree head (or the one of ``size``), who co-signed it, and whether it
-    is settled (co-signed by every party)."""
+async def head(me: MeOrOperator, mech: Mech, size: int | None = Size) -> dict[str, Any]:
+    """The latest signed tree head (or the one of ``size``), who co-signed it, whether it is
+    settled (co-signed by every party), and the log's C2SP verifier key (``vkey``) with which
+    an off-the-shelf witness checks its checkpoints."""
     record = _record(mech)
     if size is not None:
         _head_exists(record.ledger, size)
-    return mech.head_view(size)
+    ledger = record.ledger
+    return {**mech.head_view(size),
+            "vkey": vkey(ledger.origin, SIG_ED25519, ledger.log_public_key)}
+
+
+@router.get("/checkpoint", response_class=Response, responses={
+    200: {"description": "a C2SP checkpoint in signed-note form, with every cosignature",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **problems(404, 409, 503)})
+async def checkpoint(me: MeOrOperator, mech: Mech, size: int | None = Size) -> Response:
+    """The latest tree head (or the one of ``size``) as a C2SP checkpoint
+    (c2sp.org/tlog-checkpoint), signed by the log and co-signed (c2sp.org/tlog-cosignature)
+    by the parties that did: what a C2SP client or witness reads."""
+    ledger = _record(mech).ledger
+    if size is not None:
+        _head_exists(ledger, size)
+    return Response(ledger.checkpoint(size), media_type=NOTE)
 
 
 @router.get("/receipts/{index}", responses=problems(404, 409, 503))
-async def receipt(index: Index, me: Me, mech: Mech,
+async def receipt(index: Index, me: MeOrOperator, mech: Mech,
                   size: int | None = Size) -> dict[str, Any]:
-    """Entry ``index`` with its inclusion proof under the head of ``size`` (default: latest)."""
+    """The inclusion proof of entry ``index`` under the head of ``size`` (default: latest),
+    and the entry itself if it is addressed to the caller's party (else ``entry`` is null:
+    the proof and leaf hash reveal nothing of it)."""
     ledger = _record(mech).ledger
     if index >= ledger.size:
         raise NotFoundError(f"index: no entry {index} (the log holds {ledger.size})")
@@ -76,11 +104,13 @@ async def receipt(index: Index, me: Me, mech: Mech,
         if index >= size:
             raise NotFoundError(f"index: entry {index} is not in the tree of size {size}")
     r = ledger.receipt(index, size)
-    return {"receipt": r.to_json(), "entry": ledger.entry(index).to_json()}
+    entry = ledger.entry(index) if me.operator else ledger.entry_for(index, me.party)
+    return {"receipt": r.without_entry().to_json(),
+            "entry": None if entry is None else entry.to_json()}
 
 
 @router.get("/consistency", responses=problems(404, 409, 503))
-async def consistency(me: Me, mech: Mech, first: int = Query(ge=1, le=MAX_INT),
+async def consistency(me: MeOrOperator, mech: Mech, first: int = Query(ge=1, le=MAX_INT),
                       second: int | None = Query(None, ge=1, le=MAX_INT)
                       ) -> dict[str, Any]:
     """The consistency proof from the tree of ``first`` entries to that of ``second`` (default:
@@ -114,11 +144,15 @@ async def cosign(body: CosignatureIn, me: Me, mech: Mech) -> dict[str, Any]:
 @router.post("/statements", responses=problems(400, 403, 409, 503))
 async def statements(body: StatementsIn, request: Request, me: Me, mech: Mech
                      ) -> dict[str, Any]:
-    """Register or rotate the caller's key in the log (``key.register``, ``key.rotate``)."""
+    """Register or rotate the caller's key in the log (``key.register``, ``key.rotate``), or
+    say that an entry addressed to the caller's party was delivered (``delivery.receipt``,
+    naming the entry in ``ref`` and its leaf hash: the log refuses a hash that is not the
+    entry's)."""
     record = _record(mech)
     # As the caller sent them: the signatures are over these bytes, not over the models'.
     entries = parse_entries((await request.json())["statements"])
-    receipts = await record.append_party(me, entries, [KIND_KEY_REGISTER, KIND_KEY_ROTATE])
+    receipts = await record.append_party(
+        me, entries, [KIND_KEY_REGISTER, KIND_KEY_ROTATE, KIND_DELIVERY_RECEIPT])
     return {"receipts": [r.to_json() for r in receipts]}
 
 
@@ -139,11 +173,14 @@ async def key_of(author: Author, me: Me, mech: Mech) -> dict[str, Any]:
     200: {"description": "the record, one RFC 8785 JSON object a line",
           "content": {NDJSON: {"schema": {"type": "string"}}}},
     **problems(409, 503)})
-async def export(me: Me, mech: Mech) -> Response:
-    """The whole record (entries, tree heads, cosignatures, log key) for offline checking."""
-    buf = io.BytesIO()
-    _record(mech).ledger.export(buf)
-    return NdjsonResponse(buf.getvalue())
+async def export(me: MeOrOperator, mech: Mech) -> Response:
+    """The caller's party's copy of the record for offline checking (``detente verify``):
+    the entries addressed to it whole, every other entry as its index and leaf hash only,
+    and every tree head, cosignature and consistency proof. The operator's token gets the
+    full export. Streamed from one snapshot of the database, page by page, off the event
+    loop: memory does not grow with the log, and the service goes on meanwhile."""
+    chunks = _record(mech).ledger.export_chunks(None if me.operator else me.party)
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type=NDJSON)
 
 
 def _known_author(config: Any, author: str) -> bool:

@@ -125,6 +125,18 @@ class KeyStatement(_Statement):
     ref: None
 
 
+class ReceiptBody(BaseModel):
+    model_config = _STRICT
+    leaf_hash: str = Field(pattern=B64_32, description="base64 SHA-256 leaf hash of the entry "
+                           "delivered, computed from it as received (salt included)")
+
+
+class DeliveryReceiptStatement(_Statement):
+    kind: Literal["delivery.receipt"]
+    body: ReceiptBody
+    ref: int = Field(ge=0, le=MAX_INT, description="the index of the entry delivered")
+
+
 class SignedMessage(BaseModel):
     model_config = _STRICT
     signature: Signature
@@ -143,9 +155,16 @@ class SignedKeyStatement(BaseModel):
     statement: KeyStatement
 
 
+class SignedDeliveryReceipt(BaseModel):
+    model_config = _STRICT
+    signature: Signature
+    statement: DeliveryReceiptStatement
+
+
 class StatementsIn(BaseModel):
     model_config = _STRICT
-    statements: list[SignedKeyStatement] = Field(min_length=1, max_length=100)
+    statements: list[SignedKeyStatement | SignedDeliveryReceipt] = Field(
+        min_length=1, max_length=500)
 
 
 class CosignatureIn(BaseModel):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from detente.errors import ForbiddenError
 from detente.service.auth import Authenticator, Principal
 
 __all__ = ["CLOSE_EXPIRED", "CLOSE_FORBIDDEN", "SocketSession", "renewal_token"]
@@ -72,7 +73,11 @@ class SocketSession:
     def renew(self, token: str) -> dict[str, Any]:
         """Take a fresh token of the same party and official; returns the ``renewed`` data.
         AuthenticationError if the token does not hold; PermissionError if it is another's."""
-        fresh = self.auth.check(token)
+        try:
+            fresh = self.auth.check(token)
+        except ForbiddenError:  # the operator's: not this socket's party
+            raise PermissionError("token: the operator's, but this socket is "
+                                  f"{_who(self.principal)}'s") from None
         if (fresh.party, fresh.official) != (self.principal.party, self.principal.official):
             raise PermissionError(
                 f"token: of {_who(fresh)}, but this socket is {_who(self.principal)}'s")

@@ -35,7 +35,8 @@ class StateIn(msgspec.Struct, forbid_unknown_fields=True):
 
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=64,
                                     description="the party's own track id")]
-    t: Annotated[float, msgspec.Meta(description="time of the position, s of the UTC epoch")]
+    t: Annotated[float, msgspec.Meta(ge=0, description="time of the position, s of the UTC "
+                                     "epoch (one too far ahead of the service's clock is refused)")]
     lat: _number(-90, 90, "deg WGS84")  # type: ignore[valid-type]
     lon: _number(-180, 180, "deg WGS84")  # type: ignore[valid-type]
     alt_m: _number(-1_000, 100_000, "m")  # type: ignore[valid-type]

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from detente.errors import ConflictingWriteError, InputError, VerificationError
-from detente.ledger import LogClient, TreeHead, key_statement, sign_statement
+from detente.ledger import Entry, LogClient, TreeHead, key_statement, sign_statement
 from detente.ledger.keys import Ed25519PrivateKey, b64decode_strict, load_private_key
 from detente.service.keys import login_message
 
@@ -178,11 +178,13 @@ class Witness:
     """
 
     def __init__(self, client: ServiceClient, log_key: bytes | None = None,
-                 kept: list[TreeHead] | None = None) -> None:
+                 kept: list[TreeHead] | None = None, told_seq: int = 0) -> None:
         self.client = client
         self.log_key = log_key
         self.kept: list[TreeHead] = list(kept or [])
         self._log: LogClient | None = None
+        # The last of the party's events whose entries it has receipted (``receipt_told``).
+        self.told_seq = told_seq
 
     def step(self) -> TreeHead | None:
         """Look at the latest head once; return it if it was newly accepted and co-signed."""
@@ -209,3 +211,29 @@ class Witness:
         self.client.post("/v1/record/cosignatures", cosignature.to_json(), "the cosignature")
         self.kept.append(head)
         return head
+
+    def receipt_told(self) -> int:
+        """Answer every entry the party was told since the last call (its ``entry`` events:
+        an alert, an intent overlap, a hotline message addressed to it) with a signed
+        ``delivery.receipt``: "we were told this", in the record under the party's own key.
+        Each entry is checked first: addressed to this party, its leaf hash computed from
+        the entry as received (salt included). Returns how many were receipted."""
+        if self._log is None:
+            self.step()
+        assert self._log is not None
+        count = 0
+        while True:
+            got = self.client.get("/v1/events", params={"since": self.told_seq, "limit": 500})
+            if not got["events"]:
+                return count
+            statements = []
+            for ev in got["events"]:
+                if ev["type"] == "entry":
+                    index = int(ev["data"]["index"])
+                    entry = Entry.from_json(ev["data"]["entry"], f"entry {index}")
+                    statements.append(self._log.delivery_receipt(index, entry).to_json())
+            if statements:
+                self.client.post("/v1/record/statements", {"statements": statements},
+                                 f"{len(statements)} delivery receipts")
+                count += len(statements)
+            self.told_seq = int(got["events"][-1]["seq"])

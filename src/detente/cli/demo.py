@@ -245,7 +245,8 @@ def _drive(server: Any, url: str, db: str, folder: Folder, config: Any, clock: A
     now = clock.now
     t0 = now()
     clients = {p: ServiceClient(url, p, folder.keys / f"{p}.pem", clock=now) for p in PARTIES}
-    witnesses = [Witness(c, log_key, _kept_heads(folder.heads / f"{p}.jsonl", TreeHead))
+    witnesses = [Witness(c, log_key, _kept_heads(folder.heads / f"{p}.jsonl", TreeHead),
+                         told_seq=_told_seq(folder.heads / f"{p}.told"))
                  for p, c in clients.items()]
     story = Story(config, url, folder.keys, since=t0)
     next_witness = next_story = 0.0
@@ -258,10 +259,18 @@ def _drive(server: Any, url: str, db: str, folder: Folder, config: Any, clock: A
                     clients[party].post_states(states)
             if tick >= next_witness:
                 for party, w in zip(clients, witnesses, strict=True):
-                    head = w.step()
-                    if head is not None:
-                        with (folder.heads / f"{party}.jsonl").open("a") as f:
-                            f.write(json.dumps(head.to_json()) + "\n")
+                    try:  # one party's trouble must not keep the others from co-signing
+                        head = w.step()
+                        if head is not None:
+                            with (folder.heads / f"{party}.jsonl").open("a") as f:
+                                f.write(json.dumps(head.to_json()) + "\n")
+                        if w.receipt_told():
+                            (folder.heads / f"{party}.told").write_text(f"{w.told_seq}\n")
+                    except DetenteError as exc:
+                        if stop.is_set() or getattr(server, "should_exit", False):
+                            return
+                        print(f"demo: {party}'s witness: {' '.join(str(exc).split())}",
+                              file=sys.stderr, flush=True)
                 next_witness = tick + 2.0
             if tick >= next_story:
                 views = {p: (c.get("/v1/alerts")["alerts"], c.messages())
@@ -292,6 +301,14 @@ def _answers(url: str, stop: threading.Event, timeout_s: float = 60.0) -> bool:
         print(f"demo: the service at {url} did not answer within {timeout_s:.0f} s",
               file=sys.stderr, flush=True)
     return False
+
+
+def _told_seq(path: Path) -> int:
+    """The last event whose entry the party receipted in an earlier run of the demo."""
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _kept_heads(path: Path, head_type: Any) -> list[Any]:

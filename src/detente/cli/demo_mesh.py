@@ -54,7 +54,7 @@ def run_mesh(args: argparse.Namespace) -> int:
     clock = ScaledClock(rate=args.speed, start=max(time.time(), last + RESTART_GAP_S))
     nodes = {p: _node(p, ports, root, args.speed) for p in PARTIES}
     servers = {p: uvicorn.Server(uvicorn.Config(
-        create_app(config, dbs[p], clock=clock, node=node), host="127.0.0.1", port=ports[p],
+        create_app(config, dbs[p], clock=clock, mesh=node), host="127.0.0.1", port=ports[p],
         log_level="warning", ws="websockets-sansio", ws_per_message_deflate=False))
         for p, (config, node) in nodes.items()}
     urls = {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("verify", "check a record export offline: signatures, roots, consistency"),
     "replay": ("replay", "play an exported record back into the console, with a time slider"),
     "intents": ("intents", "operational intents: check a file of them for 4-D overlaps"),
+    "migrate": ("migrate", "upgrade a database's schema, or copy a node's database to another"),
 }
 
 # What to do, for errors whose message says what and where but not what next.

@@ -1,5 +1,9 @@
 """Run the service: FastAPI on uvicorn, embedded SQLite by default.
 
+On PostgreSQL (``--db postgresql://USER@HOST:PORT/NAME``) several instances of one node can run
+on one database: one leads, the others follow and take over when it fails
+(``service.leadership``); each says where the others reach it with ``--advertise``.
+
 The configuration (TOML) declares the region, the parties with their public keys and officials,
 the protected airspaces and the agreements; see detente/data/demo/border.toml. Without a
 ``[node]`` table the service is a hub for every party it declares; with one it is that one
@@ -27,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "working directory)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    parser.add_argument("--advertise", default=None, metavar="URL",
+                        help="on PostgreSQL, where the node's other instances reach this one's "
+                             "API (default http://HOST:PORT)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     config, node = load_node(Path(args.config) if args.config
                              else bundled_path("demo/border.toml"))
     check_port_free(args.host, args.port)
-    app = create_app(config, args.db, node=node)
+    advertise = args.advertise or f"http://{args.host}:{args.port}"
+    app = create_app(config, args.db, advertise=advertise, mesh=node)
     if node is None:
         what = (f"hub of {len(config.parties)} parties, {len(config.agreements)} "
                 "agreements")

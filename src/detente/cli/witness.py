@@ -1,8 +1,12 @@
 """Watch the record for your party: check each new signed tree head against the last one you
-accepted (consistency proof), co-sign it, and keep it.
+accepted (consistency proof), co-sign it, and keep it; and answer every entry your party is
+told (alerts, intent overlaps, hotline messages to it) with a delivery receipt signed by your
+party's key, so that "we were never warned" can be checked against your own signature.
 
 Runs until interrupted (or once with --once). Every accepted head is appended to --heads (JSON
-lines), which `detente verify --heads` checks a later export against. A head that contradicts
+lines), which `detente verify --heads` checks a later export against; the last event whose
+entry was receipted is kept beside it (``FILE.told``), so a restart neither misses nor
+repeats one. A head that contradicts
 one you accepted is a split view: the command prints an ALERT with both signed heads (the
 evidence), does not co-sign, and exits with status 3.
 """
@@ -47,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if log_key is not None and len(log_key) != 32:
         raise InputError(f"--log-key: {len(log_key)} bytes, an Ed25519 public key has 32: give "
                          "the log's public key (base64) from your agreement")
+    told = Path(f"{path}.told")
+    told_seq = int(told.read_text().strip() or 0) if told.exists() else 0
     with ServiceClient(args.url, args.party, args.key) as client:
-        w = Witness(client, log_key, kept)
+        w = Witness(client, log_key, kept, told_seq=told_seq)
         while True:
             try:
                 head = w.step()
@@ -63,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
                     f.write(json.dumps(head.to_json()) + "\n")
                 print(f"{args.party} co-signed tree head {head.size} "
                       f"({head.root.hex()[:16]}...)", file=sys.stderr)
+            receipted = w.receipt_told()
+            if receipted:
+                told.write_text(f"{w.told_seq}\n")
+                print(f"{args.party} receipted {receipted} entries it was told",
+                      file=sys.stderr)
             if args.once:
                 return 0
             time.sleep(args.every)

@@ -1,6 +1,7 @@
 """Login by signature: the server hands out a random challenge, the client signs it with a key
 the configuration lists for its party (or for one of its officials), and gets a short-lived
-bearer token. No passwords, nothing for the service to leak.
+bearer token. No passwords, nothing for the service to leak. Tokens are signed by the service
+(HMAC), not kept: the instances of one node accept each other's.
 
 Asking for a challenge needs no login, so the challenges are bounded (``ChallengeTable``):
 each expires after ``CHALLENGE_TTL_S``; a source address holds at most ``PER_ADDRESS`` (a new
@@ -16,20 +17,23 @@ it costs the same however many it holds.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detente.errors import AuthenticationError, InputError, RateLimitError
+from detente.errors import AuthenticationError, ForbiddenError, InputError, RateLimitError
 from detente.ledger.keys import ed25519_verifies, public_key_bytes
 from detente.service.config import Config
 from detente.service.keys import login_message
 
 __all__ = [
-    "CHALLENGE_TTL_S", "PER_ADDRESS", "PER_IDENTITY", "Authenticator", "ChallengeTable",
-    "Principal",
+    "CHALLENGE_TTL_S", "OPERATOR", "PER_ADDRESS", "PER_IDENTITY", "Authenticator",
+    "ChallengeTable", "Principal",
 ]
 
 CHALLENGE_TTL_S = 60.0
@@ -37,6 +41,10 @@ PER_ADDRESS = 8
 PER_IDENTITY = 32
 
 Identity = tuple[str, str | None]  # (party, official)
+
+# The operator logs in as this "party" with the log's own key: it speaks for no party, and its
+# token opens only what the operator may read (the full record, the service's own figures).
+OPERATOR = "detente"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,10 @@ class Principal:
     party: str
     official: str | None
     expires_at: float
+
+    @property
+    def operator(self) -> bool:
+        return self.party == OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +139,22 @@ class ChallengeTable:
 class Authenticator:
     """Challenges and bearer tokens. They live in real (wall-clock) time, whatever clock the
     service's picture runs on: a demo running twenty times faster must not log its clients out
-    after 45 s of their time (``wall``: the time function, for tests)."""
+    after 45 s of their time (``wall``: the time function, for tests).
+
+    A token says who and until when, with an HMAC-SHA256 under ``secret``: nothing is kept per
+    token, and every instance of a node given the same secret (derived from the log key they
+    share) takes the tokens of the others, so a client whose instance went down carries on at
+    another without logging in again. Without a secret, one is drawn for this process."""
 
     def __init__(self, config: Config, wall: Callable[[], float] = time.time,
-                 challenges: ChallengeTable | None = None) -> None:
+                 challenges: ChallengeTable | None = None, secret: bytes | None = None,
+                 operator_key: bytes | None = None) -> None:
         self.config = config
+        # The log's public key (raw): whoever holds its private key runs the service.
+        self.operator_key = operator_key
         self.wall = wall
         self.challenges = ChallengeTable() if challenges is None else challenges
-        # Every token lives token_ttl_s: issue order is expiry order, swept from the head.
-        self._tokens: OrderedDict[str, Principal] = OrderedDict()
+        self._secret = secrets.token_bytes(32) if secret is None else secret
 
     def challenge(self, party: str, official: str | None = None, address: str = ""
                   ) -> tuple[str, float]:
@@ -162,35 +181,49 @@ class Authenticator:
                 "challenge: unknown, used or expired (or asked for a party or official this "
                 "service does not know): ask for a new one")
         party, official = identity
-        keys = (
-            [self.config.official(official).public_key]  # type: ignore[union-attr]
-            if official is not None
-            else list(self.config.parties[party].public_keys)
-        )
-        if not any(ed25519_verifies(public_key_bytes(k), signature, login_message(raw))
-                   for k in keys):
+        if party == OPERATOR:
+            keys = [self.operator_key]
+        elif official is not None:
+            keys = [public_key_bytes(self.config.official(official).public_key)]  # type: ignore[union-attr]
+        else:
+            keys = [public_key_bytes(k) for k in self.config.parties[party].public_keys]
+        if not any(ed25519_verifies(k, signature, login_message(raw)) for k in keys):
             raise AuthenticationError(
                 f"signature: does not verify with the key(s) of {official or party}")
-        token = secrets.token_urlsafe(32)
         principal = Principal(party, official, now + self.config.settings.token_ttl_s)
-        self._expire_tokens(now)
-        self._tokens[token] = principal
-        return token, principal
+        payload = base64.urlsafe_b64encode(json.dumps(
+            [party, official, principal.expires_at, secrets.token_hex(8)],
+            separators=(",", ":")).encode()).rstrip(b"=")
+        return f"{payload.decode()}.{self._mac(payload)}", principal
 
-    def check(self, token: str) -> Principal:
-        p = self._tokens.get(token)
-        if p is None or p.expires_at <= self.wall():
+    def check(self, token: str, operator_ok: bool = False) -> Principal:
+        """The caller a token stands for. The operator's token is refused unless the caller
+        asks for it (``operator_ok``): it speaks for no party, so it opens no party's
+        channels (its streams, its ingest, its hotline)."""
+        payload, _, mac = token.encode("utf-8", "replace").partition(b".")
+        try:
+            if not hmac.compare_digest(self._mac(payload).encode(), mac):
+                raise ValueError("mac")
+            party, official, expires_at, _ = json.loads(
+                base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+            p = Principal(str(party), None if official is None else str(official),
+                          float(expires_at))
+        except (ValueError, TypeError):
+            raise AuthenticationError("invalid or expired token: log in again") from None
+        if p.expires_at <= self.wall():
             raise AuthenticationError("invalid or expired token: log in again")
+        if p.operator and not operator_ok:
+            raise ForbiddenError("the operator's token speaks for no party: this needs a "
+                                 "party's or an official's login")
         return p
 
-    def _expire_tokens(self, now: float) -> None:
-        while self._tokens:
-            token, p = next(iter(self._tokens.items()))
-            if p.expires_at > now:
-                return
-            del self._tokens[token]
+    def _mac(self, payload: bytes) -> str:
+        digest = hmac.new(self._secret, payload, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def _known(self, party: str, official: str | None) -> bool:
+        if party == OPERATOR:
+            return official is None and self.operator_key is not None
         if party not in self.config.parties:
             return False
         if official is not None:

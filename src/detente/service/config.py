@@ -131,6 +131,12 @@ class ServiceSettings:
     log_key_file: Path = Path("detente-log.pem")
     # Which track reports the recording keeps ([service.recording]; store.report_thinning).
     recording: Tolerance = DEFAULT_TOLERANCE
+    # Free space (MB, 10**6 bytes) on the database's filesystem, counting the pages SQLite
+    # holds free for reuse (service.disk): below disk_warn_mb every party is told and the
+    # oldest recording pruned; below disk_refuse_mb new reports are refused (503). 0: off.
+    disk_warn_mb: float = 512.0
+    disk_refuse_mb: float = 128.0
+    disk_check_s: float = 5.0  # how often free space is measured (s)
 
 
 @dataclass(frozen=True)
@@ -388,6 +394,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         log_key_file=(base / svc.text("log_key")) if svc.has("log_key")
         else Path("detente-log.pem"),
         recording=_recording(svc.sub("recording"), svc.number("stale_s", 60.0, strict=True)),
+        **_disk(svc),
     )
     return Config(
         region_name=region.text("name", "region"),
@@ -429,6 +436,20 @@ def _recording(t: _Reader, stale_s: float) -> Tolerance:
     return tolerance
 
 
+def _disk(svc: _Reader) -> dict[str, float]:
+    """disk_warn_mb, disk_refuse_mb (MB of free space, 0: off) and disk_check_s (s): the
+    refusal comes after the warning, so its threshold is the lower one."""
+    warn = svc.number("disk_warn_mb", ServiceSettings.disk_warn_mb)
+    refuse = svc.number("disk_refuse_mb", ServiceSettings.disk_refuse_mb)
+    if refuse > warn:
+        raise InputError(f"service.disk_refuse_mb: {refuse:g} MB is more than "
+                         f"service.disk_warn_mb ({warn:g} MB): new reports would be refused "
+                         "before anyone is warned or anything pruned")
+    return {"disk_warn_mb": warn, "disk_refuse_mb": refuse,
+            "disk_check_s": svc.number("disk_check_s", ServiceSettings.disk_check_s,
+                                       strict=True)}
+
+
 def _public_key_text(key: Any) -> str:
     der = key.public_bytes(serialization.Encoding.DER,
                            serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -453,7 +474,9 @@ def config_document(config: Config) -> dict[str, Any]:
                     "retention_days": s.retention_days, "anchor_s": s.anchor_s,
                     "token_ttl_s": s.token_ttl_s,
                     "future_tolerance_s": s.future_tolerance_s, "max_batch": s.max_batch,
-                    "max_body_bytes": s.max_body_bytes, "recording": s.recording.body()},
+                    "max_body_bytes": s.max_body_bytes, "recording": s.recording.body(),
+                    "disk_warn_mb": s.disk_warn_mb, "disk_refuse_mb": s.disk_refuse_mb,
+                    "disk_check_s": s.disk_check_s},
         "parties": [{
             "id": p.id, "name": p.name, "colour": p.colour,
             "public_keys": [_public_key_text(k) for k in p.public_keys],

@@ -65,6 +65,9 @@ class EventBus:
         self.engine = engine
         self.recorder = recorder
         self._seq: dict[str, int] = rec.last_seqs(engine)
+        # The last seq pushed to each party's clients: a durable event reaches them once,
+        # whether this instance published it or read it from the table (``deliver``).
+        self._pushed: dict[str, int] = dict(self._seq)
         self._subs: dict[str, set[Subscriber]] = {}
 
     async def publish(self, events: Sequence[Event], now: float,
@@ -98,8 +101,29 @@ class EventBus:
         else:
             await asyncio.gather(stored, together_with)
         for party, msg in messages:
-            for sub in self._subs.get(party, ()):
-                sub.offer(msg, durable=True)
+            self._push(party, msg)
+
+    def _push(self, party: str, msg: dict[str, Any]) -> None:
+        if msg["seq"] <= self._pushed.get(party, 0):
+            return
+        self._pushed[party] = msg["seq"]
+        for sub in self._subs.get(party, ()):
+            sub.offer(msg, durable=True)
+
+    def deliver(self, party: str, seq: int, kind: str, body: str) -> None:
+        """A durable event another instance of the node stored (read from the table in
+        order): pushed to this instance's clients of ``party`` unless they have it, and
+        numbering goes on after it."""
+        self._seq[party] = max(self._seq.get(party, 0), seq)
+        self._push(party, {"seq": seq, "type": kind, "data": json.loads(body),
+                           "text": f'{{"seq":{seq},"type":"{kind}","data":{body}}}'})
+
+    def renumber(self) -> None:
+        """Take up numbering from the store (an instance that has just become the leader, or
+        stopped being it): the store, not this instance's memory, holds the last seq."""
+        # What was pushed stays: only committed events are pushed, so it is no further than
+        # the store; the events after it reach the clients through ``deliver``.
+        self._seq = rec.last_seqs(self.engine)
 
     async def subscribe(self, party: str, official: str | None, since: int | None
                         ) -> tuple[Subscriber, list[dict[str, Any]]]:

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from detente.errors import ConflictingWriteError, InputError, NotFoundError
 from detente.geo.projection import LocalProjection
 from detente.ledger import Receipt, SignedStatement
+from detente.ledger.audience import RECEIPTED_KINDS, expected_receipts
 from detente.model.intent import OperationalIntent
 from detente.model.reports import ReportBatch, TrackReport
 from detente.service.advice import advise_all, tracks_of, wants_advice
@@ -43,16 +44,18 @@ from detente.service.auth import Principal
 from detente.service.clock import Clock
 from detente.service.config import Config, recording_tolerance
 from detente.service.detection import Terms, findings
+from detente.service.disk import DiskWatch
 from detente.service.events import Event, EventBus, Subscriber
 from detente.service.hotline import Hotline, HotlineMessage
 from detente.service.hotline_flow import HotlineFlow, message_event
 from detente.service.intents import IntentBook, WriteResult
 from detente.service.picture import Columns, Picture, extrapolate
-from detente.service.record import Record
+from detente.service.record import SERVICE_AUTHOR, Record
 from detente.service.sharing import SharingPolicy, StrategicPolicy
 from detente.store import recording as rec
+from detente.store.database import database_folder
 from detente.store.report_digest import ANCHOR_KIND, Anchor, ReportChain
-from detente.store.report_segments import ReportSegments
+from detente.store.report_segments import ReportSegments, Segment
 
 # message_event and Subscriber: imported from here by the API.
 __all__ = ["CycleStats", "Mechanism", "Subscriber", "message_event"]
@@ -102,16 +105,137 @@ class Mechanism:
                                        floor_row=rec.legacy_last_row(engine))
         self.recorder = rec.Recorder(engine, on_rollback=self.segments.rollback)
         self.events = EventBus(engine, self.recorder)
+        # Free space on the database's disk: the oldest recording pruned, reports refused.
+        self.disk = DiskWatch(config.settings, database_folder(engine), engine, self.recorder,
+                              list(config.parties), self.publish)
         self.hotline_flow = HotlineFlow(self.hotline, record, self.events, clock,
                                         self.sharing, self.picture)
         self._head_published = -1
+        self._telling: asyncio.Future[None] | None = None  # the latest entries' publication
+        if record is not None:
+            record.on_appended = self._tell_entries
         self.latest_settled = 0  # the largest tree head co-signed by every party (0: none)
         self.last_cycle = CycleStats()
         self._fresh: set[tuple[str, str]] = set()
         self._fresh_waiters: list[asyncio.Future[None]] = []
         self._looking: asyncio.Task[None] | None = None
         self._publishing: asyncio.Future[None] | None = None  # the latest alert publication
+        # One of several instances of a node (``service.leadership``): None when alone.
+        self.node: Any = None
         self._restore()
+
+    # --- one of several instances (service.leadership) ---------------------------------------
+
+    def following(self, node: Any) -> None:
+        """Run as one instance of ``node``: a follower until ``lead`` is called. Every
+        instance records the reports it takes in, in segments; they reach the anchors' digest
+        through the node's follower (``take_followed``), in number order, whoever wrote them:
+        this instance's own from memory (``on_segment``), the others' from the table."""
+        self.node = node
+        self.report_chain = None
+        self.segments.chain = None
+        self.segments.on_segment = node.own_segment
+
+    @property
+    def leading(self) -> bool:
+        return self.node is None or self.node.leading
+
+    def take_followed(self, segments: Sequence[Segment], others: Sequence[Segment]) -> None:
+        """Segments of the recording, in number order, as the node's follower reads them:
+        ``others`` (those another instance kept) go into the picture and teach this
+        instance's thinner what each of their tracks last kept, and the leader looks at
+        them; every segment goes into the anchors' digest at the leader.
+
+        The picture of a track another instance takes in is made of its kept reports: within
+        the recording's tolerance of what it reported (report_thinning), and every live track
+        has one at least every max_gap_s, under stale_s."""
+        looks: list[tuple[str, str]] = []
+        for _first, party, ids, values, received in others:
+            accepted = self.picture.accept_batch(
+                party, ReportBatch(ids, values, trk_normal=True), float(received.max()))
+            looks += [(party, i) for i in accepted.changed]
+        if others:  # nobody waits for it: it only sets what later reports are judged against
+            self.recorder.submit(self.segments.learn(
+                [(party, ids, values) for _, party, ids, values, _ in others]),
+                fenced=False).add_done_callback(_log_failure)
+        if not self.leading:
+            return
+        if self.report_chain is not None:
+            kept_with = self.segments.tolerance.body()
+            for first, party, ids, values, received in segments:
+                self.report_chain.add(first, party, ids, values, received, kept_with)
+        if looks:  # nobody waits for these looks: the reports' writer was answered
+            self._fresh.update(looks)
+            if self._looking is None or self._looking.done():
+                self._looking = asyncio.create_task(self._look_loop())
+
+    def lead(self, report_row: int) -> None:
+        """Become the leader (in a worker thread, the tables read up to now): reload from the
+        database what the leader keeps in memory and a follower does not keep current: the
+        log's tip, the open alerts, the hotline and its deadlines, the intents, the streams'
+        numbering, the digest of the reports not yet anchored (up to ``report_row``, the
+        follower's place; those after reach it through the follower), and what each live
+        track last kept in the recording (the thinner learnt it while following; read again
+        here, it cannot have missed what was written before this instance started)."""
+        self._learn_recent()
+        if self.record is not None:
+            self.record.ledger._load()  # the tip of the log as the last leader left it
+        self.refresh_alerts()
+        hotline = Hotline(self.config)
+        hotline.restore([HotlineMessage.from_dict(b) for b in rec.message_bodies(self.engine)])
+        self.hotline = self.hotline_flow.hotline = hotline
+        self.intents = IntentBook.load(self.engine, self.projection, now=self.clock.now())
+        self.events.renumber()
+        self._head_published = -1
+        if self.record is not None:
+            chain = ReportChain()
+            after, kept_with = self._last_anchored()
+            for first, party, ids, values, received in rec.report_runs_after(self.engine,
+                                                                             after):
+                if first <= report_row:
+                    n = min(len(ids), report_row - first + 1)
+                    chain.add(first, party, ids[:n], values[:n], received[:n],
+                              None if first <= self.segments.floor_row else kept_with)
+            self.report_chain = chain
+
+    def follow_again(self) -> None:
+        """No longer the leader: numbering and alerts as the database has them."""
+        self.report_chain = None
+        self.events.renumber()
+        self.refresh_alerts()
+
+    def refresh_alerts(self) -> None:
+        book = AlertBook()
+        book.restore(Alert.from_body(b) for b in rec.open_alert_bodies(self.engine))
+        self.alerts = book
+
+    def _last_anchored(self) -> tuple[int, dict[str, Any]]:
+        """The last report number the record's anchors name, and the tolerance the segments
+        after it were kept with."""
+        assert self.record is not None
+        last = self.record.ledger.last_of_kind(ANCHOR_KIND)
+        anchor = None if last is None else Anchor.from_body(last[1].statement.body)
+        after = 0 if anchor is None else anchor.last_row
+        after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
+        # What the last run kept, it kept with the tolerance its anchors said (this run's
+        # for a first run, or after an anchor of track_reports, an earlier version's, which
+        # kept every report and says no tolerance).
+        kept_with = (self.segments.tolerance.body() if anchor is None or anchor.tolerance is None
+                     else anchor.tolerance)
+        return after, kept_with
+
+    def _recent_kept(self) -> list[tuple[str, list[str], np.ndarray]]:
+        """The reports the recording holds of the live picture's window (stale_s): per party,
+        ids and (n, 7) values, oldest first."""
+        since = self.clock.now() - self.config.settings.stale_s
+        recent = rec.recent_reports(self.engine, since,
+                                    since - self.config.settings.future_tolerance_s)
+        return [(party, ids, values) for party, (ids, values) in recent.items()]
+
+    def _learn_recent(self) -> None:
+        """The thinner learns, from the recording, what each live track last kept (in a
+        worker thread: the recorder's thread does it)."""
+        self.recorder.submit(self.segments.learn(self._recent_kept()), fenced=False).result()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -119,23 +243,19 @@ class Mechanism:
         """Rebuild the live picture, the open alerts, the hotline and the unanchored reports'
         digest from the store after a restart."""
         now = self.clock.now()
-        since = now - self.config.settings.stale_s
-        recent = rec.recent_reports(self.engine, since,
-                                    since - self.config.settings.future_tolerance_s)
-        for party, (ids, values) in recent.items():
+        recent = self._recent_kept()
+        for party, ids, values in recent:
             # Recorded as ingest normalised them.
             self.picture.accept(party, ReportBatch(ids, values, trk_normal=True), now)
+        # Later reports are judged against what each track last kept, not kept afresh: the
+        # recorder has no work yet, so the thinner is this thread's now.
+        self.segments.learn_now(recent)
+        self.segments.thinner.commit()
         self.alerts.restore(Alert.from_body(b) for b in rec.open_alert_bodies(self.engine))
         self.hotline.restore([HotlineMessage.from_dict(b)
                               for b in rec.message_bodies(self.engine)])
         if self.record is not None and self.report_chain is not None:
-            last = self.record.ledger.last_of_kind(ANCHOR_KIND)
-            anchor = None if last is None else Anchor.from_body(last[1].statement.body)
-            after = 0 if anchor is None else anchor.last_row
-            after = max(after, rec.last_report_row(self.engine) - _ANCHOR_BACKLOG_MAX)
-            # What the last run kept, it kept with the tolerance its anchors said (this run's
-            # for a first run); track_reports, an earlier version's, kept every report.
-            kept_with = self.segments.tolerance.body() if anchor is None else anchor.tolerance
+            after, kept_with = self._last_anchored()
             for first, party, ids, values, received in rec.report_runs_after(self.engine, after):
                 self.report_chain.add(first, party, ids, values, received,
                                       None if first <= self.segments.floor_row else kept_with)
@@ -172,16 +292,27 @@ class Mechanism:
         self.hotline.prune(now - _HOTLINE_MEMORY_S)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run a detection cycle every ``cycle_s`` until ``stop`` is set.
+        """Run a detection cycle every ``cycle_s`` until ``stop`` is set (as a follower of a
+        node, only the picture frames; the cycle once it leads).
 
         The first cycle anchors at once what the last run left unanchored (a hard stop leaves
         up to ``anchor_s`` of reports): a service stopped hard again and again before
-        ``anchor_s`` of uptime would otherwise leave them unanchored for good."""
+        ``anchor_s`` of uptime would otherwise leave them unanchored for good. So does the
+        first cycle of a new leader."""
         clock, period = self.clock, self.config.settings.cycle_s
-        next_t = next_prune = clock.monotonic()
+        next_t = next_prune = next_disk = clock.monotonic()
         next_anchor = clock.now()
+        checking: asyncio.Future[Any] | None = None
+        led = True
         while not stop.is_set():
             try:
+                if not self.leading:
+                    led = False
+                    await self.follower_cycle()
+                    raise _Following
+                if not led:
+                    led = True
+                    next_anchor, next_prune = clock.now(), clock.monotonic()
                 await self.cycle()
                 if clock.now() >= next_anchor:
                     next_anchor = clock.now() + self.config.settings.anchor_s
@@ -189,6 +320,13 @@ class Mechanism:
                 if clock.monotonic() >= next_prune:
                     await self.prune()
                     next_prune = clock.monotonic() + _PRUNE_EVERY_S
+                if clock.monotonic() >= next_disk and (checking is None or checking.done()):
+                    # Its own task: pruning a large recording must not hold detection up.
+                    next_disk = clock.monotonic() + self.config.settings.disk_check_s
+                    checking = asyncio.ensure_future(self.disk.check(clock.now()))
+                    checking.add_done_callback(_log_disk_failure)
+            except _Following:
+                pass
             except Exception:  # a failed cycle must not end detection for good
                 log.exception("detection cycle failed")
             next_t += period
@@ -198,11 +336,33 @@ class Mechanism:
                 delay = 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+        if checking is not None:
+            await asyncio.wait([checking])
         try:  # a clean stop keeps every held report and leaves none unanchored
-            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None)))
+            await asyncio.wrap_future(self.recorder.submit(self.segments.flush(None),
+                                                           fenced=False))
+            if self.node is not None:
+                await self.node.follow()  # this instance's last segments reach the digest
+            if not self.leading:
+                return  # the next leader anchors them
             await self.anchor()
         except Exception:
             log.exception("anchoring the last recorded reports failed")
+
+    async def follower_cycle(self) -> None:
+        """What a follower does each cycle: picture frames to its clients, and the recording
+        of the last report of each track of its own that left the picture."""
+        now = self.clock.now()
+        self.picture.expire(now)
+        self._flush_stale(now)
+        await self.events.push_pictures(self.picture, self.sharing, now)
+
+    def _flush_stale(self, now: float) -> None:
+        """The last report of each track that left the picture is recorded now, if it was not
+        (a replay shows it where the live picture did until it left); nobody waits for it.
+        Any instance of a node records reports: unfenced."""
+        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s),
+                             fenced=False).add_done_callback(_log_failure)
 
     # --- ingest ---------------------------------------------------------------------------------
 
@@ -223,6 +383,13 @@ class Mechanism:
                 f"states[{k}].t: {batch.values[k, 0] - now:.0f} s in the future (limit "
                 f"{self.config.settings.future_tolerance_s:g} s): check the sender's clock"
             )
+        # The recording keeps times in integer milliseconds: a time before 1970 is a sender's
+        # mistake, and one of -1e300 s would not fit.
+        past = batch.values[:, 0] < 0.0
+        if past.any():
+            k = int(np.argmax(past))
+            raise InputError(f"states[{k}].t: {batch.values[k, 0]:g} is before 1970 (seconds "
+                             "since 1970-01-01 UTC expected)")
 
     async def ingest(self, party: str, reports: Sequence[TrackReport] | ReportBatch
                      ) -> dict[str, int]:
@@ -239,11 +406,14 @@ class Mechanism:
             reports)
         now = self.clock.now()
         self.check_batch(batch, now)
+        self.disk.refuse_new_reports()
         batch = batch.normalised()
+        # Any instance of a node records the reports it takes in (unfenced); the leader's
+        # follower adds the kept ones to its anchors' digest in number order.
         await asyncio.wrap_future(self.recorder.submit(
-            self.segments.insert(party, batch.ids, batch.values, now)))
+            self.segments.insert(party, batch.ids, batch.values, now), fenced=False))
         accepted = self.picture.accept_batch(party, batch, now)
-        if accepted.changed:
+        if accepted.changed and self.leading:
             # A changed prediction may reveal a new conflict: look at once rather than at the
             # next cycle, so an alert reaches its parties within a fraction of a second.
             await self._look_at([(party, i) for i in accepted.changed])
@@ -296,10 +466,7 @@ class Mechanism:
         started = self.clock.monotonic()
         now = self.clock.now()
         self.picture.expire(now)
-        # The last report of each track that left the picture is recorded now, if it was not
-        # (a replay shows it where the live picture did until it left); nobody waits for it.
-        self.recorder.submit(self.segments.flush(now - self.config.settings.stale_s)
-                             ).add_done_callback(_log_failure)
+        self._flush_stale(now)
         t0 = self.clock.monotonic()
         found = await self.findings(now)
         detect_s = self.clock.monotonic() - t0
@@ -396,16 +563,17 @@ class Mechanism:
         for tr in transitions:
             a = tr.alert
             works.append(rec.upsert_alert(a.id, tr.change != "cleared", now, a.body()))
+            recorded = is_recorded(tr)
             for party in a.parties:
                 view = self.sharing.alert_view(a, party, self.picture)
-                if view is not None:
-                    events.append((party, "alert", view))
-            if is_recorded(tr):
-                statements.append(("alert", {
-                    "transition": tr.change, "actor": actor,
-                    **{k: v for k, v in a.as_dict().items() if k != "detail"},
-                    "detail": {k: v for k, v in a.detail.items() if not k.startswith("_")},
-                }, None))
+                if view is None:
+                    continue
+                events.append((party, "alert", view))
+                if recorded:
+                    # Each party's own statement of what it was told, addressed to it alone
+                    # (``to``): the record holds no more than the alert it was shown.
+                    statements.append(("alert", {
+                        "to": party, "transition": tr.change, "actor": actor, **view}, None))
         # Nobody hears of an alert before its statement is in the record; but the two writes
         # do not depend on each other: the log signs and checks while the recorder commits.
         await self.publish(events, now, extra_work=works, together_with=(
@@ -467,6 +635,11 @@ class Mechanism:
     def current_seq(self, party: str) -> int:
         return self.events.current_seq(party)
 
+    async def events_since(self, party: str, since: int, limit: int) -> list[dict[str, Any]]:
+        """``party``'s durable events after seq ``since`` (at most ``limit``), oldest first."""
+        got = await asyncio.to_thread(rec.events_since, self.engine, party, since, limit)
+        return [{"seq": s, "type": t, "data": d} for s, t, d in got]
+
     async def send_message(self, caller: Principal, signed: SignedStatement
                            ) -> tuple[HotlineMessage, Receipt | None]:
         return await self.hotline_flow.send(caller, signed)
@@ -476,7 +649,37 @@ class Mechanism:
         return await self.hotline_flow.acknowledge(caller, signed)
 
     async def delivered(self, message_id: str, official: str) -> None:
+        if not self.leading:  # the leader records it
+            await self.node.forward_delivered(message_id, official)
+            return
         await self.hotline_flow.delivered(message_id, official)
+
+    def _tell_entries(self, receipts: list[Receipt]) -> None:
+        """Hand each party, on its stream, the entries it is to answer with a signed
+        ``delivery.receipt``: what it was told (an alert, an intent overlap, a hotline
+        message), whole and salted, as the log holds it, with its index. Its client checks
+        the entry's leaf hash, signs and posts the receipt (``/v1/record/statements``)."""
+        events: list[Event] = []
+        for r in receipts:
+            e = r.entry
+            if e is None or e.statement.kind not in RECEIPTED_KINDS:
+                continue
+            by_log = e.statement.author == SERVICE_AUTHOR
+            data = {"index": r.index, "entry": e.to_json()}
+            events += [(p, "entry", data)
+                       for p in expected_receipts(e.statement, e.audience, by_log)
+                       if p in self.config.parties]
+        if events:
+            self._telling = asyncio.ensure_future(self._tell_after(self._telling, events))
+
+    async def _tell_after(self, previous: asyncio.Future[None] | None,
+                          events: list[Event]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # in the log's order
+        try:
+            await self.publish(events, self.clock.now())
+        except Exception:  # the statements are in the record; a client can fetch them
+            log.exception("handing %d entries to their parties failed", len(events))
 
     async def _publish_head(self, now: float) -> None:
         """Tell every party of a new signed tree head, so that its client checks and co-signs
@@ -503,6 +706,10 @@ class Mechanism:
                 "log_key": base64.b64encode(ledger.log_public_key).decode()}
 
 
+class _Following(Exception):
+    """A follower's cycle is done: no detection, anchoring or retention."""
+
+
 def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray | None
                  ) -> list[Finding]:
     return findings(extrapolate(columns, now)[0], terms, subset)
@@ -510,8 +717,13 @@ def _findings_at(columns: Columns, now: float, terms: Terms, subset: np.ndarray 
 
 def _log_failure(done: Future[None]) -> None:
     if not done.cancelled() and done.exception() is not None:
-        log.error("recording the last reports of tracks that left failed",
-                  exc_info=done.exception())
+        log.error("a recorder work nobody waits for failed (the last reports of tracks "
+                  "that left, or what other instances kept)", exc_info=done.exception())
+
+
+def _log_disk_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("checking the disk's free space failed", exc_info=done.exception())
 
 
 def _release(waiters: list[asyncio.Future[None]], done: asyncio.Future[None] | None = None

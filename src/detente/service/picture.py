@@ -138,6 +138,11 @@ class Picture:
     def __len__(self) -> int:
         return len(self._index)
 
+    def count(self, party: str) -> int:
+        """How many of ``party``'s tracks are in the picture."""
+        used = self._size
+        return int(np.count_nonzero(self._alive[:used] & (self._party[:used] == party)))
+
     def __iter__(self) -> Iterator[Track]:
         for key in list(self._index):
             track = self.get(*key)

@@ -16,7 +16,7 @@ one caller's bad statement refuses that caller, not the others. A lone caller wa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from detente.errors import ConflictingWriteError, DetenteError, InputError
@@ -53,6 +53,9 @@ class Record:
         # Callers waiting for the next append, in order of arrival, and the task running them.
         self._waiting: list[tuple[list[SignedStatement], asyncio.Future[list[Receipt]]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # Told of every append's receipts (entries included), in the order of the log: the
+        # mechanism hands each party the entries addressed to it, for its delivery receipt.
+        self.on_appended: Callable[[list[Receipt]], None] | None = None
 
     def configured_keys(self, author: str) -> list[bytes]:
         """The raw public keys the configuration allows ``author`` to register."""
@@ -140,10 +143,15 @@ class Record:
                     future.cancel()
                 self._waiting = []
                 raise
+            appended: list[Receipt] = []
             for (_, future), result in zip(batch, results, strict=True):
+                if not isinstance(result, DetenteError):
+                    appended += result
                 if future.done():  # the caller gave up; its statements are in all the same
                     continue
                 if isinstance(result, DetenteError):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+            if appended and self.on_appended is not None:
+                self.on_appended(appended)

@@ -35,7 +35,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from detente.errors import ConflictingWriteError, StoreError
-from detente.store.database import Base, insert_rows, read_snapshot, write_transaction
+from detente.store.database import (
+    Base,
+    BigId,
+    insert_rows,
+    read_snapshot,
+    store_error,
+    write_transaction,
+)
 
 __all__ = [
     "LedgerCosignatureRow",
@@ -63,7 +70,7 @@ class LedgerEntryRow(Base):
     """
 
     __tablename__ = "ledger_entries"
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     author: Mapped[str] = mapped_column(String(128), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
@@ -76,7 +83,7 @@ class LedgerNodeRow(Base):
     # Keyed by (level, idx) alone: no rowid b-tree beside the primary key.
     __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -85,7 +92,7 @@ class LedgerHeadRow(Base):
     cosignature/v1 (``time_signature``) at ``time`` (whole seconds)."""
 
     __tablename__ = "ledger_heads"
-    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary)
     time: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
@@ -97,10 +104,10 @@ class LedgerCosignatureRow(Base):
     is its C2SP key id (8 hex digits)."""
 
     __tablename__ = "ledger_cosignatures"
-    size: Mapped[int] = mapped_column(ForeignKey("ledger_heads.size"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_heads.size"), primary_key=True)
     party: Mapped[str] = mapped_column(String(128), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32))
-    time: Mapped[int] = mapped_column(Integer)
+    time: Mapped[int] = mapped_column(BigId)  # s: past 2038 on PostgreSQL too
     signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -184,7 +191,7 @@ class LedgerStore:
             raise ConflictingWriteError(
                 f"entry {first} was written by another writer; reopen the ledger") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot append to the ledger: {exc}") from exc
+            raise store_error("cannot append to the ledger", exc) from exc
 
     def entry(self, index: int) -> bytes | None:
         with self._read() as conn:

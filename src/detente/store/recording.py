@@ -41,9 +41,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from detente.errors import StoreError
 from detente.model.reports import REPORT_COLUMNS
-from detente.store.database import Base, insert_rows, reading, write_transaction
+from detente.store.database import (
+    CHANNEL,
+    Base,
+    BigId,
+    append_lock,
+    insert_rows,
+    notify,
+    reading,
+    store_error,
+    write_transaction,
+)
 from detente.store.report_digest import ReportChain
 from detente.store.report_segments import (
     first_segment_received,
@@ -51,15 +60,18 @@ from detente.store.report_segments import (
     prune_segments_before,
     segments_after,
     segments_between,
+    segments_table,
 )
 
 log = logging.getLogger("detente.store")
 
-__all__ = ["Recorder", "alerts_table", "events_table", "hotline_table", "reports_table"]
+__all__ = ["CHANNEL", "Recorder", "alerts_table", "events_table", "hotline_table",
+           "prune_reports_before",
+           "reports_table"]
 
 reports_table = Table(
     "track_reports", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("track_id", String(64), nullable=False),
     Column("t", Float, nullable=False),
@@ -92,7 +104,7 @@ hotline_table = Table(
 
 events_table = Table(
     "events", Base.metadata,
-    Column("rowid", Integer, primary_key=True, autoincrement=True),
+    Column("rowid", BigId, primary_key=True, autoincrement=True),
     Column("party", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("t", Float, nullable=False),
@@ -129,13 +141,15 @@ class Recorder:
         # Called in this thread when a transaction fails, before its items are tried again
         # one by one: state a work item changed in memory must follow the database.
         self.on_rollback = on_rollback
-        self._q: queue.Queue[tuple[Work, Future[None]] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[Work, Future[None], bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="detente-recorder", daemon=True)
         self._thread.start()
 
-    def submit(self, work: Work) -> Future[None]:
+    def submit(self, work: Work, fenced: bool = True) -> Future[None]:
+        """``fenced``: the work may be done only by the node's leader (see
+        ``database.write_transaction``); track reports are not."""
         fut: Future[None] = Future()
-        self._q.put((work, fut))
+        self._q.put((work, fut, fenced))
         return fut
 
     def close(self) -> None:
@@ -162,11 +176,11 @@ class Recorder:
             if stop:
                 return
 
-    def _commit(self, group: Sequence[tuple[Work, Future[None]]]) -> None:
+    def _commit(self, group: Sequence[tuple[Work, Future[None], bool]]) -> None:
         committed = []
         try:
-            with write_transaction(self.engine) as conn:
-                for work, _ in group:
+            with write_transaction(self.engine, any(f for _, _, f in group)) as conn:
+                for work, _, _ in group:
                     then = work(conn)
                     if then is not None:
                         committed.append(then)
@@ -178,7 +192,7 @@ class Recorder:
                     self._commit([item])
                 return
             with contextlib.suppress(InvalidStateError):
-                group[0][1].set_exception(StoreError(f"write failed: {exc}"))
+                group[0][1].set_exception(store_error("write failed", exc))
             return
         except Exception as exc:  # a bug in a work item: report it to its caller
             self._rolled_back()
@@ -189,7 +203,7 @@ class Recorder:
             with contextlib.suppress(InvalidStateError):
                 group[0][1].set_exception(exc)
             return
-        for _, fut in group:
+        for _, fut, _ in group:
             # A caller that gave up (its task cancelled at a stop) cancelled its future: the
             # writes stand, and this thread must not die telling it.
             with contextlib.suppress(InvalidStateError):
@@ -216,8 +230,10 @@ _REPORT_FIELDS = ("party", "track_id", "received", "t", "lat", "lon", "alt_m", "
 
 def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received: float,
                    chain: ReportChain | None = None) -> Work:
-    """Reports of one party as columns: ``values`` is (n, 7) in REPORT_COLUMNS order. With a
-    ``chain``, the rows go into its digest once they are committed.
+    """Reports of one party as rows of ``track_reports``, as versions before the segments
+    recorded them (the tests make such databases with it; bench/recording.py compares):
+    ``values`` is (n, 7) in REPORT_COLUMNS order. With a ``chain``, the rows go into its digest
+    once they are committed.
 
     Tuples straight to the driver (``insert_rows``): at 10,000 reports a second, building a
     parameter dict per row through SQLAlchemy's compiler cost twice the insert itself.
@@ -227,11 +243,13 @@ def insert_reports(party: str, ids: Sequence[str], values: np.ndarray, received:
     def work(conn: Any) -> Callable[[], None] | None:
         if not len(ids):
             return None
+        append_lock(conn, reports_table.name)
         insert_rows(conn, reports_table.name, _REPORT_FIELDS,
                     [(party, i, received, *v) for i, v in zip(ids, values.tolist(), strict=True)])
         if chain is None:
             return None
-        # One writer, one statement: the rows took the rowids up to the largest, in order.
+        # One writer at a time (append_lock): the rows took the rowids up to the largest, in
+        # order.
         last = int(conn.execute(_LATEST_REPORT_ROW).scalar_one())
         return lambda: chain.add(last - len(ids) + 1, party, ids, values, received)
     return work
@@ -248,7 +266,9 @@ def upsert_alert(alert_id: str, open_: bool, updated_at: float, body: dict[str, 
 def insert_events(rows: list[dict[str, Any]]) -> Work:
     def work(conn: Any) -> None:
         if rows:
+            append_lock(conn, events_table.name)  # other instances follow events by rowid
             conn.execute(insert(events_table), rows)
+            notify(conn, "events")
     return work
 
 
@@ -279,6 +299,24 @@ def prune_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
                 key.in_(select(key).where(older).limit(chunk)))).rowcount)
         n = max(n, prune_segments_before(t, chunk)(conn))
         deleted[0] = n
+
+    return work, deleted
+
+
+def prune_reports_before(t: float, chunk: int = PRUNE_CHUNK) -> tuple[Work, list[int]]:
+    """A disk running low: one chunk of the recorded reports received before ``t`` (s), as
+    ``prune_before`` deletes them (whole segments, the latest report kept), and nothing else:
+    events, alerts and hotline messages are the parties' streams and stay for their
+    retention. Submit again while ``deleted[0]`` equals ``chunk``."""
+    deleted = [0]
+
+    def work(conn: Any) -> None:
+        latest = _LATEST_REPORT_ROW.scalar_subquery()
+        key = reports_table.c.rowid
+        n = conn.execute(delete(reports_table).where(key.in_(
+            select(key).where((reports_table.c.received < t) & (key < latest)).limit(chunk)
+        ))).rowcount
+        deleted[0] = max(int(n or 0), prune_segments_before(t, chunk)(conn))
 
     return work, deleted
 
@@ -355,6 +393,17 @@ def first_received(source: Engine | Connection) -> float | None:
     return min(found) if found else None
 
 
+def oldest_received(engine: Engine) -> float | None:
+    """About when the oldest report held was received, read from the indexes alone (a
+    segment's last time, not its first: ``first_received`` reads every segment): where to
+    start pruning oldest first."""
+    with reading(engine) as conn:
+        found = [conn.execute(select(func.min(reports_table.c.received))).scalar(),
+                 conn.execute(select(func.min(segments_table.c.received_to))).scalar()]
+    found = [float(v) for v in found if v is not None]
+    return min(found) if found else None
+
+
 def report_runs_after(engine: Engine, row: int
                       ) -> Iterator[tuple[int, str, list[str], np.ndarray, np.ndarray]]:
     """The reports recorded after number ``row``, in order, as runs of one party's
@@ -372,6 +421,24 @@ def report_runs_after(engine: Engine, row: int
     for first, party, ids, values, received in segments_after(engine, row):
         skip = max(row + 1 - first, 0)  # a segment the number cuts: its reports after it
         yield first + skip, party, ids[skip:], values[skip:], received[skip:]
+
+
+# --- following the tables (other instances of a node; the recording: report_segments) ----------
+
+
+def event_rows_after(engine: Engine, row: int, limit: int = 10_000
+                     ) -> list[tuple[int, str, int, str, str]]:
+    """Events stored after rowid ``row``: (rowid, party, seq, type, body as stored)."""
+    e = events_table.c
+    with reading(engine) as conn:
+        rows = conn.execute(select(e.rowid, e.party, e.seq, e.type, e.body)
+                            .where(e.rowid > row).order_by(e.rowid).limit(limit)).all()
+    return [(int(a), p, int(s), t, b) for a, p, s, t, b in rows]
+
+
+def last_event_row(engine: Engine) -> int:
+    with reading(engine) as conn:
+        return int(conn.execute(select(func.max(events_table.c.rowid))).scalar() or 0)
 
 
 def open_alert_bodies(engine: Engine) -> list[dict[str, Any]]:

@@ -16,7 +16,10 @@ planes one after the other (the high planes of small numbers compress to nothing
 (flag 1): the float64 values as received, byte planes too.
 
 Portable SQL only (SQLAlchemy Core; the body a LargeBinary), so the same table serves SQLite
-and PostgreSQL.
+and PostgreSQL. On PostgreSQL several instances of a node write segments (each the reports it
+took in): a transaction takes the next number under ``append_lock``, so numbers follow the
+order of the commits, and the other instances follow the table by number
+(``segments_following``), woken by a notice at each commit.
 """
 
 from __future__ import annotations
@@ -28,13 +31,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
     Engine,
     Float,
     Index,
-    Integer,
     LargeBinary,
     String,
     Table,
@@ -44,7 +45,7 @@ from sqlalchemy import (
     select,
 )
 
-from detente.store.database import Base, reading
+from detente.store.database import Base, BigId, append_lock, notify, reading
 from detente.store.report_digest import ReportChain
 from detente.store.report_thinning import (
     GRID,
@@ -58,17 +59,14 @@ from detente.store.report_thinning import (
 __all__ = [
     "ReportSegments", "Segment", "decode_segment", "encode_segment", "first_segment_received",
     "last_segment_row", "prune_segments_before", "segments_after", "segments_between",
-    "segments_table",
+    "segments_following", "segments_table",
 ]
-
-# 64-bit report numbers on PostgreSQL; SQLite's INTEGER is 64-bit already (and only a column
-# declared INTEGER is its rowid alias).
-_BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 segments_table = Table(
     "report_segments", Base.metadata,
-    Column("first_row", _BigInt, primary_key=True, autoincrement=False),
-    Column("last_row", _BigInt, nullable=False),
+    # 64-bit report numbers on PostgreSQL (BigId).
+    Column("first_row", BigId, primary_key=True, autoincrement=False),
+    Column("last_row", BigId, nullable=False),
     Column("party", String(64), nullable=False),
     Column("received_from", Float, nullable=False),
     Column("received_to", Float, nullable=False),
@@ -180,6 +178,12 @@ class ReportSegments:
     Its works run in the recorder's thread, one transaction at a time; ``rollback`` (the
     recorder calls it when a transaction fails) forgets what the thinner learnt from it.
     ``floor_row``: the last number ``track_reports`` gave (a database of an earlier version).
+    ``on_segment``, if set, is given each segment written here once it is committed, in commit
+    order, in the recorder's thread (an instance of a node hands its own to its follower).
+
+    One of several instances of a node learns what the others keep (``learn``): a track's
+    reports may reach one instance, then another (a client that fails over), and each report
+    must be judged against the track's last kept report whoever kept it.
     """
 
     def __init__(self, tolerance: Tolerance, chain: ReportChain | None = None,
@@ -188,6 +192,7 @@ class ReportSegments:
         self.thinner = Thinner(tolerance)
         self.chain = chain
         self.floor_row = floor_row
+        self.on_segment: Callable[[Segment], None] | None = None
         self.kept = 0  # reports kept, and received, since the start (for /health and benches)
         self.received = 0
 
@@ -236,6 +241,21 @@ class ReportSegments:
             return then
         return work
 
+    def learn(self, kept: Sequence[tuple[str, Sequence[str], np.ndarray]]) -> Work:
+        """The work that tells the thinner of reports kept elsewhere (another instance's
+        segments, or the recording read back at a start or a take-over): (party, ids, (n, 7)
+        values) each. Nothing is written."""
+        def work(conn: Any) -> Callable[[], None]:
+            self.learn_now(kept)
+            return self.thinner.commit
+        return work
+
+    def learn_now(self, kept: Sequence[tuple[str, Sequence[str], np.ndarray]]) -> None:
+        """``learn``, in the calling thread: only where no work of this writer can run at the
+        same time (before the recorder is given any). Not committed: ``rollback`` undoes it."""
+        for party, ids, values in kept:
+            self.thinner.learn(party, ids, values)
+
     def rollback(self) -> None:
         self.thinner.rollback()
 
@@ -248,9 +268,13 @@ class ReportSegments:
                  received: np.ndarray) -> Segment | None:
         if not ids:
             return None
-        # One writer at a time (write_transaction): the next number is the last one + 1.
+        # One writer at a time (write_transaction in this process, append_lock among the
+        # instances of a node): the next number is the last one + 1, and numbers follow the
+        # order of the commits.
+        append_lock(conn, segments_table.name)
         first = max(self.floor_row, last_segment_row(conn)) + 1
         _write(conn, first, party, ids, values, received, self.tolerance.exact)
+        notify(conn, "reports")
         return first, party, ids, values, received
 
     def _anchor(self, first: int, party: str, ids: list[str], values: np.ndarray,
@@ -258,6 +282,8 @@ class ReportSegments:
         self.kept += len(ids)
         if self.chain is not None:
             self.chain.add(first, party, ids, values, received, self.tolerance.body())
+        if self.on_segment is not None:
+            self.on_segment((first, party, ids, values, received))
 
 
 def segments_between(source: Engine | Connection, t0: float | None, t1: float | None,
@@ -284,6 +310,24 @@ def segments_between(source: Engine | Connection, t0: float | None, t1: float | 
             ids, values, received = decode_segment(body)
             yield int(first), party, ids, values, received
         last = int(rows[-1][0])
+
+
+def segments_following(source: Engine | Connection, row: int, before: int | None = None,
+                       limit: int = 1_000) -> tuple[int, list[Segment]]:
+    """Another instance of a node following the recording: the segments that start after
+    report ``row`` (and before ``before``; at most ``limit``), in order, decoded. Returns the
+    last number read (``row`` if none) and the segments."""
+    t = segments_table.c
+    query = select(t.first_row, t.party, t.body).where(t.first_row > row)
+    if before is not None:
+        query = query.where(t.first_row < before)
+    with reading(source) as conn:
+        rows = conn.execute(query.order_by(t.first_row).limit(limit)).all()
+    out: list[Segment] = []
+    for first, party, body in rows:
+        ids, values, received = decode_segment(body)
+        out.append((int(first), party, ids, values, received))
+    return (out[-1][0] + len(out[-1][2]) - 1 if out else row), out
 
 
 def segments_after(source: Engine | Connection, row: int) -> Iterator[Segment]:

@@ -225,6 +225,29 @@ class Thinner:
         self._latest[slots] = np.maximum(self._latest[slots], values[:, _T])
         return keep, promoted
 
+    def learn(self, party: str, ids: Sequence[str], values: np.ndarray) -> None:
+        """Reports of ``party`` kept elsewhere (``values`` (n, 7) on the grid): another
+        instance of the node kept them, or the recording holds them from before a start. Each
+        track's latest becomes its last kept report unless this thinner's is as recent; a
+        report held here that it is not older than is dropped (it was not the last before a
+        silence: the track went on reporting elsewhere, and what it said there was kept)."""
+        if self.tolerance.exact or not len(ids):
+            return
+        latest: dict[str, int] = {}
+        for k in np.argsort(values[:, _T], kind="stable").tolist():
+            latest[ids[k]] = k  # by time: the latest report of each track wins
+        rows = values[np.fromiter(latest.values(), dtype=np.intp, count=len(latest))]
+        slots, new = self._slots(party, list(latest))
+        self._undo.append(("select", (slots, self._ref[slots].copy(), self._held[slots].copy(),
+                                      self._held_received[slots].copy(),
+                                      self._latest[slots].copy(), new)))
+        newer = rows[:, _T] > self._ref[slots, _T]
+        up = slots[newer]
+        self._ref[up] = rows[newer]
+        superseded = up[self._held[up, _T] <= rows[newer, _T]]
+        self._held[superseded, _T] = -np.inf
+        self._latest[slots] = np.maximum(self._latest[slots], rows[:, _T])
+
     def _slots(self, party: str, ids: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
         keys = [(party, i) for i in ids]
         found = list(map(self._slot.get, keys))

@@ -49,7 +49,7 @@ def mesh(tmp_path_factory):
                 peer["url"] = f"http://127.0.0.1:{ports[peer['party']]}"
             config = parse_config(doc, EXAMPLES)
             app = create_app(config, f"sqlite:///{tmp / party}.sqlite",
-                             node=parse_node(doc, config, EXAMPLES))
+                             mesh=parse_node(doc, config, EXAMPLES))
             servers[party] = NodeServer(app, ports[party])
         yield {p: f"http://127.0.0.1:{port}" for p, port in ports.items()}
     finally:

@@ -60,6 +60,7 @@ function apply({ seq, type, data }) {
       picture.airspaces = new Map(picture.airspaces).set(data.id ?? data.properties.name, data);
       break;
     case "connection": picture.connection = data; break;
+    case "service": picture.service = data; break;
     case "reset": // a replay moved in time or changed party: what follows is the whole picture
       picture.tracks = new Map();
       picture.alerts = new Map();
@@ -91,7 +92,15 @@ function render() {
   renderLinks($("#links"), picture);
   if (picture.me) $("#me").textContent = `${picture.me.party} / ${picture.me.official}`;
   const c = picture.connection; // a recorded source says so instead
-  $("#source").textContent = source.label ?? [c?.state, c?.detail].filter(Boolean).join(": ");
+  $("#source").textContent = [source.label ?? [c?.state, c?.detail].filter(Boolean).join(": "),
+    diskText(picture.service)].filter(Boolean).join(" · ");
+}
+
+/** The service's disk, as it told every party (service/disk.py); nothing while it has room. */
+function diskText(service) {
+  if (!service || service.disk === "ok") return "";
+  return `the service's disk is nearly full (${service.free_mb} MB free): ` +
+    (service.reports_refused ? "new reports are refused" : "the oldest recording is pruned");
 }
 
 /** What changes with the clock alone: the lists, the banner, the title, the tone. */

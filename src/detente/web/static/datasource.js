@@ -20,7 +20,7 @@
 // message comes back as an event, so there is one way for state to change.
 
 import { ReplaySource } from "./replay.js";
-import { b64, signStatement, unb64 } from "./statements.js";
+import { b64, canonicalize, signStatement, unb64 } from "./statements.js";
 
 const LOGIN_CONTEXT = new TextEncoder().encode("detente login v1\0");
 const RECONNECT_MS = 1000;
@@ -164,6 +164,9 @@ export class LiveSource {
       socket.onmessage = (message) => {
         const event = JSON.parse(message.data);
         if (event.type === "hello") {
+          // What the party was told before this page signed in, its witness has receipted:
+          // the page receipts what it is told from now on.
+          this.liveFrom ??= event.data.seq;
           const { time, rate } = event.data;
           this.clock = { time, rate, at: Date.now() / 1000 };
           this.#status("connected", "");
@@ -210,6 +213,9 @@ export class LiveSource {
       case "tree_head": return this.#emit(seq, "tree_head", {
         size: data.size, root_hash: data.head.root, time: data.head.time,
         signature: data.head.signature, cosigned_by: data.cosigned_by, settled: data.settled });
+      case "entry": return this.#deliveryReceipt(seq, data).catch((error) =>
+        console.warn(`no delivery receipt for entry ${data.index}: ${error.message}`));
+      case "service": return this.#emit(seq, "service", data);  // the disk, say
       case "links": return this.#emit(null, "links", data);  // a mesh node's, each second
       case "renewed": return undefined;  // the stream took the new token: it lives on
       case "problem": return console.warn(`the service's stream: ${data.detail}`);
@@ -267,6 +273,21 @@ export class LiveSource {
   // --- calls -------------------------------------------------------------------------------------
 
   /** A statement of this official's, signed here; its key is registered in the record first. */
+  /** An entry of the record addressed to this party (an alert, a hotline message), shown
+   *  to this official: answer it with a delivery receipt signed by the official's key, naming
+   *  the entry's RFC 9162 leaf hash, SHA-256(0x00 || its canonical bytes), salt included.
+   *  The log refuses a hash that is not the entry's. */
+  async #deliveryReceipt(seq, { index, entry }) {
+    if (this.liveFrom === undefined || seq <= this.liveFrom) return;
+    const leaf = new TextEncoder().encode(canonicalize(entry));
+    const hashed = new Uint8Array(leaf.length + 1);
+    hashed.set(leaf, 1);
+    const leafHash = new Uint8Array(await crypto.subtle.digest("SHA-256", hashed));
+    const receipt = await this.#statement("delivery.receipt", { leaf_hash: b64(leafHash) }, index);
+    await this.#call("POST", "v1/record/statements", { statements: [receipt] });
+    this.receipted = (this.receipted ?? 0) + 1;
+  }
+
   async #statement(kind, body, ref) {
     this.registered ??= this.#register().catch((error) => {
       this.registered = null;
