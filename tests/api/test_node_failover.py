@@ -249,10 +249,12 @@ def _check(url: str, log_key: Ed25519PrivateKey | None, tmp_path: Path, traffic:
     # Every answer was a success or a retryable refusal (0: an instance that was down).
     assert all(s in (0, 200) or (s == 503 and r) for s, r in traffic.posts), \
         [p for p in traffic.posts if p[0] != 200][:5]
-    # One conflict, one alert: raised once in the record, one id in the streams.
+    # One conflict, one alert: raised once in the record (one statement for each party told,
+    # addressed to it), one id in the streams.
     raised = [s["body"] for s in statements if s["kind"] == "alert"
               and s["body"]["transition"] == "raised"]
-    assert len(raised) == 1, raised
+    assert len({b["id"] for b in raised}) == 1, raised
+    assert sorted(b["to"] for b in raised) == sorted({b["to"] for b in raised}), raised
     for party, stream in streams.items():
         stored = raw_rows(url, "SELECT seq, type, body FROM events WHERE party = ? "
                                "ORDER BY seq", (party,))
