@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -40,23 +39,13 @@ import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service import PARTIES, Fleet, pct, write_config
+from service import PARTIES, Fleet, login, pct, write_config
 
 from detente.geo import WGS84
 from detente.model.reports import REPORT_COLUMNS
-from detente.service.keys import login_message
 from detente.store import recording as rec
 from detente.store.database import open_database
 from detente.store.report_thinning import DEFAULT_TOLERANCE, departures
-
-
-async def login(c: httpx.AsyncClient, party: str, key: Ed25519PrivateKey) -> str:
-    ch = (await c.post("/v1/auth/challenge", json={"party": party})).json()["challenge"]
-    sig = key.sign(login_message(base64.b64decode(ch)))
-    r = await c.post("/v1/auth/token", json={"challenge": ch,
-                                              "signature": base64.b64encode(sig).decode()})
-    r.raise_for_status()
-    return r.json()["token"]
 
 
 def unrecorded(db: str, acknowledged: list[tuple[str, list[dict]]]) -> tuple[int, int]:

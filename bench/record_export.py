@@ -29,8 +29,10 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+sys.path.insert(0, str(Path(__file__).parent))
+from service import login, pct, rss_mib
+
 from detente.ledger import Ledger, key_statement, origin_for, sign_statement
-from detente.service.keys import login_message
 from detente.store.database import open_database
 
 PARTIES = ("TUR", "RUS", "COA")
@@ -58,30 +60,6 @@ def build(db: Path, log_key: Ed25519PrivateKey, tur: Ed25519PrivateKey, n: int) 
             for j in range(min(1000, n - k))])
         print(f"  built {min(k + 1000, n):,} of {n:,} entries", file=sys.stderr, end="\r")
     print(file=sys.stderr)
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q / 100 * len(s)))]
-
-
-async def login(c: httpx.AsyncClient, party: str, key: Ed25519PrivateKey) -> str:
-    ch = (await c.post("/v1/auth/challenge", json={"party": party})).json()["challenge"]
-    sig = key.sign(login_message(base64.b64decode(ch)))
-    r = await c.post("/v1/auth/token", json={"challenge": ch,
-                                             "signature": base64.b64encode(sig).decode()})
-    r.raise_for_status()
-    return r.json()["token"]
 
 
 async def measure(base: str, pid: int, who: str, token: str, rus_token: str) -> None:

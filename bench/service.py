@@ -81,6 +81,16 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+async def login(c: httpx.AsyncClient, party: str, key: Ed25519PrivateKey) -> str:
+    """A bearer token for ``party`` (or the operator, "detente"), by a signed challenge."""
+    ch = (await c.post("/v1/auth/challenge", json={"party": party})).json()["challenge"]
+    sig = key.sign(login_message(base64.b64decode(ch)))
+    r = await c.post("/v1/auth/token", json={"challenge": ch,
+                                              "signature": base64.b64encode(sig).decode()})
+    r.raise_for_status()
+    return r.json()["token"]
+
+
 def rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

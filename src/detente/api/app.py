@@ -295,13 +295,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         ``since``) and a picture frame every cycle (``seq`` null). The socket lasts as long as
         its token: renew it over the socket (``api.socket_sessions``), or it closes with 4401
         when the token expires."""
-        try:
-            me = ws.app.state.auth.check(token)
-        except AuthenticationError as exc:
-            await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
-            return
-        except ForbiddenError as exc:
-            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
+        me = await _socket_caller(ws, token)
+        if me is None:
             return
         mech: Mechanism = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)
@@ -369,13 +364,8 @@ def create_app(config: Config, database_url: str, clock: Clock | None = None,
         {"type": "renew", "token": ...} to renew it (answered {"type": "renewed", ...}); a
         batch sent after it expired is refused with a 401 problem (nothing recorded) and the
         socket closes with 4401."""
-        try:
-            me = ws.app.state.auth.check(token)
-        except AuthenticationError as exc:
-            await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
-            return
-        except ForbiddenError as exc:
-            await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
+        me = await _socket_caller(ws, token)
+        if me is None:
             return
         mech = ws.app.state.mechanism
         session = SocketSession(ws.app.state.auth, me)
@@ -435,6 +425,18 @@ def _renew(session: SocketSession, token: str) -> tuple[int, str] | None:
         return CLOSE_EXPIRED, "renewal: invalid or expired token: log in again and reconnect"
     except PermissionError as exc:
         return CLOSE_FORBIDDEN, f"renewal: {exc}"[:120]
+    return None
+
+
+async def _socket_caller(ws: WebSocket, token: str) -> Principal | None:
+    """The caller a socket's token stands for, or None once the socket is closed: 4401 for
+    a token that does not hold, 4403 for one that opens no party's channel (the operator's)."""
+    try:
+        return ws.app.state.auth.check(token)
+    except AuthenticationError as exc:
+        await ws.close(code=CLOSE_EXPIRED, reason=str(exc)[:120])
+    except ForbiddenError as exc:
+        await ws.close(code=CLOSE_FORBIDDEN, reason=str(exc)[:120])
     return None
 
 
