@@ -46,6 +46,7 @@ __all__ = [
     "config_document",
     "load_config",
     "parse_config",
+    "read_toml",
     "recording_tolerance",
 ]
 
@@ -497,15 +498,20 @@ def config_document(config: Config) -> dict[str, Any]:
     }
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A configuration file's TOML; InputError naming the file if it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not TOML: {exc}") from None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a TOML configuration file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read configuration {p}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{p}: not TOML: {exc}") from None
+    data = read_toml(p)
     try:
         return parse_config(data, p.parent)
     except InputError as exc:

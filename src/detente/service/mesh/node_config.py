@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,7 @@ from detente.data import bundled_path
 from detente.errors import DetenteError, InputError
 from detente.geo.projection import LocalProjection
 from detente.ledger.keys import load_private_key, public_key_bytes
-from detente.service.config import Config, parse_config
+from detente.service.config import Config, parse_config, read_toml
 from detente.service.keys import parse_public_key
 
 __all__ = [
@@ -256,12 +255,7 @@ def _forward(projection: LocalProjection, lonlat: np.ndarray) -> np.ndarray:
 def load_node(path: str | Path) -> tuple[Config, NodeConfig | None]:
     """Read a TOML configuration: the hub's terms, and the node's when it has a [node]."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read configuration {p}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{p}: not TOML: {exc}") from None
+    data = read_toml(p)
     try:
         config = parse_config(data, p.parent)
         node = parse_node(data, config, p.parent)
